@@ -1,0 +1,109 @@
+"""Settings read from the environment, in one frozen object.
+
+Every knob has a default that works on a fresh machine: the data directory ``./.nanobatch``
+holds the SQLite database and the embedded Redis. The API token is read here and kept out of
+``repr`` so that it never reaches a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batch.errors import ConfigError
+
+REAL_API_BASE = "https://model-api.runcomfy.net"
+UNCERTAIN_POLICIES = ("resubmit", "hold")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything nanobatch needs to know about its environment."""
+
+    home: Path
+    api_base: str = REAL_API_BASE
+    token: str | None = field(default=None, repr=False)
+    database_url: str | None = None
+    redis_url: str | None = None
+    lease_seconds: float = 60.0
+    uncertain_submit: str = "resubmit"
+    requests_per_second: float = 10.0
+    submits_per_second: float | None = None
+    max_in_flight: int = 50
+    max_attempts: int = 8
+    http_timeout: float = 20.0
+    tick_seconds: float = 1.0
+    price_1k_2k: float = 0.15
+    price_4k: float = 0.30
+
+    @property
+    def db_url(self) -> str:
+        """The database URL: the configured one, or the SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{self.home / 'nanobatch.db'}"
+
+    @property
+    def is_real_api(self) -> bool:
+        """True when talking to RunComfy itself (a token is then mandatory)."""
+        return self.api_base.rstrip("/") == REAL_API_BASE
+
+    def require_token(self) -> str:
+        """The API token, or a ConfigError that says how to set it (never the token itself)."""
+        if self.token:
+            return self.token
+        raise ConfigError(
+            "no API token: set RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE naming a file that holds it)"
+        )
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _read_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("RUNCOMFY_API_TOKEN", "").strip()
+    if token:
+        return token
+    token_file = env.get("RUNCOMFY_API_TOKEN_FILE")
+    if not token_file:
+        return None
+    try:
+        return Path(token_file).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"RUNCOMFY_API_TOKEN_FILE: cannot read {token_file}: {exc.strerror}") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    policy = env.get("NANOBATCH_UNCERTAIN_SUBMIT", "resubmit")
+    if policy not in UNCERTAIN_POLICIES:
+        raise ConfigError(f"NANOBATCH_UNCERTAIN_SUBMIT must be one of {', '.join(UNCERTAIN_POLICIES)}")
+    sps = env.get("NANOBATCH_SUBMITS_PER_SECOND")
+    return Settings(
+        home=Path(env.get("NANOBATCH_HOME") or ".nanobatch").resolve(),
+        api_base=(env.get("RUNCOMFY_API_BASE") or REAL_API_BASE).rstrip("/"),
+        token=_read_token(env),
+        database_url=env.get("NANOBATCH_DATABASE_URL") or None,
+        redis_url=env.get("NANOBATCH_REDIS_URL") or None,
+        lease_seconds=_float(env, "NANOBATCH_LEASE_SECONDS", 60.0),
+        uncertain_submit=policy,
+        requests_per_second=_float(env, "NANOBATCH_REQUESTS_PER_SECOND", 10.0),
+        submits_per_second=_float(env, "NANOBATCH_SUBMITS_PER_SECOND", 1.0) if sps else None,
+        max_in_flight=int(_float(env, "NANOBATCH_MAX_IN_FLIGHT", 50)),
+        max_attempts=int(_float(env, "NANOBATCH_MAX_ATTEMPTS", 8)),
+        http_timeout=_float(env, "NANOBATCH_HTTP_TIMEOUT", 20.0),
+        tick_seconds=_float(env, "NANOBATCH_TICK_SECONDS", 1.0),
+        price_1k_2k=_float(env, "NANOBATCH_PRICE_1K_2K", 0.15),
+        price_4k=_float(env, "NANOBATCH_PRICE_4K", 0.30),
+    )

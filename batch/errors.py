@@ -1,0 +1,101 @@
+"""nanobatch's exception tree, written out in one place.
+
+    NanobatchError
+    ├── ConfigError              bad or missing configuration (token, URLs)
+    ├── InputError               bad user input found before anything is written
+    ├── DownloadError            an output file that failed download or verification
+    └── ApiError                 anything the upstream API call went wrong with
+        ├── RetryableError       try again later; the job stays alive
+        │   ├── RateLimited          HTTP 429 (``retry_after`` seconds when the server said)
+        │   ├── ServerError          HTTP 5xx, 408
+        │   ├── NotDelivered         the request surely never reached the server (connect failed)
+        │   └── UncertainDelivery    sent, but no answer came (timeout, dropped connection)
+        └── PermanentError       retrying cannot help; the job ends failed with the message
+            ├── AuthError            401 / 403 (bad token, someone else's request)
+            ├── ValidationError      422 (the input body broke the schema)
+            ├── NotFound             404 (request id unknown or expired)
+            ├── PaymentRequired      402 / 400002 (insufficient balance)
+            └── BadAnswer            an answer we cannot read (not JSON, missing fields)
+
+requests' own exceptions are translated into this tree in ``batch.api`` and nowhere else.
+No message in this tree ever contains the API token.
+"""
+
+from __future__ import annotations
+
+
+class NanobatchError(Exception):
+    """Base of every error nanobatch raises on purpose."""
+
+
+class ConfigError(NanobatchError):
+    """Configuration is missing or malformed."""
+
+
+class InputError(NanobatchError):
+    """User input (CLI argument, file) is invalid; nothing was written."""
+
+
+class DownloadError(NanobatchError):
+    """An output could not be downloaded or failed verification."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ApiError(NanobatchError):
+    """An upstream API call failed."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class RetryableError(ApiError):
+    """A failure that may pass: back off and try again."""
+
+
+class RateLimited(RetryableError):
+    """HTTP 429: the caller must slow down (``retry_after`` seconds, when given)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = 429) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ServerError(RetryableError):
+    """HTTP 5xx or 408: the service is unavailable for now."""
+
+
+class NotDelivered(RetryableError):
+    """The request never reached the server (connection refused, DNS): safe to send again."""
+
+
+class UncertainDelivery(RetryableError):
+    """The request was sent but no answer came: the server may or may not have acted on it."""
+
+
+class PermanentError(ApiError):
+    """A failure retrying cannot fix."""
+
+
+class AuthError(PermanentError):
+    """401 or 403: bad or expired token, or a request that belongs to another user."""
+
+
+class ValidationError(PermanentError):
+    """422: the input body failed the model's schema."""
+
+
+class NotFound(PermanentError):
+    """404: unknown or expired request id."""
+
+
+class PaymentRequired(PermanentError):
+    """402 or error code 400002: insufficient balance."""
+
+
+class BadAnswer(PermanentError):
+    """An answer that cannot be read: not JSON, or missing the fields the contract promises."""

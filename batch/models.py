@@ -1,0 +1,107 @@
+"""SQLAlchemy 2 typed models: batches, jobs, outputs and job events.
+
+Times are UNIX seconds (float) so that the clock can be injected and compared portably on
+SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base: ``Base.metadata`` is the declared schema the migrations must match."""
+
+
+class Batch(Base):
+    """One manifest submitted once."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    manifest_path: Mapped[str] = mapped_column(Text)
+    output_dir: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    cancelled_at: Mapped[float | None] = mapped_column(Float, default=None)
+    requests_per_second: Mapped[float | None] = mapped_column(Float, default=None)
+    submits_per_second: Mapped[float | None] = mapped_column(Float, default=None)
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
+    budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="batch", lazy="raise")
+
+
+class Job(Base):
+    """One edit request: its inputs, where it is, and what it cost."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "key", name="uq_jobs_batch_key"),
+        Index("ix_jobs_due", "state", "next_action_at"),
+        Index("ix_jobs_batch_state", "batch_id", "state"),
+        Index("ix_jobs_fingerprint", "fingerprint", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(20))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    output_name: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    next_action_at: Mapped[float] = mapped_column(Float)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    submits: Mapped[int] = mapped_column(Integer, default=0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    uncertain_submits: Mapped[int] = mapped_column(Integer, default=0)
+    upstream_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    queue_position: Mapped[int | None] = mapped_column(Integer, default=None)
+    result_urls: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    cost: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    submitted_at: Mapped[float | None] = mapped_column(Float, default=None)
+    completed_at: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+    batch: Mapped[Batch] = relationship(back_populates="jobs", lazy="raise")
+
+
+class Output(Base):
+    """One verified file on disk produced by a job."""
+
+    __tablename__ = "outputs"
+    __table_args__ = (UniqueConstraint("job_id", "idx", name="uq_outputs_job_idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text, default=None)
+    bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(10))
+
+
+class JobEvent(Base):
+    """The audit trail: one row per state transition."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)

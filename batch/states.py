@@ -1,0 +1,74 @@
+"""The job state machine: the state enum and the table of allowed transitions.
+
+This module is pure. ``batch.store.transition`` is the one place that applies a transition to
+the database, and it refuses any pair this table does not list.
+
+    pending ──> submitting ──> queued ──> running ──> fetching ──> downloading ──> succeeded
+       │            │  │          │          │           │              │
+       │            │  └─> held   └──────────┴──> cancelled / failed <──┘
+       └─> cached   └─> pending (retry after an answered error, or an uncertain submit resubmitted)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    """Where a job is in its life. Stored as its string value."""
+
+    PENDING = "pending"          # waiting for its turn to be submitted
+    SUBMITTING = "submitting"    # write-ahead mark: a POST may be on the wire
+    QUEUED = "queued"            # accepted upstream, waiting in the upstream queue
+    RUNNING = "running"          # upstream is working on it
+    FETCHING = "fetching"        # upstream finished; its result must be read
+    DOWNLOADING = "downloading"  # outputs listed; files being downloaded and verified
+    HELD = "held"                # an uncertain submit held for a person to decide
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    CACHED = "cached"            # an identical earlier job's verified file was reused
+
+
+TERMINAL: frozenset[JobState] = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.CACHED}
+)
+# States a worker acts on when their next_action_at comes due.
+ACTIVE: frozenset[JobState] = frozenset(
+    {
+        JobState.PENDING,
+        JobState.SUBMITTING,
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.FETCHING,
+        JobState.DOWNLOADING,
+    }
+)
+# States in which a request exists (or may exist) upstream: they count against max_in_flight.
+IN_FLIGHT: frozenset[JobState] = frozenset({JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING})
+
+S = JobState
+ALLOWED: dict[JobState, frozenset[JobState]] = {
+    S.PENDING: frozenset({S.SUBMITTING, S.CACHED, S.CANCELLED, S.FAILED}),
+    S.SUBMITTING: frozenset({S.QUEUED, S.PENDING, S.HELD, S.FAILED, S.CANCELLED}),
+    S.QUEUED: frozenset({S.QUEUED, S.RUNNING, S.FETCHING, S.CANCELLED, S.FAILED}),
+    S.RUNNING: frozenset({S.RUNNING, S.FETCHING, S.CANCELLED, S.FAILED}),
+    S.FETCHING: frozenset({S.RUNNING, S.DOWNLOADING, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+    S.DOWNLOADING: frozenset({S.SUCCEEDED, S.FAILED}),
+    S.HELD: frozenset({S.PENDING, S.CANCELLED, S.FAILED}),
+    S.SUCCEEDED: frozenset(),
+    S.FAILED: frozenset({S.PENDING}),
+    S.CANCELLED: frozenset({S.PENDING}),
+    S.CACHED: frozenset(),
+}
+
+
+def sources_of(target: JobState) -> frozenset[JobState]:
+    """Every state from which ``target`` may be reached."""
+    return frozenset(src for src, targets in ALLOWED.items() if target in targets)
+
+
+def check(source: JobState, target: JobState) -> None:
+    """Raise ValueError if ``source -> target`` is not in the table."""
+    if target not in ALLOWED[source]:
+        raise ValueError(f"transition {source} -> {target} is not allowed")

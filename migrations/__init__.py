@@ -1,0 +1,1 @@
+"""Alembic migrations for nanobatch's schema (applied by ``batch.db.migrate``)."""
