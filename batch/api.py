@@ -1,0 +1,195 @@
+"""The RunComfy Model API client: four calls, answers checked, errors translated here only.
+
+The HTTP transport is a ``requests.Session`` handed in by the caller, so tests can mount their
+own adapter instead of patching. The token travels only in the Authorization header; no
+exception message built here contains it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from batch import errors
+from batch.schema import MODEL_ID
+
+SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
+STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")
+RESULT_VALUES = ("succeeded", "failed", "in_queue", "in_progress", "cancelled")
+OUTPUT_KEYS = ("images", "image", "videos", "video")
+
+
+@dataclass(frozen=True)
+class Status:
+    """An answer of ``/status``."""
+
+    status: str
+    queue_position: int | None
+
+
+@dataclass(frozen=True)
+class Result:
+    """An answer of ``/result``: output URLs when succeeded, the message when failed."""
+
+    status: str
+    urls: list[str]
+    error: str | None
+    cost: float | None
+
+
+class ApiClient:
+    """Synchronous client for ``google/nano-banana/pro/edit`` on RunComfy's Model API."""
+
+    def __init__(self, base_url: str, token: str, *, http: requests.Session | None = None,
+                 timeout: float = 20.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._http = http or requests.Session()
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.base_url!r})"
+
+    def submit(self, inputs: dict[str, Any]) -> str:
+        """POST the job; returns the upstream request id."""
+        body = self._call("POST", SUBMIT_PATH, json=inputs)
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise errors.BadAnswer("submit answer has no request_id")
+        return request_id
+
+    def status(self, request_id: str) -> Status:
+        """GET the request's status."""
+        body = self._call("GET", f"/v1/requests/{request_id}/status")
+        status = _field_in(body, "status", STATUS_VALUES)
+        position = body.get("queue_position")
+        return Status(status, position if isinstance(position, int) else None)
+
+    def result(self, request_id: str) -> Result:
+        """GET the request's result, asking for its cost."""
+        body = self._call("GET", f"/v1/requests/{request_id}/result", params={"include_cost": "true"})
+        status = _field_in(body, "status", RESULT_VALUES)
+        urls = _output_urls(body.get("output")) if status == "succeeded" else []
+        if status == "succeeded" and not urls:
+            raise errors.BadAnswer("result succeeded but lists no output")
+        cost = body.get("cost")
+        error = body.get("error")
+        return Result(
+            status=status,
+            urls=urls,
+            error=str(error) if error is not None else None,
+            cost=float(cost) if isinstance(cost, int | float) else None,
+        )
+
+    def cancel(self, request_id: str) -> str:
+        """POST a cancel; returns the outcome, ``cancelled`` or ``not_cancellable``."""
+        body = self._call("POST", f"/v1/requests/{request_id}/cancel")
+        return _field_in(body, "outcome", ("cancelled", "not_cancellable"))
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            response = self._http.request(
+                method, self.base_url + path, headers=headers, timeout=self._timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise translate_transport_error(exc, f"{method} {path}") from None
+        return _read_answer(response, f"{method} {path}")
+
+
+def translate_transport_error(exc: requests.RequestException, what: str) -> errors.RetryableError:
+    """Map a requests exception to NotDelivered (never sent) or UncertainDelivery (sent, no answer)."""
+    if isinstance(exc, requests.ConnectTimeout) or _is_connect_failure(exc):
+        return errors.NotDelivered(f"{what}: could not connect ({type(exc).__name__})")
+    return errors.UncertainDelivery(f"{what}: no answer ({type(exc).__name__})")
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+            return True
+        if isinstance(seen, urllib3.exceptions.MaxRetryError) and seen.reason is not None:
+            seen = seen.reason
+            continue
+        seen = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else seen.__context__
+    return False
+
+
+def _read_answer(response: requests.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400 or (isinstance(body, dict) and body.get("error_code")):
+        raise _http_error(response, body, what)
+    if not isinstance(body, dict):
+        raise errors.BadAnswer(f"{what}: answer is not a JSON object (HTTP {response.status_code})")
+    return body
+
+
+def _http_error(response: requests.Response, body: Any, what: str) -> errors.ApiError:
+    status = response.status_code
+    code = body.get("error_code") if isinstance(body, dict) else None
+    text = body.get("error_message") if isinstance(body, dict) else None
+    message = f"{what}: HTTP {status}" + (f" error {code}" if code else "") + (f": {text}" if text else "")
+    kind = _error_kind(status, code if isinstance(code, int) else None)
+    if kind is errors.RateLimited:
+        return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+    return kind(message, status=status, code=code if isinstance(code, int) else None)
+
+
+def _error_kind(status: int, code: int | None) -> type[errors.ApiError]:
+    if status == 429 or code == 429001:
+        return errors.RateLimited
+    if status in (408,) or status >= 500:
+        return errors.ServerError
+    if status == 402 or code == 400002:
+        return errors.PaymentRequired
+    if status in (401, 403) or code in (400004, 403001):
+        return errors.AuthError
+    if status == 404 or code == 404001:
+        return errors.NotFound
+    if status == 422 or code == 422001:
+        return errors.ValidationError
+    return errors.PermanentError
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header (seconds or an HTTP date) into seconds, None if absent or bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from time import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _field_in(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    value = body.get(name)
+    if value not in allowed:
+        raise errors.BadAnswer(f"answer field {name!r} is {value!r}, expected one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _output_urls(output: Any) -> list[str]:
+    if not isinstance(output, dict):
+        return []
+    urls: list[str] = []
+    for key in OUTPUT_KEYS:
+        value = output.get(key)
+        items = value if isinstance(value, list) else [value] if value else []
+        urls.extend(str(item) for item in items if isinstance(item, str))
+    return urls

@@ -1,0 +1,118 @@
+"""Batch-level operations the CLI calls: create a batch from a manifest, summarise its progress."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch import store
+from batch.db import transaction
+from batch.manifest import Manifest
+from batch.models import Batch, Job
+from batch.schema import MODEL_ID
+from batch.states import TERMINAL, JobState
+
+INSERT_CHUNK = 5_000
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    """What makes two jobs the same edit: the model and the canonical input body."""
+    canonical = json.dumps({"model": MODEL_ID, "inputs": inputs}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def default_output_dir(name: str) -> str:
+    """``./out/<name>`` with the name made safe for a folder."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "batch"
+    return str((Path.cwd() / "out" / slug).resolve())
+
+
+def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: float,
+                 name: str | None = None) -> int:
+    """Write the batch row and one pending row per job in one transaction; return the batch id."""
+    batch_name = name or manifest.name
+    with transaction(sessions) as session:
+        batch = Batch(
+            name=batch_name,
+            manifest_path=str(Path(manifest.path).resolve()),
+            output_dir=manifest.output_dir or default_output_dir(batch_name),
+            created_at=now,
+            requests_per_second=manifest.limits.requests_per_second,
+            submits_per_second=manifest.limits.submits_per_second,
+            max_in_flight=manifest.limits.max_in_flight,
+            budget_usd=manifest.budget_usd,
+            options={"notify": manifest.notify} if manifest.notify else {},
+        )
+        session.add(batch)
+        session.flush()
+        rows = [
+            {
+                "batch_id": batch.id, "key": spec.id, "state": JobState.PENDING.value, "inputs": spec.inputs,
+                "output_name": spec.output_name, "fingerprint": fingerprint(spec.inputs),
+                "next_action_at": now, "created_at": now, "attempts": 0, "submits": 0, "polls": 0,
+                "uncertain_submits": 0,
+            }
+            for spec in manifest.jobs
+        ]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            session.execute(insert(Job), rows[start:start + INSERT_CHUNK])
+        return batch.id
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """A batch's progress as ``nanobatch status`` shows it."""
+
+    batch_id: int
+    name: str
+    total: int
+    counts: dict[str, int]
+    output_dir: str
+    uncertain_submits: int
+    cost: float
+
+    @property
+    def done(self) -> bool:
+        """True when every job is terminal."""
+        return sum(n for s, n in self.counts.items() if JobState(s) in TERMINAL) == self.total
+
+    @property
+    def all_succeeded(self) -> bool:
+        """True when every job ended succeeded (or cached)."""
+        good = self.counts.get(JobState.SUCCEEDED.value, 0) + self.counts.get(JobState.CACHED.value, 0)
+        return good == self.total
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``status --json`` document."""
+        return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
+                "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost}
+
+
+def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
+    """The batch's counts by state, or None when there is no such batch."""
+    from sqlalchemy import func
+
+    with sessions() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            return None
+        counts = store.counts_by_state(session, batch_id)
+        uncertain, cost = session.execute(
+            select(func.coalesce(func.sum(Job.uncertain_submits), 0), func.coalesce(func.sum(Job.cost), 0.0))
+            .where(Job.batch_id == batch_id)
+        ).one()
+    return BatchStatus(batch_id, batch.name, sum(counts.values()), counts, batch.output_dir,
+                       int(uncertain or 0), float(cost or 0.0))
+
+
+def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:
+    """The most recently created batch, if any."""
+    with sessions() as session:
+        return session.scalars(select(Batch.id).order_by(Batch.id.desc()).limit(1)).first()

@@ -1,0 +1,97 @@
+"""Download an output file, verify it, and only then put it in place.
+
+The bytes go to a temporary file beside the target while being hashed; the file must decode
+as the requested format with the expected dimensions; then one ``os.replace`` moves it into
+place, so a reader never sees half a file and a crash leaves at most a stray ``.part`` file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from PIL import Image, UnidentifiedImageError
+
+from batch.errors import DownloadError
+from batch.schema import PIL_FORMATS
+
+CHUNK = 256 * 1024
+MAX_OUTPUT_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    """A verified file on disk."""
+
+    path: str
+    bytes: int
+    sha256: str
+    width: int
+    height: int
+    format: str
+
+
+def download_verified(
+    http: requests.Session,
+    url: str,
+    target: Path,
+    *,
+    output_format: str,
+    allowed_sizes: set[tuple[int, int]],
+    timeout: float = 60.0,
+) -> SavedFile:
+    """Fetch ``url`` into ``target`` after checking format, size and hash; raise DownloadError if not."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            size, digest = _stream(http, url, handle, timeout)
+            handle.flush()
+            os.fsync(handle.fileno())
+        width, height = _check_image(tmp, output_format, allowed_sizes)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return SavedFile(str(target), size, digest, width, height, output_format)
+
+
+def _stream(http: requests.Session, url: str, handle: object, timeout: float) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with http.get(url, stream=True, timeout=timeout) as response:
+            if response.status_code != 200:
+                raise DownloadError(
+                    f"download of output failed: HTTP {response.status_code}",
+                    retryable=response.status_code >= 500 or response.status_code == 429,
+                )
+            for chunk in response.iter_content(CHUNK):
+                size += len(chunk)
+                if size > MAX_OUTPUT_BYTES:
+                    raise DownloadError(f"output larger than {MAX_OUTPUT_BYTES} bytes")
+                digest.update(chunk)
+                handle.write(chunk)  # type: ignore[attr-defined]
+    except requests.RequestException as exc:
+        raise DownloadError(f"download of output failed: {type(exc).__name__}", retryable=True) from None
+    return size, digest.hexdigest()
+
+
+def _check_image(path: Path, output_format: str, allowed_sizes: set[tuple[int, int]]) -> tuple[int, int]:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            found, size = image.format, image.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise DownloadError(f"output is not a readable image: {exc}") from None
+    expected = PIL_FORMATS[output_format]
+    if found != expected:
+        raise DownloadError(f"output is {found}, expected {expected}")
+    if allowed_sizes and size not in allowed_sizes:
+        raise DownloadError(f"output is {size[0]}x{size[1]}, expected one of {sorted(allowed_sizes)}")
+    return size

@@ -1,0 +1,85 @@
+"""What a worker step needs, gathered in one object that tests build with their own parts."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch import db
+from batch.api import ApiClient
+from batch.config import Settings
+from batch.limiter import Limiter, NullLimiter, Rates, RedisLimiter
+from batch.models import Batch, Job
+from batch.states import JobState
+from batch.timing import RuntimeEstimate, estimate_runtime
+
+ESTIMATE_TTL = 5.0
+ESTIMATE_SAMPLE = 200
+
+
+@dataclass
+class Runtime:
+    """Settings, database, API client, limiter, clock and randomness for the worker steps."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    client: ApiClient
+    limiter: Limiter
+    http: requests.Session
+    clock: Callable[[], float] = time.time
+    rand: Callable[[], float] = random.random
+    _estimates: dict[int, tuple[float, RuntimeEstimate]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rates_for(self, batch: Batch) -> Rates:
+        """The lowest of the configured and the manifest's rates."""
+        base = Rates(self.settings.requests_per_second, self.settings.submits_per_second)
+        mine = Rates(batch.requests_per_second, batch.submits_per_second) if batch.requests_per_second else None
+        if mine is None and batch.submits_per_second:
+            mine = Rates(base.requests_per_second, batch.submits_per_second)
+        return base.lowest(mine)
+
+    def estimate(self, batch_id: int) -> RuntimeEstimate:
+        """Upstream run time learned from the batch's finished jobs (cached a few seconds)."""
+        now = self.clock()
+        with self._lock:
+            cached = self._estimates.get(batch_id)
+            if cached and now - cached[0] < ESTIMATE_TTL:
+                return cached[1]
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Job.completed_at - Job.submitted_at)
+                .where(
+                    Job.batch_id == batch_id,
+                    Job.state.in_([JobState.SUCCEEDED.value, JobState.DOWNLOADING.value]),
+                    Job.completed_at.is_not(None),
+                    Job.uncertain_submits == 0,
+                )
+                .order_by(Job.completed_at.desc())
+                .limit(ESTIMATE_SAMPLE)
+            ).scalars()
+            estimate = estimate_runtime([float(r) for r in rows if r is not None and r >= 0])
+        with self._lock:
+            self._estimates[batch_id] = (now, estimate)
+        return estimate
+
+
+def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:
+    """A Runtime wired to the configured database, the API and the shared limiter."""
+    http = requests.Session()
+    client = ApiClient(settings.api_base, settings.require_token(), http=http, timeout=settings.http_timeout)
+    limiter: Limiter = RedisLimiter(redis_url) if redis_url else NullLimiter()
+    return Runtime(
+        settings=settings,
+        sessions=db.session_factory(settings.db_url),
+        client=client,
+        limiter=limiter,
+        http=requests.Session(),
+    )

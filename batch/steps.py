@@ -1,0 +1,246 @@
+"""One short step of a job's life per call: submit, poll, fetch or download.
+
+A step reads the job, makes at most one API call (or one round of downloads) outside any
+transaction, and writes the outcome with ``store.transition`` in a short transaction. It
+never sleeps: waiting is writing ``next_action_at`` and dropping the lease, so that the tick
+brings the job back when it is due. Every write is conditional on the lease still being ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+
+from batch import errors, store
+from batch.db import transaction
+from batch.models import Batch, Job, Output
+from batch.outputs import download_all, output_rows
+from batch.runtime import Runtime
+from batch.states import JobState
+from batch.timing import backoff_delay, next_poll_delay
+
+S = JobState
+MAX_STEPS_PER_CALL = 4
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """The job and batch as read at the start of a step, and who holds the lease."""
+
+    job: Job
+    batch: Batch
+    owner: str
+
+
+Handler = Callable[[Runtime, Ctx], bool]  # True: the next step is due now, go on
+
+
+def advance(rt: Runtime, job_id: int, owner: str) -> None:
+    """Run the job's due steps while it holds the lease ``owner`` and has more to do right now."""
+    for _ in range(MAX_STEPS_PER_CALL):
+        with rt.sessions() as session:
+            job = session.get(Job, job_id)
+            batch = session.get(Batch, job.batch_id) if job else None
+        if job is None or batch is None or job.lease_owner != owner:
+            return
+        handler = HANDLERS.get(S(job.state))
+        if handler is None or not handler(rt, Ctx(job, batch, owner)):
+            return
+
+
+def _move(rt: Runtime, ctx: Ctx, target: JobState, *, release: bool = True, detail: str | None = None,
+          **values: Any) -> bool:
+    with transaction(rt.sessions) as session:
+        return store.transition(
+            session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
+            release=release, detail=detail, **values,
+        )
+
+
+def _wait(rt: Runtime, ctx: Ctx, delay: float, **values: Any) -> bool:
+    """Stay in the same state, come back in ``delay`` seconds; the lease is dropped."""
+    with transaction(rt.sessions) as session:
+        store.update_job(
+            session, ctx.job.id, S(ctx.job.state), ctx.owner,
+            next_action_at=rt.clock() + delay, lease_owner=None, lease_until=None, **values,
+        )
+    return False
+
+
+def _retry_or_fail(rt: Runtime, ctx: Ctx, exc: Exception, *, back_to: JobState | None = None) -> bool:
+    """A retryable failure: back off and try again, or fail once the attempts are spent."""
+    attempts = ctx.job.attempts + 1
+    if isinstance(exc, errors.RateLimited):
+        rt.limiter.rate_limited(exc.retry_after)
+    if attempts >= rt.settings.max_attempts:
+        return _move(rt, ctx, S.FAILED, error=f"gave up after {attempts} attempts: {exc}", attempts=attempts)
+    delay = backoff_delay(attempts, rt.rand)
+    if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
+        delay = max(delay, exc.retry_after)
+    if back_to is not None:
+        return _move(rt, ctx, back_to, detail=str(exc), attempts=attempts, error=str(exc),
+                     next_action_at=rt.clock() + delay)
+    return _wait(rt, ctx, delay, attempts=attempts, error=str(exc))
+
+
+def _acquired(rt: Runtime, ctx: Ctx, kind: str) -> bool:
+    wait = rt.limiter.acquire(kind, rt.rates_for(ctx.batch))
+    if wait > 0:
+        _wait(rt, ctx, wait)
+        return False
+    return True
+
+
+# -- submit -----------------------------------------------------------------------------------
+
+def submit(rt: Runtime, ctx: Ctx) -> bool:
+    """pending -> submitting (committed first) -> POST -> queued with the request id."""
+    if ctx.batch.cancelled_at is not None:
+        return _move(rt, ctx, S.CANCELLED, detail="batch cancelled before submit") and False
+    if not _acquired(rt, ctx, "submit"):
+        return False
+    now = rt.clock()
+    if not _move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
+        return False
+    ctx = Ctx(_with(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
+    try:
+        request_id = rt.client.submit(ctx.job.inputs)
+    except errors.UncertainDelivery as exc:
+        return uncertain_submit(rt, ctx, str(exc))
+    except errors.RetryableError as exc:
+        return _retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
+    except errors.PermanentError as exc:
+        return _move(rt, ctx, S.FAILED, error=str(exc))
+    rt.limiter.succeeded()
+    first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
+    _move(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
+          detail=f"request {request_id}")
+    return False
+
+
+def uncertain_submit(rt: Runtime, ctx: Ctx, why: str) -> bool:
+    """A POST may have been accepted without our knowing its request id: apply the explicit policy.
+
+    ``resubmit`` sends it again, flagged as a possible duplicate charge; ``hold`` parks the job
+    in ``held`` for a person to release or cancel. Either way it is counted on the job.
+    """
+    count = ctx.job.uncertain_submits + 1
+    if rt.settings.uncertain_submit == "hold":
+        return _move(rt, ctx, S.HELD, uncertain_submits=count,
+                     detail=f"uncertain submit, held: {why}", error=f"uncertain submit: {why}")
+    return _move(rt, ctx, S.PENDING, uncertain_submits=count, next_action_at=rt.clock(),
+                 detail=f"uncertain submit, resubmitting (possible duplicate charge): {why}")
+
+
+def recover_submitting(rt: Runtime, ctx: Ctx) -> bool:
+    """A job found in ``submitting`` with an expired lease: its worker died around the POST."""
+    return uncertain_submit(rt, ctx, "worker lost during submit")
+
+
+# -- poll and fetch -----------------------------------------------------------------------------
+
+def poll(rt: Runtime, ctx: Ctx) -> bool:
+    """Ask upstream how the job is doing: ``/status`` while queued (for its position), else ``/result``."""
+    use_status = ctx.job.upstream_status in (None, "in_queue")
+    if not _acquired(rt, ctx, "status" if use_status else "result"):
+        return False
+    request_id = ctx.job.request_id or ""
+    try:
+        if use_status:
+            answer = rt.client.status(request_id)
+            outcome = _after_status(rt, ctx, answer.status, answer.queue_position)
+        else:
+            outcome = _after_result(rt, ctx, rt.client.result(request_id))
+    except errors.RetryableError as exc:
+        return _retry_or_fail(rt, ctx, exc)
+    except errors.PermanentError as exc:
+        return _move(rt, ctx, S.FAILED, error=str(exc))
+    rt.limiter.succeeded()
+    return outcome
+
+
+def fetch(rt: Runtime, ctx: Ctx) -> bool:
+    """Read the result of a job that ``/status`` reported completed."""
+    if not _acquired(rt, ctx, "result"):
+        return False
+    try:
+        result = rt.client.result(ctx.job.request_id or "")
+    except errors.RetryableError as exc:
+        return _retry_or_fail(rt, ctx, exc)
+    except errors.PermanentError as exc:
+        return _move(rt, ctx, S.FAILED, error=str(exc))
+    rt.limiter.succeeded()
+    return _after_result(rt, ctx, result)
+
+
+def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position: int | None) -> bool:
+    age = rt.clock() - (ctx.job.submitted_at or rt.clock())
+    delay = next_poll_delay(age, rt.estimate(ctx.batch.id), rt.rand, queue_position=position)
+    values: dict[str, Any] = {"upstream_status": upstream, "queue_position": position, "polls": ctx.job.polls + 1}
+    if target.value == ctx.job.state:
+        return _wait(rt, ctx, delay, **values)
+    return _move(rt, ctx, target, next_action_at=rt.clock() + delay, **values) and False
+
+
+def _after_status(rt: Runtime, ctx: Ctx, status: str, position: int | None) -> bool:
+    if status == "in_queue":
+        return _next_poll(rt, ctx, S.QUEUED, status, position)
+    if status == "in_progress":
+        return _next_poll(rt, ctx, S.RUNNING, status, None)
+    if status == "cancelled":
+        return _move(rt, ctx, S.CANCELLED, upstream_status=status, detail="cancelled upstream") and False
+    return _move(rt, ctx, S.FETCHING, release=False, upstream_status=status, polls=ctx.job.polls + 1,
+                 completed_at=rt.clock(), next_action_at=rt.clock())
+
+
+def _after_result(rt: Runtime, ctx: Ctx, result: Any) -> bool:
+    status = result.status
+    if status in ("in_queue", "in_progress"):
+        target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
+        return _next_poll(rt, ctx, target, status, None)
+    common = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
+    if status == "cancelled":
+        return _move(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common) and False
+    if status == "failed":
+        return _move(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common) and False
+    return _move(rt, ctx, S.DOWNLOADING, release=False, result_urls=result.urls,
+                 completed_at=ctx.job.completed_at or rt.clock(), next_action_at=rt.clock(), **common)
+
+
+def _with(job: Job, **changes: Any) -> Job:
+    """A detached copy of the job row with some columns changed (for the rest of one step)."""
+    copy = Job(**{c.key: getattr(job, c.key) for c in Job.__table__.columns})
+    for key, value in changes.items():
+        setattr(copy, key, value)
+    return copy
+
+
+def download(rt: Runtime, ctx: Ctx) -> bool:
+    """Download and verify every output, then record the files and succeed in one transaction."""
+    try:
+        saved = download_all(rt.http, ctx.job, ctx.batch)
+    except errors.DownloadError as exc:
+        if exc.retryable:
+            return _retry_or_fail(rt, ctx, exc)
+        return _move(rt, ctx, S.FAILED, error=str(exc))
+    with transaction(rt.sessions) as session:
+        moved = store.transition(session, ctx.job.id, S.DOWNLOADING, S.SUCCEEDED, now=rt.clock(),
+                                 owner=ctx.owner, release=True, error=None,
+                                 detail=f"{len(saved)} file(s) verified")
+        if moved:
+            session.execute(delete(Output).where(Output.job_id == ctx.job.id))
+            session.add_all(output_rows(ctx.job, saved))
+    return False
+
+
+HANDLERS: dict[JobState, Handler] = {
+    S.PENDING: submit,
+    S.SUBMITTING: recover_submitting,
+    S.QUEUED: poll,
+    S.RUNNING: poll,
+    S.FETCHING: fetch,
+    S.DOWNLOADING: download,
+}

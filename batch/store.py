@@ -1,0 +1,150 @@
+"""The one place that writes job state.
+
+Every state change is ``transition``: a conditional UPDATE (``WHERE id = :id AND state =
+:from [AND lease_owner = :owner]``) plus an event row, in the caller's transaction. Zero rows
+changed means someone else moved the job (or took its lease): the caller must stop.
+Claims hand out leases; an expired lease is simply claimed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from batch import states
+from batch.models import Batch, Job, JobEvent
+from batch.states import JobState
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a job and until when."""
+
+    owner: str
+    until: float
+
+
+def transition(
+    session: Session,
+    job_id: int,
+    source: JobState,
+    target: JobState,
+    *,
+    now: float,
+    owner: str | None = None,
+    detail: str | None = None,
+    release: bool = False,
+    **values: Any,
+) -> bool:
+    """Move job ``job_id`` from ``source`` to ``target`` if it is still there (and still ours).
+
+    ``owner`` restricts the update to the lease holder; ``release`` drops the lease. Extra
+    keyword arguments are column values written in the same UPDATE. Returns False when the
+    job was no longer in ``source`` (or the lease had passed to someone else).
+    """
+    states.check(source, target)
+    if release:
+        values.update(lease_owner=None, lease_until=None)
+    if target in states.TERMINAL:
+        values.setdefault("finished_at", now)
+    stmt = update(Job).where(Job.id == job_id, Job.state == source.value)
+    if owner is not None:
+        stmt = stmt.where(Job.lease_owner == owner)
+    result: CursorResult[Any] = session.execute(stmt.values(state=target.value, **values))  # type: ignore[assignment]
+    changed = result.rowcount
+    if changed:
+        session.add(JobEvent(job_id=job_id, from_state=source.value, to_state=target.value, at=now, detail=detail))
+    return bool(changed)
+
+
+def update_job(session: Session, job_id: int, state: JobState, owner: str | None, **values: Any) -> bool:
+    """Write columns of a job that stays in ``state`` (a poll rescheduled, a lease dropped)."""
+    stmt = update(Job).where(Job.id == job_id, Job.state == state.value)
+    if owner is not None:
+        stmt = stmt.where(Job.lease_owner == owner)
+    result: CursorResult[Any] = session.execute(stmt.values(**values))  # type: ignore[assignment]
+    return bool(result.rowcount)
+
+
+def _due(now: float) -> Any:
+    return and_(
+        Job.next_action_at <= now,
+        or_(Job.lease_until.is_(None), Job.lease_until < now),
+    )
+
+
+def claim(
+    session: Session,
+    *,
+    job_states: Iterable[JobState],
+    now: float,
+    lease: Lease,
+    limit: int,
+    batch_id: int | None = None,
+) -> list[int]:
+    """Lease up to ``limit`` due jobs in ``job_states`` to ``lease.owner``; return their ids.
+
+    PostgreSQL skips rows another claimer holds (``FOR UPDATE SKIP LOCKED``); SQLite gets the
+    same effect from ``BEGIN IMMEDIATE``, which admits one writer at a time.
+    """
+    if limit <= 0:
+        return []
+    candidates = (
+        select(Job.id)
+        .where(Job.state.in_([s.value for s in job_states]), _due(now))
+        .order_by(Job.next_action_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if batch_id is not None:
+        candidates = candidates.where(Job.batch_id == batch_id)
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(candidates.scalar_subquery()), _due(now))
+        .values(lease_owner=lease.owner, lease_until=lease.until)
+        .returning(Job.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def load_job(session: Session, job_id: int) -> Job | None:
+    """The job row, or None if it is gone."""
+    return session.get(Job, job_id)
+
+
+def in_flight_counts(session: Session, now: float) -> dict[int, int]:
+    """Jobs that hold (or are about to hold) an upstream slot, per batch.
+
+    Counts the in-flight states and pending jobs leased for submitting right now.
+    """
+    leased_pending = and_(Job.state == JobState.PENDING.value, Job.lease_until > now)
+    cond = or_(Job.state.in_([s.value for s in states.IN_FLIGHT]), leased_pending)
+    rows = session.execute(select(Job.batch_id, func.count()).where(cond).group_by(Job.batch_id))
+    return {batch_id: count for batch_id, count in rows.tuples()}
+
+
+def batches_with_due_pending(session: Session, now: float) -> Sequence[Batch]:
+    """Batches not cancelled that have pending jobs due now."""
+    has_due = (
+        select(Job.id)
+        .where(Job.batch_id == Batch.id, Job.state == JobState.PENDING.value, _due(now))
+        .exists()
+    )
+    return session.scalars(select(Batch).where(Batch.cancelled_at.is_(None), has_due)).all()
+
+
+def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:
+    """How many jobs of the batch are in each state."""
+    rows = session.execute(
+        select(Job.state, func.count()).where(Job.batch_id == batch_id).group_by(Job.state)
+    )
+    return {state: count for state, count in rows.tuples()}
+
+
+def add_event(session: Session, job_id: int, state: JobState, now: float, detail: str) -> None:
+    """An event row that records something that happened without a state change."""
+    session.add(JobEvent(job_id=job_id, from_state=state.value, to_state=state.value, at=now, detail=detail))
