@@ -8,6 +8,7 @@ brings the job back when it is due. Every write is conditional on the lease stil
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from batch.states import JobState
 from batch.timing import backoff_delay, next_poll_delay
 
 S = JobState
+log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
 
 
@@ -47,7 +49,16 @@ def advance(rt: Runtime, job_id: int, owner: str) -> None:
         if job is None or batch is None or job.lease_owner != owner:
             return
         handler = HANDLERS.get(S(job.state))
-        if handler is None or not handler(rt, Ctx(job, batch, owner)):
+        if handler is None:
+            return
+        ctx = Ctx(job, batch, owner)
+        try:
+            go_on = handler(rt, ctx)
+        except Exception as exc:  # a bug or an unforeseen failure: count it, never loop on it silently
+            log.exception("job %s: step %s failed", job_id, job.state)
+            _retry_or_fail(rt, ctx, errors.NanobatchError(f"internal error in step {job.state}: {exc!r}"))
+            return
+        if not go_on:
             return
 
 

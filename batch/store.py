@@ -124,7 +124,7 @@ def in_flight_counts(session: Session, now: float) -> dict[int, int]:
     leased_pending = and_(Job.state == JobState.PENDING.value, Job.lease_until > now)
     cond = or_(Job.state.in_([s.value for s in states.IN_FLIGHT]), leased_pending)
     rows = session.execute(select(Job.batch_id, func.count()).where(cond).group_by(Job.batch_id))
-    return {batch_id: count for batch_id, count in rows.tuples()}
+    return {batch_id: count for batch_id, count in rows.all()}
 
 
 def batches_with_due_pending(session: Session, now: float) -> Sequence[Batch]:
@@ -142,7 +142,7 @@ def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:
     rows = session.execute(
         select(Job.state, func.count()).where(Job.batch_id == batch_id).group_by(Job.state)
     )
-    return {state: count for state, count in rows.tuples()}
+    return {state: count for state, count in rows.all()}
 
 
 def add_event(session: Session, job_id: int, state: JobState, now: float, detail: str) -> None:

