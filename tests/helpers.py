@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import requests
+
 from batch import db
+from batch.api import ApiClient
 from batch.batches import create_batch
 from batch.config import Settings
 from batch.limiter import NullLimiter, RedisLimiter
 from batch.manifest import load_manifest
 from batch.runtime import Runtime
-from batch.api import ApiClient
-
-import requests
 
 SAMPLES = ["shoe.png", "mug.png", "lamp.png", "chair.png", "watch.png", "bag.png"]
 
