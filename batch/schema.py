@@ -65,7 +65,7 @@ def with_defaults(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_public_url(value: object) -> bool:
     """True for an absolute http(s) URL with a host (what the API can fetch)."""
-    if not isinstance(value, str) or any(c.isspace() for c in value):
+    if not isinstance(value, str) or len(value.split()) != 1 or value.strip() != value:
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -1,0 +1,18 @@
+"""Job manifests: a YAML file of prompts and image URLs expanded into API jobs.
+
+``load_manifest(path)`` reads, expands and validates a manifest and returns a ``Manifest``, or
+raises ``ManifestError`` whose ``problems`` list every problem found (file:line, field, message).
+
+Top-level keys: ``name`` (required), ``output_dir``, ``output_name`` (template, default ``{id}``;
+the extension comes from ``output_format``), ``budget_usd``, ``limits``, ``vars``, ``defaults``
+(input fields), ``jobs`` (explicit jobs), ``matrix`` (items x styles), ``notify``.
+See ``jobs.example.yaml`` at the repository root for a commented example, and the module
+docstrings of ``yamlsrc`` (YAML 1.2 scalars, ``${ENV}``), ``templates`` (``{var}``), ``expand``
+(variables, order, problem lines), ``recipes`` (input layering) and ``checks`` (the safe-name
+rule for ids and output names).
+"""
+
+from .model import JobSpec, Limits, Manifest, ManifestError, Problem
+from .parse import load_manifest, parse_manifest
+
+__all__ = ["JobSpec", "Limits", "Manifest", "ManifestError", "Problem", "load_manifest", "parse_manifest"]

@@ -1,0 +1,141 @@
+"""The manifest's public data types, its error, and the problem log that feeds the error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_SHOWN_PROBLEMS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One API request the manifest asks for."""
+
+    id: str
+    inputs: dict[str, Any]
+    output_name: str
+    line: int
+    vars: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rate and concurrency limits from the manifest's ``limits:`` block (None: not set)."""
+
+    requests_per_second: float | None = None
+    submits_per_second: float | None = None
+    max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded, expanded and validated manifest."""
+
+    name: str
+    path: str
+    jobs: list[JobSpec]
+    output_dir: str | None
+    limits: Limits
+    budget_usd: float | None
+    notify: dict[str, Any] | None
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest, located at ``file:line`` and a dotted ``field``."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+def format_problems(problems: Sequence[Problem], limit: int = MAX_SHOWN_PROBLEMS) -> str:
+    """One problem per line, at most ``limit`` of them, then "... and N more problems"."""
+    lines = [str(p) for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more problems")
+    return "\n".join(lines)
+
+
+class ManifestError(Exception):
+    """The manifest cannot be used; ``problems`` holds every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        return format_problems(self.problems)
+
+
+class ProblemLog:
+    """Collects problems and warnings while a manifest is parsed.
+
+    Problems found per job (``job_problem``/``job_warning``) are collapsed: the same message at
+    the same line for the same field of many jobs is reported once, "(and N more jobs)".
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.count = 0
+        self._problems: list[Problem] = []
+        self._warnings: list[Problem] = []
+        self._grouped: dict[tuple[bool, str, int, str, str], list[Any]] = {}
+
+    def add(self, line: int, field: str, message: str, file: str | None = None) -> None:
+        """Record a problem."""
+        self._problems.append(Problem(file or self.file, line, field, message))
+        self.count += 1
+
+    def warn(self, line: int, field: str, message: str) -> None:
+        """Record a warning."""
+        self._warnings.append(Problem(self.file, line, field, message))
+
+    def job_problem(self, line: int, label: str, field: str, message: str) -> None:
+        """Record a problem of one job's ``field`` (collapsed with the same one of other jobs)."""
+        self._group(False, line, label, field, message)
+        self.count += 1
+
+    def job_warning(self, line: int, label: str, field: str, message: str) -> None:
+        """Record a warning about one job's ``field`` (collapsed like ``job_problem``)."""
+        self._group(True, line, label, field, message)
+
+    def _group(self, warning: bool, line: int, label: str, field: str, message: str) -> None:
+        key = (warning, self.file, line, field, message)
+        entry = self._grouped.get(key)
+        if entry is None:
+            self._grouped[key] = [label, 0]
+        else:
+            entry[1] += 1
+
+    def _collapsed(self, warning: bool) -> list[Problem]:
+        out = []
+        for (is_warning, file, line, field, message), (label, more) in self._grouped.items():
+            if is_warning == warning:
+                suffix = f" (and {more} more job{'s' if more > 1 else ''})" if more else ""
+                out.append(Problem(file, line, f"{label}.{field}", message + suffix))
+        return out
+
+    def problems(self) -> list[Problem]:
+        """Every problem, the manifest's own first, in line order."""
+        return self._sorted(self._problems + self._collapsed(False))
+
+    def warnings(self) -> list[str]:
+        """Every warning as ``file:line: field: message``, in line order."""
+        return [str(w) for w in self._sorted(self._warnings + self._collapsed(True))]
+
+    def _sorted(self, problems: list[Problem]) -> list[Problem]:
+        return sorted(problems, key=lambda p: (p.file != self.file, p.file, p.line))
+
+    def raise_if_any(self) -> None:
+        """Raise ``ManifestError`` with every problem, if there is one."""
+        if self.count:
+            raise ManifestError(self.problems())

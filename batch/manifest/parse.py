@@ -1,0 +1,120 @@
+"""Reading a whole manifest: the top-level keys, then expansion, then every problem at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from batch import schema
+
+from .checks import check_keys, get_mapping, get_positive, get_string, get_vars, type_name
+from .expand import Expander
+from .model import Limits, Manifest, ProblemLog
+from .recipes import compile_layer, compile_output_name
+from .templates import render_vars
+from .yamlsrc import YList, YMap, load_yaml
+
+TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
+            "matrix", "notify")
+LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
+
+
+def load_manifest(path: str | Path, env: Mapping[str, str] | None = None) -> Manifest:
+    """Read, expand and validate the manifest at ``path``.
+
+    ``env`` (default ``os.environ``) answers ``${NAME}`` references. Relative paths in the
+    manifest (``output_dir``, ``items: {csv: ...}``) are taken from the manifest's folder.
+    Raises ManifestError listing every problem; an unreadable file is one problem too.
+    """
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        log = ProblemLog(shown)
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        log.add(0, "", f"cannot read the manifest: {reason}")
+        log.raise_if_any()
+        raise AssertionError("unreachable") from err  # pragma: no cover
+    base_dir = Path(path).parent.resolve()
+    return parse_manifest(text, shown, base_dir, os.environ if env is None else env)
+
+
+def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, str]) -> Manifest:
+    """Expand and validate manifest ``text``; ``filename`` is used in messages and ``Manifest.path``.
+
+    Raises ManifestError listing every problem found (see ``ManifestError.problems``).
+    """
+    log = ProblemLog(filename)
+    doc = load_yaml(text, env, log)
+    if not isinstance(doc, YMap):
+        if log.count == 0:
+            what = "empty" if doc is None else type_name(doc)
+            log.add(doc.line if isinstance(doc, YList) else 1, "",
+                    f"the manifest must be a mapping with name: and jobs: or matrix:, but it is {what}")
+        log.raise_if_any()
+        raise AssertionError("unreachable")  # pragma: no cover
+    check_keys(doc, TOP_KEYS, "", log)
+    name = get_string(doc, "name", "", log, required=True)
+    output_dir = _output_dir(doc, base_dir, log)
+    limits = _limits(doc, log)
+    budget = get_positive(doc, "budget_usd", "", log)
+    notify = get_mapping(doc, "notify", "", log)
+    expander = _expander(doc, log)
+    expander.explicit(doc)
+    expander.matrix(doc, base_dir)
+    if not expander.jobs and log.count == 0:
+        log.add(1, "", "the manifest makes no jobs: add a jobs: list or a matrix: block")
+    log.raise_if_any()
+    return Manifest(
+        name=name or "",
+        path=filename,
+        jobs=expander.jobs,
+        output_dir=output_dir,
+        limits=limits,
+        budget_usd=None if budget is None else float(budget),
+        notify=None if notify is None else _plain(notify),
+        warnings=log.warnings(),
+    )
+
+
+def _expander(doc: YMap, log: ProblemLog) -> Expander:
+    block, lines = get_vars(doc, "vars", "", log)
+    base_vars = render_vars(block, lines, {}, "vars", log)
+    defaults = get_mapping(doc, "defaults", "", log)
+    if defaults is not None:
+        check_keys(defaults, schema.INPUT_FIELDS, "defaults", log)
+    return Expander(log, base_vars, compile_layer(defaults, "defaults", log),
+                    compile_output_name(doc, "", log))
+
+
+def _output_dir(doc: YMap, base_dir: Path, log: ProblemLog) -> str | None:
+    raw = get_string(doc, "output_dir", "", log)
+    if raw is None:
+        return None
+    return str((base_dir / Path(raw).expanduser()).resolve())
+
+
+def _limits(doc: YMap, log: ProblemLog) -> Limits:
+    block = get_mapping(doc, "limits", "", log)
+    if block is None:
+        return Limits()
+    check_keys(block, LIMIT_KEYS, "limits", log)
+    rps = get_positive(block, "requests_per_second", "limits", log)
+    sps = get_positive(block, "submits_per_second", "limits", log)
+    in_flight = get_positive(block, "max_in_flight", "limits", log, integer=True)
+    return Limits(
+        requests_per_second=None if rps is None else float(rps),
+        submits_per_second=None if sps is None else float(sps),
+        max_in_flight=in_flight,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """YMap/YList turned back into plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

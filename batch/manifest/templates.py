@@ -1,0 +1,117 @@
+"""``{name}`` templates: compiled once, rendered per job with ``str.format_map``.
+
+Syntax: ``{name}`` is replaced by the variable ``name`` (letters, digits, ``_`` and ``-``,
+not starting with a digit or ``-``); ``{{`` and ``}}`` stand for literal braces. Anything else
+in braces, or a lone brace, is a problem at the template's line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .model import ProblemLog
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+MAX_KNOWN_SHOWN = 25
+
+
+class UnknownVariable(Exception):
+    """A template used variables its scope does not have."""
+
+    def __init__(self, template: Template, missing: list[str]) -> None:
+        super().__init__(template, missing)
+        self.template = template
+        self.missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A compiled template. ``field`` is the field it fills (``prompt``, ``image_urls.0``, ``id``...)."""
+
+    source: str
+    line: int
+    field: str
+    fmt: str | None  # a str.format string, None when the template has no placeholder
+    names: tuple[str, ...]
+
+    @property
+    def constant(self) -> bool:
+        """True when the template has no placeholder (it renders to ``source`` unescaped)."""
+        return self.fmt is None
+
+    def render(self, scope: Mapping[str, str]) -> str:
+        """The template filled from ``scope``; raises UnknownVariable when a name is missing."""
+        if self.fmt is None:
+            return self.source
+        try:
+            return self.fmt.format_map(scope)
+        except KeyError:
+            raise UnknownVariable(self, [n for n in self.names if n not in scope]) from None
+
+
+def compile_template(source: str, line: int, field: str, log: ProblemLog, label: str = "") -> Template:
+    """Compile ``source``; syntax problems go to ``log`` (under ``label``.``field``).
+
+    A template with a syntax problem compiles to a constant holding ``source`` as written.
+    """
+    if "{" not in source and "}" not in source:
+        return Template(source, line, field, None, ())
+    parts: list[str] = []
+    names: list[str] = []
+    pos = 0
+    bad = False
+    for match in _TOKEN.finditer(source):
+        parts.append(source[pos:match.start()].replace("{", "{{").replace("}", "}}"))
+        pos = match.end()
+        token, name = match.group(0), match.group(1)
+        if token in ("{{", "}}"):
+            parts.append(token)
+        elif name is not None and NAME_RE.fullmatch(name):
+            parts.append("{" + name + "}")
+            names.append(name)
+        else:
+            bad = True
+            what = f"bad placeholder {token!r}" if name is not None else f"unmatched {token!r}"
+            log.add(line, _join(label, field), f"{what} in {source!r}: placeholders look like {{name}}; "
+                                               "write {{ and }} for literal braces")
+    parts.append(source[pos:])
+    if bad:
+        return Template(source, line, field, None, ())
+    if not names:
+        return Template("".join(parts).replace("{{", "{").replace("}}", "}"), line, field, None, ())
+    return Template(source, line, field, "".join(parts), tuple(dict.fromkeys(names)))
+
+
+def _join(label: str, field: str) -> str:
+    return f"{label}.{field}" if label and field else label or field
+
+
+def unknown_message(missing: Iterable[str], known: Iterable[str]) -> str:
+    """The message for a template that used ``missing`` variables."""
+    names = ", ".join("{" + n + "}" for n in missing)
+    shown = sorted(known)
+    listed = ", ".join(shown[:MAX_KNOWN_SHOWN]) + (", ..." if len(shown) > MAX_KNOWN_SHOWN else "")
+    return f"unknown variable {names} (known here: {listed or 'none'})"
+
+
+def render_vars(block: Mapping[str, str], lines: Mapping[str, int], scope: dict[str, str],
+                label: str, log: ProblemLog) -> dict[str, str]:
+    """Render each value of a ``vars:`` block in order against ``scope`` plus the earlier ones.
+
+    Returns the rendered block (``scope`` is not changed).
+    """
+    known = dict(scope)
+    out: dict[str, str] = {}
+    for name, value in block.items():
+        line = lines.get(name, 0)
+        template = compile_template(value, line, name, log, label)
+        try:
+            out[name] = known[name] = template.render(known)
+        except UnknownVariable as err:
+            log.add(line, _join(label, name),
+                    unknown_message(err.missing, known) + "; a var may use only the ones above it")
+            out[name] = known[name] = value
+    return out
