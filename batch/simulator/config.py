@@ -1,0 +1,103 @@
+"""The simulator's settings: one dataclass holding every command-line flag, with checks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_LATENCY: tuple[float, float] = (1.0, 3.0)
+
+_RATE_FIELDS = ("fail_rate", "error_rate", "drop_rate", "slow_rate")
+
+
+def parse_latency(text: str) -> tuple[float, float]:
+    """Parse ``A-B`` or ``A`` (seconds) into ``(low, high)``; ``ValueError`` when malformed.
+
+    >>> parse_latency("10-40")
+    (10.0, 40.0)
+    >>> parse_latency("0")
+    (0.0, 0.0)
+    """
+    parts = text.strip().split("-")
+    if len(parts) not in (1, 2) or not all(p.strip() for p in parts):
+        raise ValueError(f"expected seconds as A-B or A, got {text!r}")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"expected numbers of seconds as A-B or A, got {text!r}") from None
+    low, high = values[0], values[-1]
+    if not all(math.isfinite(v) for v in values) or low < 0:
+        raise ValueError(f"latency must be finite and >= 0, got {text!r}")
+    if high < low:
+        raise ValueError(f"latency range must be low-high with low <= high, got {text!r}")
+    return low, high
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Every setting of the simulator (one field per CLI flag, same defaults).
+
+    Faults are all off by default. ``rate_limit`` and ``max_in_flight`` are off when ``None``.
+    Money is charged for succeeded jobs only (failed and cancelled jobs cost nothing).
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    tokens: tuple[str, ...] = ()
+    workers: int = 4
+    latency: tuple[float, float] = DEFAULT_LATENCY
+    result_ttl: float = 3600.0
+    rate_limit: float | None = None
+    max_in_flight: int | None = None
+    fail_rate: float = 0.0
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 30.0
+    seed: int | None = None
+    journal: Path | None = None
+    price_1k2k: float = 0.15
+    price_4k: float = 0.30
+    fetch_timeout: float = 30.0
+    journal_flush_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        for problem in self.problems():
+            raise ValueError(problem)
+
+    def problems(self) -> list[str]:
+        """Every setting that is out of range, as ``name: reason`` strings."""
+        found: list[str] = []
+        if not 0 <= self.port <= 65535:
+            found.append(f"port: must be 0..65535, got {self.port}")
+        if self.workers < 1:
+            found.append(f"workers: must be >= 1, got {self.workers}")
+        low, high = self.latency
+        if not 0 <= low <= high:
+            found.append(f"latency: must be 0 <= low <= high, got {self.latency}")
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                found.append(f"{name}: must be a fraction 0..1, got {value}")
+        found.extend(self._limit_problems())
+        return found
+
+    def _limit_problems(self) -> list[str]:
+        found: list[str] = []
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            found.append(f"rate_limit: must be > 0 requests/s, got {self.rate_limit}")
+        if self.max_in_flight is not None and self.max_in_flight < 1:
+            found.append(f"max_in_flight: must be >= 1, got {self.max_in_flight}")
+        for name in ("result_ttl", "slow_seconds", "price_1k2k", "price_4k", "fetch_timeout"):
+            if getattr(self, name) < 0:
+                found.append(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if any(not t for t in self.tokens):
+            found.append("tokens: an accepted token must not be empty")
+        return found
+
+    def price(self, resolution: str) -> float:
+        """Dollars charged for one output image at ``resolution`` (1K, 2K or 4K)."""
+        return self.price_4k if resolution == "4K" else self.price_1k2k
