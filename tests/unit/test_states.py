@@ -1,0 +1,50 @@
+"""The transition table: what may follow what."""
+
+from __future__ import annotations
+
+import pytest
+
+from batch.states import ACTIVE, ALLOWED, IN_FLIGHT, TERMINAL, JobState, check, sources_of
+
+S = JobState
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "allowed"),
+    [
+        (S.PENDING, S.SUBMITTING, True),
+        (S.SUBMITTING, S.QUEUED, True),
+        (S.SUBMITTING, S.PENDING, True),      # answered error, or an uncertain submit resubmitted
+        (S.SUBMITTING, S.HELD, True),
+        (S.QUEUED, S.RUNNING, True),
+        (S.RUNNING, S.DOWNLOADING, True),     # /result said succeeded
+        (S.FETCHING, S.DOWNLOADING, True),
+        (S.DOWNLOADING, S.SUCCEEDED, True),
+        (S.FAILED, S.PENDING, True),          # retry
+        (S.PENDING, S.QUEUED, False),         # never skip the write-ahead mark
+        (S.PENDING, S.SUCCEEDED, False),
+        (S.SUCCEEDED, S.PENDING, False),
+        (S.CACHED, S.PENDING, False),
+        (S.DOWNLOADING, S.PENDING, False),
+        (S.HELD, S.QUEUED, False),
+    ],
+)
+def test_transition_table(source: JobState, target: JobState, allowed: bool) -> None:
+    assert (target in ALLOWED[source]) is allowed
+    if allowed:
+        check(source, target)
+    else:
+        with pytest.raises(ValueError, match="not allowed"):
+            check(source, target)
+
+
+def test_every_state_has_a_row_and_terminal_states_only_reopen_by_retry() -> None:
+    assert set(ALLOWED) == set(JobState)
+    for state in TERMINAL:
+        assert ALLOWED[state] <= {S.PENDING}
+    assert not (ACTIVE & TERMINAL)
+    assert IN_FLIGHT <= ACTIVE
+
+
+def test_sources_of_submitting_is_pending_only() -> None:
+    assert sources_of(S.SUBMITTING) == {S.PENDING}
