@@ -46,6 +46,8 @@ def download_verified(
 ) -> SavedFile:
     """Fetch ``url`` into ``target`` after checking format, size and hash; raise DownloadError if not."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a worker killed mid-download
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     try:

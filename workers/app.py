@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import before_task_publish
 
 from batch.config import load_settings
 from batch.redis_server import ensure_redis
@@ -37,3 +40,19 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@before_task_publish.connect
+def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
+    """Re-declare the default queue's binding before each tick is sent.
+
+    The Redis transport keeps exchange-to-queue bindings as Redis keys, and kombu declares them
+    only once per connection. If Redis is flushed (or restarted without its data), messages
+    would be routed nowhere from then on. Redis holds nothing we cannot rebuild: this is the
+    rebuild, cheap enough to run on every tick.
+    """
+    if sender != "workers.tasks.tick":
+        return
+    with app.connection_for_write() as conn:
+        for queue in app.amqp.queues.values():
+            queue.bind(conn.default_channel).declare()
