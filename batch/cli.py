@@ -90,16 +90,52 @@ def run(manifest: str, name: str | None, concurrency: int) -> None:
 
 
 @main.command()
-@click.argument("batch_id", type=int, required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.argument("batch_id", metavar="[BATCH]", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON (with no BATCH: a list of batches).")
+@click.option("--watch", is_flag=True, help="Follow BATCH (default: the newest) live until no job is active.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Seconds between refreshes with --watch.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Batches to list.")
 @friendly_errors
-def status(batch_id: int | None, as_json: bool) -> None:
-    """Show a batch's progress by state (default: the newest batch)."""
+def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, limit: int) -> None:
+    """Show BATCH's progress by state; with no BATCH, list the recent batches.
+
+    --watch shows a live bar with counts, rate and ETA; Ctrl-C stops watching (the batch carries on).
+    """
+    if watch:
+        if as_json:
+            raise InputError("--watch and --json do not mix")
+        console.watch_status(service.status(batch_id).batch_id, interval=interval)
+        return
+    if batch_id is None:
+        from batch.listing import list_batches
+
+        summaries = list_batches(service.sessions(), limit=limit)
+        if as_json:
+            click.echo(json.dumps([s.as_json() for s in summaries]))
+        else:
+            console.print_batch_list(summaries)
+        return
     current = service.status(batch_id)
     if as_json:
         click.echo(json.dumps(current.as_json()))
     else:
         console.print_status(current)
+
+
+@main.command()
+@click.argument("batch_id", metavar="BATCH", type=int)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "html"]),
+              help="Report format (default: from the extension of PATH).")
+@click.option("-o", "--output", "path", type=click.Path(dir_okay=False),
+              help="Where to write the report (default: report-BATCH.FORMAT, html unless --format).")
+@friendly_errors
+def report(batch_id: int, fmt: str | None, path: str | None) -> None:
+    """Write a report of BATCH: one row per job as CSV or JSON, or a self-contained HTML page."""
+    from batch.report import write_report
+
+    written = write_report(service.sessions(), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
+    click.echo(str(written))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -114,6 +150,48 @@ def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
     import os
 
     os.execv(cmd[0], cmd)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def beat(ctx: click.Context) -> None:
+    """Run THE beat of a deployment (exactly one): the tick, the schedules and batch-end notifications.
+
+    The same as ``celery -A workers beat``; extra arguments go to celery. Schedules come from the
+    file named by NANOBATCH_SCHEDULES (set it on the workers: they run the fire task).
+    """
+    import os
+
+    from batch.schedule_commands import beat_command
+
+    cmd = beat_command(list(ctx.args))
+    os.execv(cmd[0], cmd)
+
+
+@main.group()
+def schedules() -> None:
+    """Cron schedules in a YAML file (--file, default $NANOBATCH_SCHEDULES), fired by the beat."""
+
+
+@schedules.command("list")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@friendly_errors
+def schedules_list(path: str | None) -> None:
+    """Show each schedule's cron, time zone, next 3 fire times and last run."""
+    from batch import schedule_commands
+
+    click.echo(schedule_commands.list_file(path))
+
+
+@schedules.command("run")
+@click.argument("name")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@friendly_errors
+def schedules_run(name: str, path: str | None) -> None:
+    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id."""
+    from batch import schedule_commands
+
+    click.echo(schedule_commands.run_file(path, name).batch_id)
 
 
 def _register_optional() -> None:

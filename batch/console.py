@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from batch import redis_server, service
 from batch.batches import BatchStatus
+from batch.listing import BatchSummary
 from batch.local import LocalWorker
-from batch.states import JobState
+from batch.progress import RateTracker, format_eta, format_rate
+from batch.states import ACTIVE, TERMINAL, JobState
 
 _console = Console(stderr=False)
 ORDER = [s.value for s in JobState]
@@ -20,6 +24,26 @@ ORDER = [s.value for s in JobState]
 def _counts_text(status: BatchStatus) -> str:
     parts = [f"{state} {status.counts[state]}" for state in ORDER if status.counts.get(state)]
     return ", ".join(parts)
+
+
+def _finished(status: BatchStatus) -> int:
+    return sum(n for s, n in status.counts.items() if JobState(s) in TERMINAL)
+
+
+def _active(status: BatchStatus) -> int:
+    return sum(n for s, n in status.counts.items() if JobState(s) in ACTIVE)
+
+
+def _bar_columns() -> tuple[TextColumn | BarColumn | MofNCompleteColumn | TimeElapsedColumn, ...]:
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[speed]} ETA {task.fields[eta]}"), TextColumn("{task.fields[detail]}"))
+
+
+def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTracker, now: float) -> None:
+    finished = _finished(status)
+    est = tracker.observe(finished, now, status.total)
+    progress.update(task, total=status.total, completed=finished, speed=format_rate(est.rate),
+                    eta=format_eta(est.eta), detail=_counts_text(status))
 
 
 def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5) -> BatchStatus:
@@ -46,15 +70,12 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
 
 def _watch(batch_id: int, worker: LocalWorker, refresh: float) -> BatchStatus:
     status = service.status(batch_id)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[detail]}"))
-    with Progress(*columns, console=_console, transient=False) as progress:
-        task = progress.add_task(status.name, total=status.total, detail="")
+    tracker = RateTracker(status.total)
+    with Progress(*_bar_columns(), console=_console, transient=False) as progress:
+        task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
         while True:
             status = service.status(batch_id)
-            finished = status.total - sum(n for s, n in status.counts.items()
-                                          if s not in ("succeeded", "failed", "cancelled", "cached"))
-            progress.update(task, completed=finished, detail=_counts_text(status))
+            _show(progress, task, status, tracker, time.monotonic())
             if status.done or not worker.alive():
                 break
             time.sleep(refresh)
@@ -77,3 +98,49 @@ def print_status(status: BatchStatus) -> None:
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
     _console.print(f"files: {status.output_dir}")
+
+
+def watch_status(batch_id: int, *, interval: float = 1.0,
+                 fetch: Callable[[int], BatchStatus] = service.status,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> BatchStatus:
+    """A live bar of the batch (counts by state, rate, ETA), refreshed every ``interval`` seconds.
+
+    Returns when no job is active any more (held jobs wait for a person and do not keep it open),
+    or on Ctrl-C, which stops watching only: the batch carries on.
+    """
+    status = fetch(batch_id)
+    tracker = RateTracker(status.total)
+    progress = Progress(*_bar_columns(), console=_console, transient=False, auto_refresh=False)
+    task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
+    _show(progress, task, status, tracker, clock())
+    try:
+        with progress:
+            while _active(status):
+                sleep(interval)
+                status = fetch(batch_id)
+                _show(progress, task, status, tracker, clock())
+                progress.refresh()
+    except KeyboardInterrupt:
+        _console.print("stopped watching; the batch carries on")
+        return status
+    held = status.counts.get(JobState.HELD.value, 0)
+    if held:
+        _console.print(f"[yellow]{held} job(s) held for a person to decide (uncertain submits)[/yellow]")
+    return status
+
+
+def print_batch_list(summaries: list[BatchSummary]) -> None:
+    """A table of recent batches: id, name, created, total, done, succeeded, failed, cost."""
+    if not summaries:
+        _console.print("no batches yet: submit a manifest first")
+        return
+    table = Table(title="recent batches", show_header=True)
+    for name in ("id", "name", "created", "total", "done", "succeeded", "failed", "cost"):
+        table.add_column(name, justify="left" if name in ("name", "created") else "right")
+    for s in summaries:
+        created = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+        failed = f"[red]{s.failed}[/red]" if s.failed else "0"
+        table.add_row(str(s.batch_id), s.name, created, str(s.total), str(s.done), str(s.succeeded), failed,
+                      f"${s.cost:.2f}")
+    _console.print(table)

@@ -1,0 +1,191 @@
+"""Batch reports: one row per job, written as CSV, JSON or (``batch.report_html``) HTML.
+
+Every format is written atomically: to a temporary file beside the target, then ``os.replace``,
+so a reader never sees half a report. The API token never appears here: rows hold only what the
+manifest asked for and what the jobs produced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch.errors import InputError
+from batch.listing import iso_utc
+from batch.models import Batch, Job, Output
+from batch.states import TERMINAL, JobState
+
+FORMATS: tuple[str, ...] = ("csv", "json", "html")
+EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
+COLUMNS: tuple[str, ...] = (
+    "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
+    "outputs", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
+    "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error",
+)
+# Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
+LIST_COLUMNS = frozenset({"inputs", "outputs", "sha256", "size", "bytes"})
+
+
+@dataclass(frozen=True)
+class BatchHeader:
+    """What the top of a report says about the batch."""
+
+    batch_id: int
+    name: str
+    created_at: float
+    output_dir: str
+    counts: dict[str, int]
+    cost: float
+
+    @property
+    def total(self) -> int:
+        """Every job of the batch."""
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        """Jobs in a terminal state."""
+        return sum(n for s, n in self.counts.items() if JobState(s) in TERMINAL)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``batch`` object of the JSON report."""
+        return {"batch_id": self.batch_id, "name": self.name, "created_at": iso_utc(self.created_at),
+                "output_dir": self.output_dir, "total": self.total, "done": self.done,
+                "counts": self.counts, "cost_usd": round(self.cost, 6)}
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """A batch's header and one row (a dict over ``COLUMNS``) per job, in job order."""
+
+    header: BatchHeader
+    rows: list[dict[str, Any]]
+
+
+def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
+    """One report row. ``seconds`` runs from the job's creation to its end (None while running)."""
+    inputs = job.inputs
+    ordered = sorted(outputs, key=lambda o: o.idx)
+    seconds = round(job.finished_at - job.created_at, 3) if job.finished_at is not None else None
+    return {
+        "id": job.key, "state": job.state, "prompt": inputs.get("prompt", ""),
+        "inputs": list(inputs.get("image_urls", [])), "aspect_ratio": inputs.get("aspect_ratio", "auto"),
+        "resolution": inputs.get("resolution", "1K"), "output_format": inputs.get("output_format", "png"),
+        "outputs": [o.path for o in ordered], "sha256": [o.sha256 for o in ordered],
+        "size": [f"{o.width}x{o.height}" for o in ordered], "bytes": [o.bytes for o in ordered],
+        "cost": job.cost, "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
+        "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),
+        "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
+        "uncertain_submits": job.uncertain_submits, "error": job.error,
+    }
+
+
+def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
+    """Read the batch, its jobs and their outputs in one session; InputError for an unknown batch."""
+    with sessions() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            raise InputError(f"no batch {batch_id}")
+        outputs: dict[int, list[Output]] = {}
+        out_query = select(Output).join(Job, Job.id == Output.job_id).where(Job.batch_id == batch_id)
+        for out in session.scalars(out_query):
+            outputs.setdefault(out.job_id, []).append(out)
+        jobs = session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.id)).all()
+        rows = [job_row(job, outputs.get(job.id, [])) for job in jobs]
+        name, created_at, output_dir = batch.name, batch.created_at, batch.output_dir
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    cost = sum(row["cost"] or 0.0 for row in rows)
+    return ReportData(BatchHeader(batch_id, name, created_at, output_dir, counts, cost), rows)
+
+
+def _csv_value(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if column in LIST_COLUMNS:
+        return " ".join(str(v) for v in value)
+    return value
+
+
+def render_csv(data: ReportData) -> str:
+    """A header line of ``COLUMNS`` and one line per job; list columns joined by spaces."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in data.rows:
+        writer.writerow([_csv_value(c, row[c]) for c in COLUMNS])
+    return buf.getvalue()
+
+
+def render_json(data: ReportData) -> str:
+    """``{"batch": {...}, "jobs": [row, ...]}`` with list columns as lists."""
+    return json.dumps({"batch": data.header.as_json(), "jobs": data.rows}, indent=2) + "\n"
+
+
+def format_for(path: Path, fmt: str | None) -> str:
+    """The report format: ``fmt`` when given, else from the extension of ``path``."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+        return fmt
+    found = EXTENSIONS.get(path.suffix.lower())
+    if found is None:
+        raise InputError(f"cannot tell the format of {path.name!r}: end it in .csv, .json or .html, or give --format")
+    return found
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
+
+    Raises InputError with one line (the path and the system's reason) when it cannot.
+    """
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+
+
+def render(data: ReportData, fmt: str) -> str:
+    """The report text in ``fmt`` (csv, json or html)."""
+    if fmt == "csv":
+        return render_csv(data)
+    if fmt == "json":
+        return render_json(data)
+    from batch.report_html import render_html
+
+    return render_html(data)
+
+
+def write_report(sessions: sessionmaker[Session], batch_id: int, path: str | Path,
+                 fmt: str | None = None) -> Path:
+    """Write the report of ``batch_id`` to ``path`` (format from ``fmt`` or the extension); return it."""
+    target = Path(path).expanduser().absolute()
+    chosen = format_for(target, fmt)
+    if target.is_dir():
+        raise InputError(f"cannot write {target}: it is a directory")
+    if not target.parent.is_dir():
+        raise InputError(f"cannot write {target}: no directory {target.parent}")
+    data = load_report(sessions, batch_id)
+    write_atomic(target, render(data, chosen).encode("utf-8"))
+    return target
