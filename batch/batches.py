@@ -22,9 +22,13 @@ from batch.states import TERMINAL, JobState
 INSERT_CHUNK = 5_000
 
 
-def fingerprint(inputs: dict[str, Any]) -> str:
-    """What makes two jobs the same edit: the model and the canonical input body."""
-    canonical = json.dumps({"model": MODEL_ID, "inputs": inputs}, sort_keys=True, separators=(",", ":"))
+def fingerprint(inputs: dict[str, Any], validators: dict[str, str] | None = None) -> str:
+    """What makes two jobs the same edit: the model, the canonical input body and, when checked,
+    what the input URLs' servers say of their files (ETag, Last-Modified, length)."""
+    document: dict[str, Any] = {"model": MODEL_ID, "inputs": inputs}
+    if validators:
+        document["validators"] = [validators.get(url, "") for url in inputs.get("image_urls", [])]
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -34,10 +38,24 @@ def default_output_dir(name: str) -> str:
     return str((Path.cwd() / "out" / slug).resolve())
 
 
+@dataclass(frozen=True)
+class SubmitOptions:
+    """Choices made at submit time: name, cache bypass, budget override, input validators."""
+
+    name: str | None = None
+    force: bool = False
+    budget_usd: float | None = None
+    validators: dict[str, str] | None = None
+
+
 def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: float,
-                 name: str | None = None) -> int:
+                 name: str | None = None, options: SubmitOptions | None = None) -> int:
     """Write the batch row and one pending row per job in one transaction; return the batch id."""
-    batch_name = name or manifest.name
+    opts = options or SubmitOptions(name=name)
+    batch_name = name or opts.name or manifest.name
+    extra: dict[str, Any] = {"force": True} if opts.force else {}
+    if manifest.notify:
+        extra["notify"] = manifest.notify
     with transaction(sessions) as session:
         batch = Batch(
             name=batch_name,
@@ -47,15 +65,15 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
             requests_per_second=manifest.limits.requests_per_second,
             submits_per_second=manifest.limits.submits_per_second,
             max_in_flight=manifest.limits.max_in_flight,
-            budget_usd=manifest.budget_usd,
-            options={"notify": manifest.notify} if manifest.notify else {},
+            budget_usd=opts.budget_usd if opts.budget_usd is not None else manifest.budget_usd,
+            options=extra,
         )
         session.add(batch)
         session.flush()
         rows = [
             {
                 "batch_id": batch.id, "key": spec.id, "state": JobState.PENDING.value, "inputs": spec.inputs,
-                "output_name": spec.output_name, "fingerprint": fingerprint(spec.inputs),
+                "output_name": spec.output_name, "fingerprint": fingerprint(spec.inputs, opts.validators),
                 "next_action_at": now, "created_at": now, "attempts": 0, "submits": 0, "polls": 0,
                 "uncertain_submits": 0,
             }
@@ -77,6 +95,15 @@ class BatchStatus:
     output_dir: str
     uncertain_submits: int
     cost: float
+    parked: str | None = None  # why pending jobs wait for a person (e.g. the budget was reached)
+    budget_usd: float | None = None
+
+    @property
+    def settled(self) -> bool:
+        """True when nothing will move without a person: every job terminal, held, or parked pending."""
+        waiting = {JobState.HELD.value} | ({JobState.PENDING.value} if self.parked else set())
+        moving = sum(n for s, n in self.counts.items() if JobState(s) not in TERMINAL and s not in waiting)
+        return moving == 0
 
     @property
     def done(self) -> bool:
@@ -92,7 +119,8 @@ class BatchStatus:
     def as_json(self) -> dict[str, Any]:
         """The ``status --json`` document."""
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
-                "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost}
+                "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
+                "parked": self.parked, "budget_usd": self.budget_usd}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -109,7 +137,7 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
             .where(Job.batch_id == batch_id)
         ).one()
     return BatchStatus(batch_id, batch.name, sum(counts.values()), counts, batch.output_dir,
-                       int(uncertain or 0), float(cost or 0.0))
+                       int(uncertain or 0), float(cost or 0.0), batch.options.get("parked"), batch.budget_usd)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from batch import console, service
+from batch import console, operations, service
+from batch.batches import SubmitOptions
 from batch.errors import ConfigError, InputError, NanobatchError
 from batch.manifest import ManifestError
 
@@ -60,14 +61,35 @@ def validate(manifest: str) -> None:
     click.echo(f"{manifest}: ok, {len(loaded.jobs)} jobs in batch {loaded.name!r}")
 
 
+def submit_options(func: F) -> F:
+    """The options shared by ``submit`` and ``run``."""
+    options = [
+        click.option("--name", help="Batch name (default: the manifest's name)."),
+        click.option("--force", is_flag=True, help="Do not reuse earlier identical results: call the API for all."),
+        click.option("--check-inputs", is_flag=True,
+                     help="HEAD every input URL; an image replaced at the same URL is edited again."),
+        click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @main.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--name", help="Batch name (default: the manifest's name).")
+@submit_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"batch_id", "jobs"} as JSON.')
+@click.option("--dry-run", is_flag=True, help="Print jobs to run, jobs cached and the estimated cost; write nothing.")
 @friendly_errors
-def submit(manifest: str, name: str | None, as_json: bool) -> None:
+def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
+           as_json: bool, dry_run: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
-    batch_id, jobs = service.submit(manifest, name=name)
+    if dry_run:
+        plan = service.dry_run(manifest, force=force, check_inputs=check_inputs)
+        click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
+        return
+    options = SubmitOptions(force=force, budget_usd=budget)
+    batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
     if as_json:
         click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
     else:
@@ -76,17 +98,61 @@ def submit(manifest: str, name: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--name", help="Batch name (default: the manifest's name).")
+@submit_options
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @friendly_errors
-def run(manifest: str, name: str | None, concurrency: int) -> None:
+def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
+        concurrency: int) -> None:
     """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
 
     Exits 0 when every job succeeded, 1 otherwise.
     """
-    batch_id, _ = service.submit(manifest, name=name)
+    options = SubmitOptions(force=force, budget_usd=budget)
+    batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
     sys.exit(0 if status.all_succeeded else 1)
+
+
+@main.command()
+@click.argument("batch_id", metavar="BATCH", type=int)
+@click.option("--budget", type=click.FloatRange(min=0), help="A new budget in dollars (after a budget stop).")
+@click.option("--detach", is_flag=True, help="Only make the batch runnable; leave the running to other workers.")
+@click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
+@friendly_errors
+def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) -> None:
+    """Continue BATCH after its workers died or its budget stopped it; safe to run twice.
+
+    Exits 0 when every job succeeded, 1 otherwise (0 with --detach).
+    """
+    released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
+    if released:
+        click.echo(f"{released} parked jobs released")
+    if detach:
+        return
+    status = console.run_with_progress(batch_id, concurrency=concurrency)
+    sys.exit(0 if status.all_succeeded else 1)
+
+
+@main.command()
+@click.argument("batch_id", metavar="BATCH", type=int)
+@click.option("--failed", is_flag=True, help="Every failed job (the default when no filter is given).")
+@click.option("--error", "error_text", help="Only failed jobs whose error contains TEXT.")
+@click.option("--cancelled", is_flag=True, help="Also jobs that were cancelled.")
+@click.option("--held", is_flag=True, help="Also jobs held after an uncertain submit (may pay twice).")
+@friendly_errors
+def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool) -> None:
+    """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
+    count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)
+    click.echo(f"{count} jobs queued again; run them here with: nanobatch resume {batch_id}")
+
+
+@main.command()
+@click.argument("batch_id", metavar="BATCH", type=int)
+@friendly_errors
+def cancel(batch_id: int) -> None:
+    """Stop BATCH: no new submits, cancel jobs still queued upstream, let running ones finish (billed)."""
+    report = operations.cancel(service.runtime(), batch_id)
+    click.echo("\n".join(report.lines()))
 
 
 @main.command()

@@ -76,10 +76,10 @@ def _watch(batch_id: int, worker: LocalWorker, refresh: float) -> BatchStatus:
         while True:
             status = service.status(batch_id)
             _show(progress, task, status, tracker, time.monotonic())
-            if status.done or not worker.alive():
+            if status.settled or not worker.alive():
                 break
             time.sleep(refresh)
-    if not worker.alive() and not status.done:
+    if not worker.alive() and not status.settled:
         _console.print(f"[red]the worker stopped unexpectedly; see {worker.log_path}[/red]")
     return status
 
@@ -97,6 +97,13 @@ def print_status(status: BatchStatus) -> None:
     _console.print(f"cost charged: ${status.cost:.2f}")
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
+    if status.parked:
+        left = status.counts.get("pending", 0)
+        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs left pending. Continue with "
+                       f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
+    if status.counts.get("held"):
+        _console.print(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "
+                       f"[bold]nanobatch retry {status.batch_id} --held[/bold] resubmits them[/yellow]")
     _console.print(f"files: {status.output_dir}")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch import db
 from batch.api import ApiClient
 from batch.config import Settings
+from batch.cost import PriceTable
 from batch.limiter import Limiter, NullLimiter, Rates, RedisLimiter
 from batch.models import Batch, Job
 from batch.states import JobState
@@ -33,6 +34,7 @@ class Runtime:
     client: ApiClient
     limiter: Limiter
     http: requests.Session
+    prices: PriceTable = field(default_factory=PriceTable)
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
     _estimates: dict[int, tuple[float, RuntimeEstimate]] = field(default_factory=dict)
@@ -47,7 +49,7 @@ class Runtime:
         return base.lowest(mine)
 
     def estimate(self, batch_id: int) -> RuntimeEstimate:
-        """Upstream run time learned from the batch's finished jobs (cached a few seconds)."""
+        """Upstream run time learned from the batch's finished and running jobs (cached a few seconds)."""
         now = self.clock()
         with self._lock:
             cached = self._estimates.get(batch_id)
@@ -65,7 +67,16 @@ class Runtime:
                 .order_by(Job.completed_at.desc())
                 .limit(ESTIMATE_SAMPLE)
             ).scalars()
-            estimate = estimate_runtime([float(r) for r in rows if r is not None and r >= 0])
+            durations = [float(r) for r in rows if r is not None and r >= 0]
+            # jobs still upstream are censored samples: without them the estimate is biased low early on
+            started = session.execute(
+                select(Job.submitted_at).where(
+                    Job.batch_id == batch_id,
+                    Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+                    Job.submitted_at.is_not(None),
+                ).limit(ESTIMATE_SAMPLE * 25)
+            ).scalars()
+            estimate = estimate_runtime(durations, [now - float(t) for t in started if t is not None])
         with self._lock:
             self._estimates[batch_id] = (now, estimate)
         return estimate
@@ -82,4 +93,5 @@ def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:
         client=client,
         limiter=limiter,
         http=requests.Session(),
+        prices=PriceTable(settings.price_1k_2k, settings.price_4k),
     )

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import cache
 
+import requests
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db
-from batch.batches import BatchStatus, batch_status, create_batch, latest_batch_id
+from batch import db, redis_server
+from batch.batches import BatchStatus, SubmitOptions, batch_status, create_batch, latest_batch_id
+from batch.cache import input_validators
 from batch.config import Settings, load_settings
+from batch.cost import PriceTable
 from batch.errors import InputError
 from batch.manifest import Manifest, load_manifest
+from batch.planning import Plan, plan
+from batch.runtime import Runtime, build_runtime
 
 
 @cache
@@ -30,7 +36,8 @@ def load(path: str) -> Manifest:
     return load_manifest(path)
 
 
-def submit(path: str, *, name: str | None = None) -> tuple[int, int]:
+def submit(path: str, *, name: str | None = None, options: SubmitOptions | None = None,
+           check_inputs: bool = False) -> tuple[int, int]:
     """Validate the manifest, then store it as a batch; returns (batch id, job count).
 
     A missing token against the real API is an error before any row is written.
@@ -39,8 +46,34 @@ def submit(path: str, *, name: str | None = None) -> tuple[int, int]:
     if cfg.is_real_api:
         cfg.require_token()
     manifest = load(path)
-    batch_id = create_batch(sessions(), manifest, now=time.time(), name=name)
+    opts = options or SubmitOptions()
+    if check_inputs:
+        opts = replace(opts, validators=_validators(manifest))
+    batch_id = create_batch(sessions(), manifest, now=time.time(), name=name, options=opts)
     return batch_id, len(manifest.jobs)
+
+
+def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Plan:
+    """What submitting the manifest would run, reuse and cost; writes nothing (not even a new database)."""
+    manifest = load(path)
+    cfg = settings()
+    existing = cfg.database_url is not None or (cfg.home / "nanobatch.db").exists()
+    return plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), sessions() if existing else None,
+                force=force, validators=_validators(manifest) if check_inputs else None)
+
+
+def _validators(manifest: Manifest) -> dict[str, str]:
+    urls = {url for spec in manifest.jobs for url in spec.inputs.get("image_urls", [])}
+    return input_validators(requests.Session(), urls)
+
+
+def runtime() -> Runtime:
+    """A Runtime for commands that call the API themselves (cancel): the shared limiter if Redis runs."""
+    cfg = settings()
+    redis_url = cfg.redis_url
+    if redis_url is None and redis_server.is_running(cfg.home):
+        redis_url = redis_server.url_for(cfg.home)
+    return build_runtime(cfg, redis_url=redis_url)
 
 
 def status(batch_id: int | None) -> BatchStatus:

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import delete
 
 from batch import errors, store
+from batch.cache import find_reusable, reuse
+from batch.cost import within_budget
 from batch.db import transaction
 from batch.models import Batch, Job, Output
 from batch.outputs import download_all, output_rows
@@ -111,6 +113,10 @@ def submit(rt: Runtime, ctx: Ctx) -> bool:
     """pending -> submitting (committed first) -> POST -> queued with the request id."""
     if ctx.batch.cancelled_at is not None:
         return _move(rt, ctx, S.CANCELLED, detail="batch cancelled before submit") and False
+    if not ctx.batch.options.get("force") and _reuse_cached(rt, ctx):
+        return False
+    if not _budget_allows(rt, ctx):
+        return False
     if not _acquired(rt, ctx, "submit"):
         return False
     now = rt.clock()
@@ -129,6 +135,37 @@ def submit(rt: Runtime, ctx: Ctx) -> bool:
     first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
     _move(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
           detail=f"request {request_id}")
+    return False
+
+
+def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
+    """Finish the job as ``cached`` from an identical earlier job's verified files, if there are any."""
+    with rt.sessions() as session:
+        earlier = find_reusable(session, ctx.job.fingerprint, ctx.job.id)
+    if earlier is None:
+        return False
+    saved = reuse(earlier, ctx.batch.output_dir, ctx.job.output_name)
+    with transaction(rt.sessions) as session:
+        moved = store.transition(session, ctx.job.id, S.PENDING, S.CACHED, now=rt.clock(), owner=ctx.owner,
+                                 release=True, cost=0.0, detail=f"reused the files of job {earlier[0].job_id}")
+        if moved:
+            session.execute(delete(Output).where(Output.job_id == ctx.job.id))
+            session.add_all(output_rows(ctx.job, saved))
+    return True
+
+
+def _budget_allows(rt: Runtime, ctx: Ctx) -> bool:
+    """Check the batch budget; when this submit would pass it, park the batch's pending jobs."""
+    if ctx.batch.budget_usd is None:
+        return True
+    price = rt.prices.job_price(ctx.job.inputs)
+    with rt.sessions() as session:
+        charged, committed = store.spend(session, ctx.batch.id)
+    if within_budget(ctx.batch.budget_usd, charged, committed * price, price):
+        return True
+    with transaction(rt.sessions) as session:
+        store.park_pending(session, ctx.batch.id, ctx.job.id, ctx.owner,
+                           reason=f"budget ${ctx.batch.budget_usd:.2f} reached", now=rt.clock())
     return False
 
 
@@ -155,6 +192,8 @@ def recover_submitting(rt: Runtime, ctx: Ctx) -> bool:
 
 def poll(rt: Runtime, ctx: Ctx) -> bool:
     """Ask upstream how the job is doing: ``/status`` while queued (for its position), else ``/result``."""
+    if ctx.batch.cancelled_at is not None and ctx.job.state == S.QUEUED.value and cancel_upstream(rt, ctx):
+        return False
     use_status = ctx.job.upstream_status in (None, "in_queue")
     if not _acquired(rt, ctx, "status" if use_status else "result"):
         return False
@@ -171,6 +210,20 @@ def poll(rt: Runtime, ctx: Ctx) -> bool:
         return _move(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
     return outcome
+
+
+def cancel_upstream(rt: Runtime, ctx: Ctx) -> bool:
+    """Ask upstream to cancel a queued job; True if it was cancelled (a running one runs on, billed)."""
+    if not _acquired(rt, ctx, "cancel"):
+        return True
+    try:
+        outcome = rt.client.cancel(ctx.job.request_id or "")
+    except errors.ApiError as exc:
+        log.warning("job %s: cancel failed: %s", ctx.job.id, exc)
+        return False
+    if outcome != "cancelled":
+        return False
+    return _move(rt, ctx, S.CANCELLED, upstream_status="cancelled", detail="cancelled upstream while queued") or True
 
 
 def fetch(rt: Runtime, ctx: Ctx) -> bool:

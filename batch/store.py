@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from batch import states
@@ -70,9 +70,10 @@ def update_job(session: Session, job_id: int, state: JobState, owner: str | None
     return bool(result.rowcount)
 
 
-def _due(now: float) -> Any:
+def _due(now: float, due_by: float | None = None) -> Any:
+    """Due by ``due_by`` (default: now) and not leased at ``now``."""
     return and_(
-        Job.next_action_at <= now,
+        Job.next_action_at <= (now if due_by is None else due_by),
         or_(Job.lease_until.is_(None), Job.lease_until < now),
     )
 
@@ -85,8 +86,11 @@ def claim(
     lease: Lease,
     limit: int,
     batch_id: int | None = None,
+    due_by: float | None = None,
 ) -> list[int]:
     """Lease up to ``limit`` due jobs in ``job_states`` to ``lease.owner``; return their ids.
+
+    ``due_by`` (default ``now``) also takes jobs that come due before then (the tick looks ahead).
 
     PostgreSQL skips rows another claimer holds (``FOR UPDATE SKIP LOCKED``); SQLite gets the
     same effect from ``BEGIN IMMEDIATE``, which admits one writer at a time.
@@ -95,7 +99,7 @@ def claim(
         return []
     candidates = (
         select(Job.id)
-        .where(Job.state.in_([s.value for s in job_states]), _due(now))
+        .where(Job.state.in_([s.value for s in job_states]), _due(now, due_by))
         .order_by(Job.next_action_at, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -104,7 +108,7 @@ def claim(
         candidates = candidates.where(Job.batch_id == batch_id)
     stmt = (
         update(Job)
-        .where(Job.id.in_(candidates.scalar_subquery()), _due(now))
+        .where(Job.id.in_(candidates.scalar_subquery()), _due(now, due_by))
         .values(lease_owner=lease.owner, lease_until=lease.until)
         .returning(Job.id)
     )
@@ -148,3 +152,87 @@ def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:
 def add_event(session: Session, job_id: int, state: JobState, now: float, detail: str) -> None:
     """An event row that records something that happened without a state change."""
     session.add(JobEvent(job_id=job_id, from_state=state.value, to_state=state.value, at=now, detail=detail))
+
+
+FAR_FUTURE = 1e12  # parked jobs wait for a person (``resume``), not for the clock
+
+
+def spend(session: Session, batch_id: int) -> tuple[float, int]:
+    """Dollars charged so far, and how many jobs are in flight without a recorded cost."""
+    charged = session.scalar(select(func.coalesce(func.sum(Job.cost), 0.0)).where(Job.batch_id == batch_id))
+    open_states = [s.value for s in (*states.IN_FLIGHT, JobState.FETCHING)]
+    committed = session.scalar(
+        select(func.count()).where(Job.batch_id == batch_id, Job.state.in_(open_states), Job.cost.is_(None))
+    )
+    return float(charged or 0.0), int(committed or 0)
+
+
+def park_pending(session: Session, batch_id: int, job_id: int, owner: str, *, reason: str, now: float) -> int:
+    """Stop a batch's submits: pending jobs (this one, leased by ``owner``, and every unleased one) wait
+    until ``unpark``; the reason is kept on the batch. Returns how many jobs were parked."""
+    batch = session.get(Batch, batch_id)
+    if batch is not None:
+        batch.options = {**batch.options, "parked": reason, "parked_at": now}
+    mine = and_(Job.id == job_id, Job.lease_owner == owner)
+    free = or_(Job.lease_until.is_(None), Job.lease_until < now)
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Job)
+        .where(Job.batch_id == batch_id, Job.state == JobState.PENDING.value, or_(mine, free))
+        .values(next_action_at=FAR_FUTURE, lease_owner=None, lease_until=None)
+    )
+    return result.rowcount
+
+
+def unpark(session: Session, batch_id: int, now: float) -> int:
+    """Make a parked batch's pending jobs due now and clear the reason; returns how many."""
+    batch = session.get(Batch, batch_id)
+    if batch is not None:
+        batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at")}
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Job)
+        .where(Job.batch_id == batch_id, Job.state == JobState.PENDING.value, Job.next_action_at >= FAR_FUTURE)
+        .values(next_action_at=now)
+    )
+    return result.rowcount
+
+
+def transition_all(
+    session: Session,
+    batch_id: int,
+    source: JobState,
+    target: JobState,
+    *,
+    now: float,
+    detail: str | None = None,
+    only: Any = None,
+    **values: Any,
+) -> list[int]:
+    """``transition`` for every unleased job of a batch in ``source`` (optionally filtered by ``only``);
+    one UPDATE ... RETURNING, then one event row each. Returns the ids moved."""
+    states.check(source, target)
+    if target in states.TERMINAL:
+        values.setdefault("finished_at", now)
+    stmt = update(Job).where(
+        Job.batch_id == batch_id, Job.state == source.value, or_(Job.lease_until.is_(None), Job.lease_until < now)
+    )
+    if only is not None:
+        stmt = stmt.where(only)
+    ids = list(session.scalars(stmt.values(state=target.value, lease_owner=None, lease_until=None, **values)
+                               .returning(Job.id)))
+    if ids:
+        session.execute(insert(JobEvent), [
+            {"job_id": i, "from_state": source.value, "to_state": target.value, "at": now, "detail": detail}
+            for i in ids
+        ])
+    return ids
+
+
+def claim_one(session: Session, job_id: int, state: JobState, *, now: float, lease: Lease) -> bool:
+    """Lease one job in ``state`` if nobody holds it, whatever its next_action_at."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.state == state.value, or_(Job.lease_until.is_(None), Job.lease_until < now))
+        .values(lease_owner=lease.owner, lease_until=lease.until)
+    )
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return bool(result.rowcount)

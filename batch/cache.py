@@ -1,0 +1,96 @@
+"""Skip what is done: reuse the verified file of an earlier identical job instead of paying again.
+
+Two jobs are identical when their fingerprints match (model + canonical inputs, optionally the
+inputs' HTTP validators, see ``batch.batches.fingerprint``). The earlier file counts only if it
+is still on disk with the recorded size and sha256; it is then copied (atomically) to the new
+job's output path, or left alone when the path is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from batch.download import SavedFile
+from batch.models import Job, Output
+from batch.outputs import output_paths
+from batch.states import JobState
+
+CANDIDATES = 10
+
+
+def file_matches(path: str, size: int, sha256: str) -> bool:
+    """True if ``path`` exists with exactly this size and hash."""
+    try:
+        if os.path.getsize(path) != size:
+            return False
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest() == sha256
+
+
+def find_reusable(session: Session, fingerprint: str, exclude_job: int) -> list[Output] | None:
+    """Outputs of the newest earlier job with this fingerprint whose files all still verify."""
+    jobs = session.scalars(
+        select(Job.id)
+        .where(Job.fingerprint == fingerprint, Job.id != exclude_job,
+               Job.state.in_([JobState.SUCCEEDED.value, JobState.CACHED.value]))
+        .order_by(Job.finished_at.desc())
+        .limit(CANDIDATES)
+    ).all()
+    for job_id in jobs:
+        outputs = session.scalars(select(Output).where(Output.job_id == job_id).order_by(Output.idx)).all()
+        if outputs and all(file_matches(o.path, o.bytes, o.sha256) for o in outputs):
+            return list(outputs)
+    return None
+
+
+def reuse(outputs: list[Output], output_dir: str, output_name: str) -> list[SavedFile]:
+    """Put copies of ``outputs`` at this job's paths (atomic copy; nothing to do for the same path)."""
+    targets = output_paths(output_dir, output_name, len(outputs))
+    saved = []
+    for source, target in zip(outputs, targets, strict=True):
+        if Path(source.path).resolve() != target.resolve():
+            _atomic_copy(Path(source.path), target)
+        saved.append(SavedFile(str(target), source.bytes, source.sha256, source.width, source.height, source.format))
+    return saved
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def input_validators(http: requests.Session, urls: set[str], timeout: float = 10.0) -> dict[str, str]:
+    """ETag, Last-Modified and length of each input URL by HEAD request ('' when it tells nothing).
+
+    Folded into the fingerprint, they make an image replaced at the same URL count as new.
+    """
+    found: dict[str, str] = {}
+    for url in sorted(urls):
+        try:
+            response = http.head(url, timeout=timeout, allow_redirects=True)
+        except requests.RequestException:
+            found[url] = ""
+            continue
+        headers = response.headers
+        found[url] = "|".join(headers.get(h, "") for h in ("ETag", "Last-Modified", "Content-Length"))
+    return found

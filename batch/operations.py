@@ -1,0 +1,125 @@
+"""Batch operations for the morning after: resume, retry, cancel.
+
+Each is safe to run twice: it only moves jobs that are still where the operation expects them,
+through the store's conditional updates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from batch import store
+from batch.db import transaction
+from batch.errors import InputError
+from batch.models import Batch, Job
+from batch.runtime import Runtime
+from batch.states import JobState
+from batch.steps import Ctx, cancel_upstream
+
+S = JobState
+
+
+def _batch(rt: Runtime, batch_id: int) -> Batch:
+    with rt.sessions() as session:
+        batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise InputError(f"no batch {batch_id}")
+    return batch
+
+
+def resume(rt: Runtime, batch_id: int, *, budget_usd: float | None = None) -> int:
+    """Make a stopped batch runnable again: a new budget if given, parked jobs due now.
+
+    Jobs whose workers died need nothing: their leases expire and the next tick claims them.
+    Returns how many parked jobs were released.
+    """
+    _batch(rt, batch_id)
+    with transaction(rt.sessions) as session:
+        if budget_usd is not None:
+            batch = session.get(Batch, batch_id)
+            assert batch is not None
+            batch.budget_usd = budget_usd
+        return store.unpark(session, batch_id, rt.clock())
+
+
+def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, cancelled: bool = False,
+          held: bool = False) -> int:
+    """Put failed jobs (those whose error contains the text, if given) back to pending.
+
+    The earlier error stays in the job's event history; the attempt counter starts again.
+    """
+    batch = _batch(rt, batch_id)
+    if batch.cancelled_at is not None:
+        with transaction(rt.sessions) as session:
+            row = session.get(Batch, batch_id)
+            assert row is not None
+            row.cancelled_at = None
+    only = Job.error.contains(error_contains, autoescape=True) if error_contains else None
+    fresh = {"attempts": 0, "error": None, "request_id": None, "result_urls": None, "upstream_status": None,
+             "queue_position": None, "finished_at": None, "next_action_at": rt.clock()}
+    moved: list[int] = []
+    with transaction(rt.sessions) as session:
+        for source in [S.FAILED, *([S.CANCELLED] if cancelled else []), *([S.HELD] if held else [])]:
+            moved += store.transition_all(session, batch_id, source, S.PENDING, now=rt.clock(),
+                                          detail="retry requested", only=only, **fresh)
+    return len(moved)
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    """What ``cancel`` did: jobs cancelled before submit, cancelled upstream, and left running (billed)."""
+
+    not_submitted: int
+    cancelled_upstream: int
+    still_running: int
+
+    def lines(self) -> list[str]:
+        """The report, one fact a line."""
+        return [
+            f"cancelled before submitting: {self.not_submitted}",
+            f"cancelled while queued upstream: {self.cancelled_upstream}",
+            f"already running upstream (they finish, are billed and recorded): {self.still_running}",
+        ]
+
+
+def cancel(rt: Runtime, batch_id: int) -> CancelReport:
+    """Stop submitting, cancel what is queued upstream, let running jobs finish and be recorded."""
+    _batch(rt, batch_id)
+    now = rt.clock()
+    with transaction(rt.sessions) as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        batch.cancelled_at = batch.cancelled_at or now
+        stopped = store.transition_all(session, batch_id, S.PENDING, S.CANCELLED, now=now, detail="batch cancelled")
+        stopped += store.transition_all(session, batch_id, S.HELD, S.CANCELLED, now=now, detail="batch cancelled")
+    upstream = sum(1 for job_id in _queued(rt, batch_id) if _cancel_one(rt, job_id))
+    with rt.sessions() as session:
+        running = session.scalars(
+            select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([S.QUEUED.value, S.RUNNING.value]))
+        ).all()
+    return CancelReport(len(stopped), upstream, len(running))
+
+
+def _queued(rt: Runtime, batch_id: int) -> list[int]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.state == S.QUEUED.value)))
+
+
+def _cancel_one(rt: Runtime, job_id: int) -> bool:
+    """Lease one queued job and ask upstream to cancel it."""
+    owner = f"cancel-{uuid.uuid4().hex[:12]}"
+    lease = store.Lease(owner, rt.clock() + rt.settings.lease_seconds)
+    with transaction(rt.sessions) as session:
+        claimed = store.claim_one(session, job_id, S.QUEUED, now=rt.clock(), lease=lease)
+        job = session.get(Job, job_id) if claimed else None
+        batch = session.get(Batch, job.batch_id) if job else None
+    if job is None or batch is None:
+        return False
+    cancelled = cancel_upstream(rt, Ctx(job, batch, owner))
+    if not cancelled:
+        with transaction(rt.sessions) as session:
+            store.update_job(session, job_id, S.QUEUED, owner, lease_owner=None, lease_until=None)
+    return cancelled

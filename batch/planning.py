@@ -1,0 +1,68 @@
+"""``submit --dry-run``: what a manifest would cost, and what the cache would spare, writing nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch.batches import fingerprint
+from batch.cache import find_reusable
+from batch.cost import PriceTable
+from batch.manifest import Manifest
+from batch.models import Job
+from batch.states import JobState
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Jobs to run, jobs the cache covers, and the estimated bill for the rest."""
+
+    total: int
+    cached: int
+    estimated_cost: float
+
+    @property
+    def to_run(self) -> int:
+        """Jobs that would call the API."""
+        return self.total - self.cached
+
+    def as_json(self) -> dict[str, float | int]:
+        """The plan as a JSON document."""
+        return {"jobs": self.total, "cached": self.cached, "to_run": self.to_run,
+                "estimated_cost_usd": round(self.estimated_cost, 4)}
+
+    def lines(self) -> list[str]:
+        """The dry-run report, one fact a line."""
+        return [
+            f"jobs in manifest: {self.total}",
+            f"jobs cached (verified files reused, no API call): {self.cached}",
+            f"jobs to run: {self.to_run}",
+            f"estimated cost: ${self.estimated_cost:.2f}",
+        ]
+
+
+def plan(manifest: Manifest, prices: PriceTable, sessions: sessionmaker[Session] | None, *,
+         force: bool = False, validators: dict[str, str] | None = None) -> Plan:
+    """Count what would be cached and price the rest; ``sessions`` None means no database yet."""
+    prints = [fingerprint(spec.inputs, validators) for spec in manifest.jobs]
+    reusable = set() if force or sessions is None else _reusable(sessions, set(prints))
+    to_run = [spec.inputs for spec, fp in zip(manifest.jobs, prints, strict=True) if fp not in reusable]
+    return Plan(total=len(prints), cached=len(prints) - len(to_run), estimated_cost=prices.estimate(to_run))
+
+
+def _reusable(sessions: sessionmaker[Session], prints: set[str]) -> set[str]:
+    done = (JobState.SUCCEEDED.value, JobState.CACHED.value)
+    found: set[str] = set()
+    ordered = sorted(prints)
+    with sessions() as session:
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start:start + CHUNK]
+            known = session.scalars(
+                select(Job.fingerprint).where(Job.fingerprint.in_(chunk), Job.state.in_(done)).distinct()
+            ).all()
+            found.update(fp for fp in known if find_reusable(session, fp, exclude_job=-1) is not None)
+    return found
