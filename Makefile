@@ -5,12 +5,17 @@ PY     := $(VENV)/bin/python
 NB     := $(VENV)/bin/nanobatch
 DEMO_PORT ?= 8765
 
-.PHONY: install test test-fast lint demo worker bench clean
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip's notes about this machine's extra package indexes are noise for a newcomer
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+
+.PHONY: install test lint demo worker bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(PY) -m pip install --quiet -e '.[dev]' $(QUIET_PIP)
 	touch $@
 
 install: $(VENV)/.installed
