@@ -105,3 +105,47 @@ class JobEvent(Base):
     to_state: Mapped[str] = mapped_column(String(20))
     at: Mapped[float] = mapped_column(Float)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ScheduleRun(Base):
+    """One slot of a schedule, recorded before anything is started: the unique row is the dedup.
+
+    ``state`` is ``fired`` (``batch_id`` made), ``skipped`` (the overlap policy said so),
+    ``queued`` (waits for the schedule's previous batch) or ``failed`` (the manifest could not be
+    loaded; ``detail`` says why). ``slot_at`` is a whole UNIX second.
+    """
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule", "slot_at", name="uq_schedule_runs_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(200))
+    slot_at: Mapped[float] = mapped_column(Float)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"), default=None)
+    state: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Notification(Base):
+    """One batch-end notification on one channel (``webhook`` or ``command``) and its delivery.
+
+    ``state``: ``pending`` (due at ``next_attempt_at``), ``sent`` or ``failed`` (attempts spent).
+    The unique (batch, channel) pair means a batch is announced once per channel.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "channel", name="uq_notifications_batch_channel"),
+        Index("ix_notifications_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float, default=None)

@@ -7,6 +7,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import before_task_publish
 
+from batch import notify, scheduler
 from batch.config import load_settings
 from batch.redis_server import ensure_redis
 from batch.redis_urls import kombu_url
@@ -19,8 +20,9 @@ def broker_url() -> str:
 
 
 def make_app() -> Celery:
-    """Build the Celery app with the tick on the beat schedule."""
+    """Build the Celery app with the tick, the schedules and the batch-end notifications on the beat."""
     settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
     celery = Celery("nanobatch", broker=url, include=["workers.tasks"])
     celery.conf.update(
@@ -32,6 +34,8 @@ def make_app() -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule={
             "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
+            "nanobatch-schedules": {"task": "workers.tasks.fire_schedules", "schedule": scheduler.interval_seconds()},
+            "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": notify.interval_seconds()},
         },
         beat_schedule_filename=str(settings.home / "celerybeat-schedule"),
         timezone="UTC",

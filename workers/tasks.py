@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import redis
 from celery.signals import worker_process_init
+from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db
+from batch import db, notify, scheduler
 from batch.config import load_settings
 from batch.runtime import Runtime, build_runtime
 from batch.steps import advance
@@ -53,7 +55,10 @@ def tick() -> int:
     if not lock.acquire():
         return 0
     try:
-        return run_tick(rt, lambda job_id, owner: step.delay(job_id, owner))
+        # jobs due later in this tick, or paced to the API budget, go with a countdown
+        return run_tick(rt, lambda job_id, owner: step.delay(job_id, owner),
+                        dispatch_later=lambda job_id, owner, delay: step.apply_async((job_id, owner),
+                                                                                    countdown=delay))
     finally:
         # the lock may have expired while a very long tick ran; nothing else to undo then
         with contextlib.suppress(redis.exceptions.LockError):
@@ -64,3 +69,20 @@ def tick() -> int:
 def step(job_id: int, owner: str) -> None:
     """Advance one job while it holds the lease ``owner``."""
     advance(runtime(), job_id, owner)
+
+
+def _sessions() -> sessionmaker[Session]:
+    """Sessions on the configured database (no API token needed, unlike ``runtime()``)."""
+    return db.session_factory(load_settings().db_url)
+
+
+@app.task(name="workers.tasks.fire_schedules", ignore_result=True)
+def fire_schedules() -> int:
+    """Fire the due slots of the schedules in ``NANOBATCH_SCHEDULES``; safe to run twice at once."""
+    return len(scheduler.fire_configured(_sessions(), time.time()))
+
+
+@app.task(name="workers.tasks.notify_finished", ignore_result=True)
+def notify_finished() -> int:
+    """Send the batch-end notifications that are due."""
+    return notify.notify_finished(_sessions(), time.time())

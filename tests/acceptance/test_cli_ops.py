@@ -63,10 +63,13 @@ def test_killed_run_is_resumed(tmp_path: Path) -> None:
         resumed = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url,
                             RUNCOMFY_API_TOKEN="t", NANOBATCH_LEASE_SECONDS="3")
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        assert status_of(home, tmp_path, 1)["counts"] == {"succeeded": 20}
+        final = status_of(home, tmp_path, 1)
+        assert final["counts"] == {"succeeded": 20}
         twice = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url, RUNCOMFY_API_TOKEN="t")
         assert twice.returncode == 0
-        assert sim.stats()["duplicate_submits"] == 0
+        # the kill may land between a POST and its commit: such a submit is uncertain, resubmitted and
+        # reported; any other duplicate would be a silent double charge
+        assert sim.stats()["duplicate_submits"] <= int(final["uncertain_submits"])  # type: ignore[call-overload]
     redis_server.stop_redis(home)
 
 

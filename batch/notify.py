@@ -1,0 +1,243 @@
+"""Batch-end notifications: a webhook POST and/or a shell command once every job is terminal.
+
+The manifest's ``notify:`` block (kept raw in ``batches.options["notify"]``)::
+
+    notify:
+      webhook: https://hooks.example.com/nanobatch   # POSTed the summary as JSON
+      command: "mail -s 'batch done' ops@example.com" # run by /bin/sh, summary JSON on stdin
+
+The summary: ``batch_id``, ``name``, ``counts`` (by state), ``total``, ``cost_usd``,
+``failures`` (the first 50 failed jobs as ``{id, error}``, ``id`` being the manifest's job
+id), ``report_path`` (``options["report_path"]`` if a report was written, else null) and
+``finished_at`` (ISO 8601 UTC of the last job's end). The command also gets
+``NANOBATCH_BATCH_ID`` in its environment.
+
+``notify_finished`` is one pass (the periodic task ``workers.tasks.notify_finished`` runs it):
+finished batches get one ``notifications`` row per channel (UNIQUE(batch, channel): two passes
+cannot both add it); due rows are claimed by a conditional UPDATE that pushes
+``next_attempt_at`` a lease ahead, so one sender at a time; the outcome is written after the
+call. A failure (connection error, timeout, non-2xx answer, non-zero exit) is retried with
+exponential backoff up to ``max_attempts``, then the row is ``failed``. The batch and its jobs
+are never touched. Delivery is at least once: a process that dies between the call and the
+write sends again after the lease, which is the price of never losing a notification.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch import store
+from batch.db import transaction
+from batch.models import Batch, Job, Notification
+from batch.states import TERMINAL, JobState
+
+log = logging.getLogger(__name__)
+CHANNELS = ("webhook", "command")
+MAX_FAILURES_LISTED = 50
+INTERVAL_ENV = "NANOBATCH_NOTIFY_SECONDS"
+DEFAULT_INTERVAL = 15.0
+ERROR_TAIL = 500
+
+
+class NotifyError(Exception):
+    """A notification that did not go through (the message is safe to store and log)."""
+
+
+Sender = Callable[[str, dict[str, Any], dict[str, Any]], None]  # (channel, notify block, summary)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How notifications are sent and retried."""
+
+    max_attempts: int = 8
+    backoff_base: float = 30.0
+    backoff_cap: float = 3600.0
+    lease_seconds: float = 300.0
+    webhook_timeout: float = 10.0
+    command_timeout: float = 120.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failure: base, 2x base, 4x base ... capped."""
+        return float(min(self.backoff_base * 2 ** max(attempts - 1, 0), self.backoff_cap))
+
+
+def interval_seconds(env: Mapping[str, str] | None = None) -> float:
+    """How often the beat runs ``notify_finished`` (``NANOBATCH_NOTIFY_SECONDS``, default 15)."""
+    raw = (os.environ if env is None else env).get(INTERVAL_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_INTERVAL
+    except ValueError:
+        return DEFAULT_INTERVAL
+    return value if value > 0 else DEFAULT_INTERVAL
+
+
+def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Policy | None = None,
+                    send: Sender | None = None) -> int:
+    """One pass: record newly finished batches, then deliver every due notification; returns how many went out."""
+    policy = policy or Policy()
+    sender = send or (lambda channel, block, summary: deliver(channel, block, summary, policy))
+    enqueue_finished(sessions, now)
+    sent = 0
+    for note_id in _due(sessions, now):
+        if _claim(sessions, note_id, now, policy):
+            sent += _attempt(sessions, note_id, now, policy, sender)
+    return sent
+
+
+def enqueue_finished(sessions: sessionmaker[Session], now: float) -> list[int]:
+    """Add the notification rows of batches that asked for them and have just finished; their ids."""
+    with sessions() as session:
+        has_rows = select(Notification.id).where(Notification.batch_id == Batch.id).exists()
+        candidates = session.execute(
+            select(Batch.id, Batch.options).where(Batch.options["notify"].as_string().is_not(None), ~has_rows)
+        ).all()
+        if not candidates:
+            return []
+        open_ids = set(session.scalars(
+            select(Job.batch_id).where(Job.batch_id.in_([c[0] for c in candidates]),
+                                       Job.state.not_in([s.value for s in TERMINAL])).distinct()
+        ))
+    finished = [(batch_id, options) for batch_id, options in candidates if batch_id not in open_ids]
+    for batch_id, options in finished:
+        _add_rows(sessions, batch_id, options.get("notify"), now)
+    return [batch_id for batch_id, _ in finished]
+
+
+def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: float) -> None:
+    channels = [c for c in CHANNELS if isinstance(block, dict) and block.get(c)]
+    base = {"batch_id": batch_id, "attempts": 0, "next_attempt_at": now, "created_at": now}
+    rows = [{**base, "channel": c, "state": "pending"} for c in channels]
+    if not rows:
+        rows = [{**base, "channel": "none", "state": "failed",
+                 "last_error": "notify: needs webhook: (a URL) and/or command: (a shell command)"}]
+    try:
+        with transaction(sessions) as session:
+            session.execute(insert(Notification), rows)
+    except IntegrityError:
+        log.debug("batch %s: notification rows added by another pass", batch_id)
+
+
+def _due(sessions: sessionmaker[Session], now: float) -> list[int]:
+    with sessions() as session:
+        return list(session.scalars(
+            select(Notification.id).where(Notification.state == "pending", Notification.next_attempt_at <= now)
+            .order_by(Notification.next_attempt_at, Notification.id).limit(100)
+        ))
+
+
+def _claim(sessions: sessionmaker[Session], note_id: int, now: float, policy: Policy) -> bool:
+    """Take the row for one attempt by pushing its due time a lease ahead (one sender at a time)."""
+    with transaction(sessions) as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Notification)
+            .where(Notification.id == note_id, Notification.state == "pending", Notification.next_attempt_at <= now)
+            .values(next_attempt_at=now + policy.lease_seconds)
+        )
+        return bool(result.rowcount)
+
+
+def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: Policy, sender: Sender) -> int:
+    with sessions() as session:
+        note = session.get(Notification, note_id)
+        batch = session.get(Batch, note.batch_id) if note else None
+        if note is None or batch is None:
+            return 0
+        summary = summarize(session, batch)
+    try:
+        sender(note.channel, dict(batch.options.get("notify") or {}), summary)
+    except NotifyError as exc:
+        _failed(sessions, note, now, policy, str(exc))
+        return 0
+    with transaction(sessions) as session:
+        session.execute(update(Notification).where(Notification.id == note_id)
+                        .values(state="sent", sent_at=now, attempts=note.attempts + 1, last_error=None))
+    log.info("batch %s: %s notification sent", note.batch_id, note.channel)
+    return 1
+
+
+def _failed(sessions: sessionmaker[Session], note: Notification, now: float, policy: Policy, error: str) -> None:
+    attempts = note.attempts + 1
+    give_up = attempts >= policy.max_attempts
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error[:ERROR_TAIL]}
+    values.update({"state": "failed"} if give_up else {"next_attempt_at": now + policy.delay(attempts)})
+    with transaction(sessions) as session:
+        session.execute(update(Notification).where(Notification.id == note.id).values(**values))
+    if give_up:
+        log.error("batch %s: %s notification failed after %d attempts: %s", note.batch_id, note.channel,
+                  attempts, error)
+    else:
+        log.warning("batch %s: %s notification failed (attempt %d, retrying): %s", note.batch_id, note.channel,
+                    attempts, error)
+
+
+def summarize(session: Session, batch: Batch) -> dict[str, Any]:
+    """The JSON summary sent at the end of ``batch``."""
+    counts = store.counts_by_state(session, batch.id)
+    cost, finished = session.execute(
+        select(func.coalesce(func.sum(Job.cost), 0.0), func.max(Job.finished_at)).where(Job.batch_id == batch.id)
+    ).one()
+    failures = session.execute(
+        select(Job.key, Job.error).where(Job.batch_id == batch.id, Job.state == JobState.FAILED.value)
+        .order_by(Job.id).limit(MAX_FAILURES_LISTED)
+    ).all()
+    ended = batch.finished_at or finished
+    return {
+        "batch_id": batch.id,
+        "name": batch.name,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "cost_usd": round(float(cost or 0.0), 4),
+        "failures": [{"id": key, "error": error} for key, error in failures],
+        "report_path": batch.options.get("report_path"),
+        "finished_at": None if ended is None else datetime.fromtimestamp(ended, UTC).isoformat(timespec="seconds"),
+    }
+
+
+def deliver(channel: str, block: dict[str, Any], summary: dict[str, Any], policy: Policy) -> None:
+    """Send ``summary`` on ``channel`` as the notify block says; NotifyError when it did not go through."""
+    if channel == "webhook":
+        post_webhook(str(block["webhook"]), summary, policy.webhook_timeout)
+    elif channel == "command":
+        run_command(str(block["command"]), summary, policy.command_timeout)
+    else:
+        raise NotifyError(f"unknown notification channel {channel!r}")
+
+
+def post_webhook(url: str, summary: dict[str, Any], timeout: float) -> None:
+    """POST the summary as JSON; any 2xx answer counts. Errors never repeat the URL (it may hold a secret)."""
+    try:
+        response = requests.post(url, json=summary, timeout=timeout, headers={"User-Agent": "nanobatch"})
+    except requests.Timeout:
+        raise NotifyError(f"webhook: no answer within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise NotifyError(f"webhook: {type(exc).__name__} (could not deliver)") from None
+    if not 200 <= response.status_code < 300:
+        raise NotifyError(f"webhook: answered HTTP {response.status_code}")
+
+
+def run_command(command: str, summary: dict[str, Any], timeout: float) -> None:
+    """Run ``command`` with /bin/sh, the summary JSON on stdin and NANOBATCH_BATCH_ID set; exit 0 counts."""
+    env = {**os.environ, "NANOBATCH_BATCH_ID": str(summary["batch_id"])}
+    try:
+        done = subprocess.run(command, shell=True, input=json.dumps(summary).encode(), env=env,
+                              capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise NotifyError(f"command: still running after {timeout:g} s (killed)") from None
+    except OSError as exc:
+        raise NotifyError(f"command: cannot run: {exc.strerror}") from None
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip()[-ERROR_TAIL:]
+        raise NotifyError(f"command: exit status {done.returncode}" + (f": {tail}" if tail else ""))
