@@ -69,6 +69,12 @@ class Cluster:
                 proc.wait()
         return proc.returncode
 
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` (default SIGKILL: a crash) to process ``name`` and reap it."""
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(30)
+
     def stop_all(self) -> None:
         """Stop every process still running and close the logs."""
         for name in list(self.procs):

@@ -8,17 +8,16 @@ system Redis join when ``NANOBATCH_TEST_DATABASE_URL`` / ``NANOBATCH_TEST_REDIS_
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
 
 from batch import db, redis_server
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
+from tests.cluster import fresh_pg_schema
 
 PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("NANOBATCH_TEST_REDIS_URL")
@@ -32,22 +31,6 @@ class Backend:
     name: str
     db_url: str
     redis_url: str
-
-
-def _pg_schema_url(base: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema for one test (dropped afterwards), as a URL with its search_path."""
-    schema = f"nb_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        db.dispose_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -78,7 +61,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if not (PG_URL and REDIS_URL):
         pytest.skip(SERVERS_MISSING)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    for url in _pg_schema_url(PG_URL):
+    with fresh_pg_schema(PG_URL) as url:
         yield Backend("servers", url, REDIS_URL)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from batch import redis_server
 from batch.simulator import spawn_simulator
 from tests.acceptance.test_cli import nanobatch
+from tests.cluster import wait_until
 from tests.helpers import write_manifest
-from tests.workerproc import wait_for
 
 
 def status_of(home: Path, cwd: Path, batch_id: int) -> dict[str, object]:
@@ -53,7 +53,7 @@ def test_killed_run_is_resumed(tmp_path: Path) -> None:
         run = subprocess.Popen([sys.executable, "-m", "batch", "run", manifest], cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            wait_for(lambda: (home / "nanobatch.db").exists() and sim.stats()["submits"] >= 5, 60, "submits")
+            assert wait_until(lambda: (home / "nanobatch.db").exists() and sim.stats()["submits"] >= 5, 60)
             time.sleep(0.5)
         finally:
             os.killpg(run.pid, signal.SIGKILL)  # the run and its worker die; the embedded Redis lives on

@@ -21,9 +21,9 @@ from batch.batches import batch_status, create_batch
 from batch.manifest import load_manifest
 from batch.models import Job, Output
 from batch.simulator import spawn_simulator
+from tests.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend
 from tests.helpers import journal_submits, write_manifest
-from tests.workerproc import Processes, signal, wait_for
 
 
 def finished(sessions: object, batch_id: int) -> int:
@@ -59,20 +59,20 @@ def run_batch(tmp_path: Path, backend: Backend, *, items: int, styles: int, late
         manifest = load_manifest(write_manifest(tmp_path, sim.base_url, items=items, styles=styles))
         batch_id = create_batch(sessions, manifest, now=time.time())
         total = items * styles
-        procs = Processes(tmp_path, backend.db_url, backend.redis_url, sim.base_url)
-        try:
-            procs.beat()
-            procs.worker("w1")
+        env = cluster_env(home=tmp_path, db_url=backend.db_url, redis_url=backend.redis_url, api_base=sim.base_url,
+                          NANOBATCH_LEASE_SECONDS="3", NANOBATCH_TICK_SECONDS="0.5",
+                          NANOBATCH_REQUESTS_PER_SECOND="500", NANOBATCH_MAX_IN_FLIGHT="100")
+        with running_cluster(env, tmp_path / "logs") as cluster:
+            cluster.beat()
+            cluster.worker("w1")
             if crash is not None:
-                wait_for(lambda: finished(sessions, batch_id) >= total // 4, 90, "a quarter of the batch")
+                assert wait_until(lambda: finished(sessions, batch_id) >= total // 4, 90), cluster.log_tail()
                 if crash == "sigkill":
-                    procs.kill("w1", signal.SIGKILL)
-                    procs.worker("w2")
+                    cluster.kill("w1")
+                    cluster.worker("w2")
                 else:
                     redis.Redis.from_url(backend.redis_url).flushall()
-            wait_for(lambda: finished(sessions, batch_id) == total, 150, f"all {total} jobs\n{procs.logs()}")
-        finally:
-            procs.stop_all()
+            assert wait_until(lambda: finished(sessions, batch_id) == total, 150), cluster.log_tail()
         time.sleep(1.0)  # the journal flushes every 0.5 s
     check_batch(sessions, batch_id, journal, total)
 
