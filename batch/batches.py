@@ -17,7 +17,7 @@ from batch.db import transaction
 from batch.manifest import Manifest
 from batch.models import Batch, Job
 from batch.schema import MODEL_ID
-from batch.states import TERMINAL, JobState
+from batch.states import TERMINAL, JobState, StateCounts
 
 INSERT_CHUNK = 5_000
 
@@ -85,12 +85,11 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
 
 
 @dataclass(frozen=True)
-class BatchStatus:
+class BatchStatus(StateCounts):
     """A batch's progress as ``nanobatch status`` shows it."""
 
     batch_id: int
     name: str
-    total: int
     counts: dict[str, int]
     output_dir: str
     uncertain_submits: int
@@ -108,13 +107,12 @@ class BatchStatus:
     @property
     def done(self) -> bool:
         """True when every job is terminal."""
-        return sum(n for s, n in self.counts.items() if JobState(s) in TERMINAL) == self.total
+        return self.finished == self.total
 
     @property
     def all_succeeded(self) -> bool:
         """True when every job ended succeeded (or cached)."""
-        good = self.counts.get(JobState.SUCCEEDED.value, 0) + self.counts.get(JobState.CACHED.value, 0)
-        return good == self.total
+        return self.succeeded == self.total
 
     def as_json(self) -> dict[str, Any]:
         """The ``status --json`` document."""
@@ -136,7 +134,7 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
             select(func.coalesce(func.sum(Job.uncertain_submits), 0), func.coalesce(func.sum(Job.cost), 0.0))
             .where(Job.batch_id == batch_id)
         ).one()
-    return BatchStatus(batch_id, batch.name, sum(counts.values()), counts, batch.output_dir,
+    return BatchStatus(batch_id, batch.name, counts, batch.output_dir,
                        int(uncertain or 0), float(cost or 0.0), batch.options.get("parked"), batch.budget_usd)
 
 

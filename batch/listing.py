@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.models import Batch, Job
-from batch.states import TERMINAL, JobState
+from batch.states import StateCounts
 
 DEFAULT_LIMIT = 20
 
@@ -23,7 +23,7 @@ def iso_utc(at: float | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class BatchSummary:
+class BatchSummary(StateCounts):
     """One line of the batch list: counts by state and what it cost so far."""
 
     batch_id: int
@@ -33,24 +33,9 @@ class BatchSummary:
     cost: float
 
     @property
-    def total(self) -> int:
-        """Every job of the batch."""
-        return sum(self.counts.values())
-
-    @property
     def done(self) -> int:
-        """Jobs in a terminal state."""
-        return sum(n for s, n in self.counts.items() if JobState(s) in TERMINAL)
-
-    @property
-    def succeeded(self) -> int:
-        """Jobs that have their files: succeeded or cached."""
-        return self.counts.get(JobState.SUCCEEDED.value, 0) + self.counts.get(JobState.CACHED.value, 0)
-
-    @property
-    def failed(self) -> int:
-        """Jobs that ended failed."""
-        return self.counts.get(JobState.FAILED.value, 0)
+        """Jobs in a terminal state (the list's "done" column)."""
+        return self.finished
 
     def as_json(self) -> dict[str, Any]:
         """One element of the ``status --json`` list."""

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.errors import InputError
 from batch.listing import iso_utc
 from batch.models import Batch, Job, Output
-from batch.states import TERMINAL, JobState
+from batch.states import StateCounts
 
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
@@ -37,7 +37,7 @@ LIST_COLUMNS = frozenset({"inputs", "outputs", "sha256", "size", "bytes"})
 
 
 @dataclass(frozen=True)
-class BatchHeader:
+class BatchHeader(StateCounts):
     """What the top of a report says about the batch."""
 
     batch_id: int
@@ -48,14 +48,9 @@ class BatchHeader:
     cost: float
 
     @property
-    def total(self) -> int:
-        """Every job of the batch."""
-        return sum(self.counts.values())
-
-    @property
     def done(self) -> int:
         """Jobs in a terminal state."""
-        return sum(n for s, n in self.counts.items() if JobState(s) in TERMINAL)
+        return self.finished
 
     def as_json(self) -> dict[str, Any]:
         """The ``batch`` object of the JSON report."""

@@ -72,3 +72,29 @@ def check(source: JobState, target: JobState) -> None:
     """Raise ValueError if ``source -> target`` is not in the table."""
     if target not in ALLOWED[source]:
         raise ValueError(f"transition {source} -> {target} is not allowed")
+
+
+class StateCounts:
+    """Totals derived from a ``counts`` mapping (state -> jobs); mixed into the batch summaries."""
+
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Every job."""
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> int:
+        """Jobs in a terminal state."""
+        return sum(n for s, n in self.counts.items() if JobState(s) in TERMINAL)
+
+    @property
+    def succeeded(self) -> int:
+        """Jobs that have their files: succeeded or cached."""
+        return self.counts.get(JobState.SUCCEEDED.value, 0) + self.counts.get(JobState.CACHED.value, 0)
+
+    @property
+    def failed(self) -> int:
+        """Jobs that ended failed."""
+        return self.counts.get(JobState.FAILED.value, 0)

@@ -97,7 +97,7 @@ def test_format_eta(seconds: float | None, text: str) -> None:
 
 
 def _status(counts: dict[str, int]) -> BatchStatus:
-    return BatchStatus(7, "watched", sum(counts.values()), counts, "/tmp/out", 0, 0.0)
+    return BatchStatus(7, "watched", counts, "/tmp/out", 0, 0.0)
 
 
 def test_watch_status_runs_until_no_job_is_active(capsys: pytest.CaptureFixture[str]) -> None:
