@@ -35,6 +35,9 @@ class Settings:
     max_attempts: int = 8
     http_timeout: float = 20.0
     tick_seconds: float = 1.0
+    schedule_seconds: float = 15.0
+    notify_seconds: float = 15.0
+    schedules_file: Path | None = None
     price_1k_2k: float = 0.15
     price_4k: float = 0.30
 
@@ -104,6 +107,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=int(_float(env, "NANOBATCH_MAX_ATTEMPTS", 8)),
         http_timeout=_float(env, "NANOBATCH_HTTP_TIMEOUT", 20.0),
         tick_seconds=_float(env, "NANOBATCH_TICK_SECONDS", 1.0),
+        schedule_seconds=_float(env, "NANOBATCH_SCHEDULE_SECONDS", 15.0),
+        notify_seconds=_float(env, "NANOBATCH_NOTIFY_SECONDS", 15.0),
+        schedules_file=Path(env["NANOBATCH_SCHEDULES"].strip()) if env.get("NANOBATCH_SCHEDULES", "").strip() else None,
         price_1k_2k=_float(env, "NANOBATCH_PRICE_1K_2K", 0.15),
         price_4k=_float(env, "NANOBATCH_PRICE_4K", 0.30),
     )

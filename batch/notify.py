@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,8 +46,6 @@ from batch.states import TERMINAL, JobState
 log = logging.getLogger(__name__)
 CHANNELS = ("webhook", "command")
 MAX_FAILURES_LISTED = 50
-INTERVAL_ENV = "NANOBATCH_NOTIFY_SECONDS"
-DEFAULT_INTERVAL = 15.0
 ERROR_TAIL = 500
 
 
@@ -72,16 +70,6 @@ class Policy:
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure: base, 2x base, 4x base ... capped."""
         return float(min(self.backoff_base * 2 ** max(attempts - 1, 0), self.backoff_cap))
-
-
-def interval_seconds(env: Mapping[str, str] | None = None) -> float:
-    """How often the beat runs ``notify_finished`` (``NANOBATCH_NOTIFY_SECONDS``, default 15)."""
-    raw = (os.environ if env is None else env).get(INTERVAL_ENV, "")
-    try:
-        value = float(raw) if raw else DEFAULT_INTERVAL
-    except ValueError:
-        return DEFAULT_INTERVAL
-    return value if value > 0 else DEFAULT_INTERVAL
 
 
 def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Policy | None = None,

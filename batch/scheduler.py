@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.batches import create_batch, default_output_dir
+from batch.config import load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest, ManifestError, load_manifest
 from batch.models import Job, ScheduleRun
@@ -50,8 +50,6 @@ from batch.states import TERMINAL
 
 log = logging.getLogger(__name__)
 SCHEDULES_ENV = "NANOBATCH_SCHEDULES"
-INTERVAL_ENV = "NANOBATCH_SCHEDULE_SECONDS"
-DEFAULT_INTERVAL = 15.0
 
 
 class RunState(StrEnum):
@@ -76,18 +74,7 @@ class Fired:
 
 def schedules_path(env: Mapping[str, str] | None = None) -> Path | None:
     """The schedules file named by ``NANOBATCH_SCHEDULES``, if set."""
-    raw = (os.environ if env is None else env).get(SCHEDULES_ENV, "").strip()
-    return Path(raw) if raw else None
-
-
-def interval_seconds(env: Mapping[str, str] | None = None) -> float:
-    """How often the beat runs ``fire_schedules`` (``NANOBATCH_SCHEDULE_SECONDS``, default 15)."""
-    raw = (os.environ if env is None else env).get(INTERVAL_ENV, "")
-    try:
-        value = float(raw) if raw else DEFAULT_INTERVAL
-    except ValueError:
-        return DEFAULT_INTERVAL
-    return value if value > 0 else DEFAULT_INTERVAL
+    return load_settings(env).schedules_file
 
 
 # -- the pass -------------------------------------------------------------------------------------

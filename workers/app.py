@@ -7,7 +7,6 @@ from typing import Any
 from celery import Celery
 from celery.signals import before_task_publish
 
-from batch import notify, scheduler
 from batch.config import load_settings
 from batch.redis_server import ensure_redis
 from batch.redis_urls import kombu_url
@@ -34,8 +33,8 @@ def make_app() -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule={
             "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
-            "nanobatch-schedules": {"task": "workers.tasks.fire_schedules", "schedule": scheduler.interval_seconds()},
-            "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": notify.interval_seconds()},
+            "nanobatch-schedules": {"task": "workers.tasks.fire_schedules", "schedule": settings.schedule_seconds},
+            "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
         },
         beat_schedule_filename=str(settings.home / "celerybeat-schedule"),
         timezone="UTC",
