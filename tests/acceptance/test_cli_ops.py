@@ -45,32 +45,34 @@ def test_dry_run_prices_then_reports_everything_cached(tmp_path: Path) -> None:
 
 def test_killed_run_is_resumed(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with spawn_simulator(["--latency", "1-2", "--workers", "8"]) as sim:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("NANOBATCH_", "RUNCOMFY_"))},
-               "NANOBATCH_HOME": str(home), "RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t",
-               "NANOBATCH_LEASE_SECONDS": "3"}
-        manifest = str(write_manifest(tmp_path, sim.base_url, items=5, styles=4))
-        run = subprocess.Popen([sys.executable, "-m", "batch", "run", manifest], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            assert wait_until(lambda: (home / "nanobatch.db").exists() and sim.stats()["submits"] >= 5, 60)
-            time.sleep(0.5)
-        finally:
-            os.killpg(run.pid, signal.SIGKILL)  # the run and its worker die; the embedded Redis lives on
-            run.wait()
-        left = status_of(home, tmp_path, 1)
-        assert left["done"] is False
-        resumed = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url,
-                            RUNCOMFY_API_TOKEN="t", NANOBATCH_LEASE_SECONDS="3")
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        final = status_of(home, tmp_path, 1)
-        assert final["counts"] == {"succeeded": 20}
-        twice = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url, RUNCOMFY_API_TOKEN="t")
-        assert twice.returncode == 0
-        # the kill may land between a POST and its commit: such a submit is uncertain, resubmitted and
-        # reported; any other duplicate would be a silent double charge
-        assert sim.stats()["duplicate_submits"] <= int(final["uncertain_submits"])  # type: ignore[call-overload]
-    redis_server.stop_redis(home)
+    try:
+        with spawn_simulator(["--latency", "1-2", "--workers", "8"]) as sim:
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith(("NANOBATCH_", "RUNCOMFY_"))},
+                   "NANOBATCH_HOME": str(home), "RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t",
+                   "NANOBATCH_LEASE_SECONDS": "3"}
+            manifest = str(write_manifest(tmp_path, sim.base_url, items=5, styles=4))
+            run = subprocess.Popen([sys.executable, "-m", "batch", "run", manifest], cwd=tmp_path, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                assert wait_until(lambda: (home / "nanobatch.db").exists() and sim.stats()["submits"] >= 5, 60)
+                time.sleep(0.5)
+            finally:
+                os.killpg(run.pid, signal.SIGKILL)  # the run and its worker die; the embedded Redis lives on
+                run.wait()
+            left = status_of(home, tmp_path, 1)
+            assert left["done"] is False
+            resumed = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url,
+                                RUNCOMFY_API_TOKEN="t", NANOBATCH_LEASE_SECONDS="3")
+            assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+            final = status_of(home, tmp_path, 1)
+            assert final["counts"] == {"succeeded": 20}
+            twice = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url, RUNCOMFY_API_TOKEN="t")
+            assert twice.returncode == 0
+            # the kill may land between a POST and its commit: such a submit is uncertain, resubmitted and
+            # reported; any other duplicate would be a silent double charge
+            assert sim.stats()["duplicate_submits"] <= int(final["uncertain_submits"])  # type: ignore[call-overload]
+    finally:
+        redis_server.stop_redis(home)  # the run started it; the kill left it running
 
 
 def test_retry_and_cancel_from_the_cli(tmp_path: Path) -> None:
