@@ -8,6 +8,7 @@ exception message built here contains it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ class Result:
     urls: list[str]
     error: str | None
     cost: float | None
+    upstream_seconds: float | None = None  # finished_at - created_at, as upstream reports them
 
 
 class ApiClient:
@@ -83,6 +85,7 @@ class ApiClient:
             urls=urls,
             error=str(error) if error is not None else None,
             cost=float(cost) if isinstance(cost, int | float) else None,
+            upstream_seconds=_elapsed(body.get("created_at"), body.get("finished_at")),
         )
 
     def cancel(self, request_id: str) -> str:
@@ -193,3 +196,22 @@ def _output_urls(output: Any) -> list[str]:
         items = value if isinstance(value, list) else [value] if value else []
         urls.extend(str(item) for item in items if isinstance(item, str))
     return urls
+
+
+def _elapsed(start: Any, end: Any) -> float | None:
+    """Seconds between two answer timestamps (ISO 8601 or UNIX seconds); None if either is missing or odd."""
+    begin, finish = _timestamp(start), _timestamp(end)
+    if begin is None or finish is None or finish < begin:
+        return None
+    return finish - begin
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None

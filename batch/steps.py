@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete
 
@@ -26,6 +26,7 @@ from batch.states import JobState
 from batch.timing import backoff_delay, next_poll_delay
 
 S = JobState
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
 
@@ -134,7 +135,7 @@ def submit(rt: Runtime, ctx: Ctx) -> bool:
     rt.limiter.succeeded()
     first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
     _move(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
-          detail=f"request {request_id}")
+          upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
     return False
 
 
@@ -191,25 +192,31 @@ def recover_submitting(rt: Runtime, ctx: Ctx) -> bool:
 # -- poll and fetch -----------------------------------------------------------------------------
 
 def poll(rt: Runtime, ctx: Ctx) -> bool:
-    """Ask upstream how the job is doing: ``/status`` while queued (for its position), else ``/result``."""
+    """Ask upstream how the job is doing: ``/status`` while queued (for its position), else ``/result``.
+
+    The first poll after a submit reads ``/result``: a job found finished costs one call, not two.
+    """
     if ctx.batch.cancelled_at is not None and ctx.job.state == S.QUEUED.value and cancel_upstream(rt, ctx):
         return False
-    use_status = ctx.job.upstream_status in (None, "in_queue")
-    if not _acquired(rt, ctx, "status" if use_status else "result"):
+    if ctx.job.upstream_status == "in_queue":
+        return _api_step(rt, ctx, "status", lambda: rt.client.status(ctx.job.request_id or ""),
+                         lambda answer: _after_status(rt, ctx, answer.status, answer.queue_position))
+    return _api_step(rt, ctx, "result", lambda: rt.client.result(ctx.job.request_id or ""),
+                     lambda result: _after_result(rt, ctx, result))
+
+
+def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Callable[[T], bool]) -> bool:
+    """One budgeted API call: wait for the limiter, call, then act on the answer or the error."""
+    if not _acquired(rt, ctx, kind):
         return False
-    request_id = ctx.job.request_id or ""
     try:
-        if use_status:
-            answer = rt.client.status(request_id)
-            outcome = _after_status(rt, ctx, answer.status, answer.queue_position)
-        else:
-            outcome = _after_result(rt, ctx, rt.client.result(request_id))
+        answer = call()
     except errors.RetryableError as exc:
         return _retry_or_fail(rt, ctx, exc)
     except errors.PermanentError as exc:
         return _move(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
-    return outcome
+    return then(answer)
 
 
 def cancel_upstream(rt: Runtime, ctx: Ctx) -> bool:
@@ -228,16 +235,8 @@ def cancel_upstream(rt: Runtime, ctx: Ctx) -> bool:
 
 def fetch(rt: Runtime, ctx: Ctx) -> bool:
     """Read the result of a job that ``/status`` reported completed."""
-    if not _acquired(rt, ctx, "result"):
-        return False
-    try:
-        result = rt.client.result(ctx.job.request_id or "")
-    except errors.RetryableError as exc:
-        return _retry_or_fail(rt, ctx, exc)
-    except errors.PermanentError as exc:
-        return _move(rt, ctx, S.FAILED, error=str(exc))
-    rt.limiter.succeeded()
-    return _after_result(rt, ctx, result)
+    return _api_step(rt, ctx, "result", lambda: rt.client.result(ctx.job.request_id or ""),
+                     lambda result: _after_result(rt, ctx, result))
 
 
 def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position: int | None) -> bool:
@@ -271,7 +270,20 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Any) -> bool:
     if status == "failed":
         return _move(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common) and False
     return _move(rt, ctx, S.DOWNLOADING, release=False, result_urls=result.urls,
-                 completed_at=ctx.job.completed_at or rt.clock(), next_action_at=rt.clock(), **common)
+                 completed_at=_completed_at(rt, ctx, result), next_action_at=rt.clock(), **common)
+
+
+def _completed_at(rt: Runtime, ctx: Ctx, result: Any) -> float:
+    """When upstream finished: submit time + upstream's own run time when it says, else when we saw it.
+
+    Our observation lags the real end by up to a poll gap; learning run times from it would make
+    a late first poll confirm itself (every job "takes" exactly until its first poll).
+    """
+    seen: float = ctx.job.completed_at or rt.clock()
+    took = getattr(result, "upstream_seconds", None)
+    if not isinstance(took, float) or ctx.job.submitted_at is None:
+        return seen
+    return min(seen, ctx.job.submitted_at + took)
 
 
 def _with(job: Job, **changes: Any) -> Job:

@@ -87,10 +87,12 @@ def claim(
     limit: int,
     batch_id: int | None = None,
     due_by: float | None = None,
+    where: Any = None,
 ) -> list[int]:
     """Lease up to ``limit`` due jobs in ``job_states`` to ``lease.owner``; return their ids.
 
-    ``due_by`` (default ``now``) also takes jobs that come due before then (the tick looks ahead).
+    ``due_by`` (default ``now``) also takes jobs that come due before then (the tick looks ahead);
+    ``where`` adds a condition of the caller's.
 
     PostgreSQL skips rows another claimer holds (``FOR UPDATE SKIP LOCKED``); SQLite gets the
     same effect from ``BEGIN IMMEDIATE``, which admits one writer at a time.
@@ -106,6 +108,8 @@ def claim(
     )
     if batch_id is not None:
         candidates = candidates.where(Job.batch_id == batch_id)
+    if where is not None:
+        candidates = candidates.where(where)
     stmt = (
         update(Job)
         .where(Job.id.in_(candidates.scalar_subquery()), _due(now, due_by))

@@ -1,49 +1,204 @@
-"""The tick: find due jobs, lease them, hand them to workers.
+"""The tick: find jobs due within the next tick, lease them, and hand them to workers, paced.
 
-Runs periodically (Celery beat, or the in-process ``drain`` loop in tests and benchmarks).
-Submits are claimed only up to the free upstream slots (``max_in_flight``, the lowest of the
-configuration and the manifest); everything else that is due is claimed as it comes due.
+Runs periodically (Celery beat, or the in-process ``drain`` loop in tests and benchmarks). Each
+tick looks one period ahead (``tick_seconds``) and hands every job over with a delay: jobs
+whose step makes no API call (downloads, lost submits) at their due time; jobs whose step makes
+one (submits, polls, result reads) at the start time the limiter's pacing reserved for it. So a
+poll comes when it is due, not up to a tick late, and calls reach upstream evenly spread.
+
+Claims are sized by the budget: no more API jobs than the pacing has room for in the coming
+period (the rest stay due for the next tick, oldest first), and submits only up to the free
+upstream slots (``max_in_flight``, the lowest of the configuration and the manifest).
+
+A job's first poll follows the batch's current run-time estimate, not the one it was submitted
+under: when the estimate shrinks, the tick brings first polls forward. While nothing is known
+yet, it sends a couple of scouts per tick (see ``batch.timing``).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
 
 from batch import store
 from batch.db import transaction
-from batch.models import Job
+from batch.limiter import Capacity, PlannedCall, Rates
+from batch.models import Batch, Job
 from batch.runtime import Runtime
 from batch.states import ACTIVE, TERMINAL, JobState
+from batch.store import FAR_FUTURE
+from batch.timing import MIN_SAMPLES, first_poll_age
 
-Dispatch = Callable[[int, str], None]
+Dispatch = Callable[[int, str], None]  # job id, lease owner: run the step now
+DispatchLater = Callable[[int, str, float], None]  # ... in this many seconds
+NOW = 0.01  # delays below this go at once
 MAX_CLAIM = 500
+SCOUTS_PER_TICK = 2   # while a batch's run time is unknown, poll this many new jobs early per tick
+SCOUT_AGE = 0.5       # ... once they are this old (seconds)
+PLAN_AHEAD = 1.5      # API slots are planned this many ticks ahead, so that a late tick loses none
+FIRST_POLLS_SHARE = 0.3  # first polls brought forward take at most this share of a tick's API budget
+S = JobState
+NO_CALL = (S.DOWNLOADING, S.SUBMITTING)   # steps that make no API call
+POLLING = (S.FETCHING, S.QUEUED, S.RUNNING)
 
 
-def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None) -> int:
-    """Claim every due job this tick may take and dispatch each with its lease; returns how many."""
+@dataclass(frozen=True)
+class Claimed:
+    """A job this tick leased: what it needs next and when."""
+
+    job_id: int
+    state: JobState
+    due: float
+    batch_id: int
+
+
+@dataclass(frozen=True)
+class FirstPolls:
+    """Which not-yet-polled jobs of a batch to poll now, whatever their ``next_action_at`` said at submit.
+
+    With a learned estimate: those whose first-poll age (which may have shrunk since) comes within
+    the tick. Before anything is known: a few scouts, so that a batch of quick jobs learns so.
+    """
+
+    batch_id: int
+    submitted_by: float
+    limit: int
+    age: float | None  # the first-poll age; None for scouts (due now)
+
+
+def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
+         dispatch_later: DispatchLater | None = None) -> int:
+    """Claim the jobs due within one tick that the budget allows, dispatch each with its delay; how many.
+
+    Without ``dispatch_later`` the tick does not look ahead: it claims only jobs due now and
+    hands them all over at once (the limiter's ``acquire`` in the step still has the last word).
+    """
     owner = owner or uuid.uuid4().hex
     now = rt.clock()
-    lease = store.Lease(owner, now + rt.settings.lease_seconds)
-    claimed: list[int] = []
+    horizon = rt.settings.tick_seconds if dispatch_later is not None else 0.0
+    lease = store.Lease(owner, now + PLAN_AHEAD * rt.settings.tick_seconds + rt.settings.lease_seconds)
+    room = rt.limiter.capacity(Rates(rt.settings.requests_per_second, rt.settings.submits_per_second),
+                               PLAN_AHEAD * rt.settings.tick_seconds)
+    firsts = _first_polls(rt, now, now + horizon) if dispatch_later is not None else []
     with transaction(rt.sessions) as session:
-        others = [s for s in ACTIVE if s is not JobState.PENDING]
-        claimed += store.claim(session, job_states=others, now=now, lease=lease, limit=MAX_CLAIM)
-        in_flight = store.in_flight_counts(session, now)
-        free_global = rt.settings.max_in_flight - sum(in_flight.values())
-        for batch in store.batches_with_due_pending(session, now):
-            cap = min(rt.settings.max_in_flight, batch.max_in_flight or rt.settings.max_in_flight)
-            slots = min(free_global, cap - in_flight.get(batch.id, 0), MAX_CLAIM)
-            got = store.claim(session, job_states=[JobState.PENDING], now=now, lease=lease,
-                              limit=slots, batch_id=batch.id)
-            free_global -= len(got)
-            claimed += got
-    for job_id in claimed:
-        dispatch(job_id, owner)
+        claimed = _claim(rt, session, now, now + horizon, lease, room, firsts)
+        batches = _batches(session, {c.batch_id for c in claimed})
+    api = sorted((c for c in claimed if c.state not in NO_CALL), key=lambda c: (c.due, c.job_id))
+    asked = rt.clock()
+    starts = rt.limiter.plan([PlannedCall(_kind(c.state), c.due - asked, rt.rates_for(batches[c.batch_id]))
+                              for c in api])
+    planned = rt.clock()  # the limiter's offsets count from (about) now, not from the tick's start
+    targets = [(c, planned + start) for c, start in zip(api, starts, strict=True)]
+    targets += [(c, c.due) for c in claimed if c.state in NO_CALL]
+    for c, at in targets:
+        delay = at - rt.clock()  # taken per message: handing over many takes a while
+        if delay < NOW or dispatch_later is None:
+            dispatch(c.job_id, owner)
+        else:
+            dispatch_later(c.job_id, owner, delay)
     return len(claimed)
+
+
+def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease, room: Capacity,
+           firsts: Sequence[FirstPolls]) -> list[Claimed]:
+    ids = store.claim(session, job_states=NO_CALL, now=now, due_by=due_by, lease=lease, limit=MAX_CLAIM)
+    # submits with a ceiling of their own are served first (that ceiling is the batch's pace);
+    # otherwise jobs already upstream come first and submits take what is left
+    submits_first = room.submits < room.calls
+    submits = _claim_submits(rt, session, now, due_by, lease, min(room.submits, MAX_CLAIM)) if submits_first else []
+    calls = room.calls - len(submits)
+    polls = store.claim(session, job_states=POLLING, now=now, due_by=due_by, lease=lease, limit=min(calls, MAX_CLAIM))
+    early = _claim_first_polls(session, firsts, now, lease, min(calls - len(polls), MAX_CLAIM))
+    if not submits_first:
+        budget = min(calls - len(polls) - len(early), room.submits, MAX_CLAIM)
+        submits = _claim_submits(rt, session, now, due_by, lease, budget)
+    ids += polls + list(early) + submits
+    if not ids:
+        return []
+    rows = session.execute(select(Job.id, Job.state, Job.next_action_at, Job.batch_id, Job.submitted_at)
+                           .where(Job.id.in_(ids)))
+    return [Claimed(job_id, S(state), _due(due, early.get(job_id), submitted, now), batch_id)
+            for job_id, state, due, batch_id, submitted in rows]
+
+
+def _due(due: float, first: FirstPolls | None, submitted: float | None, now: float) -> float:
+    """When a claimed job's step is due: its ``next_action_at``, or its first poll brought forward."""
+    if first is None or submitted is None:
+        return due
+    if first.age is None:
+        return now
+    return min(due, submitted + first.age)
+
+
+def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
+    """Per batch with jobs not polled since their submit: which of them to poll in this tick."""
+    with rt.sessions() as session:
+        batch_ids = session.scalars(
+            select(Job.batch_id).where(Job.state == S.QUEUED.value, Job.upstream_status.is_(None)).distinct()).all()
+    plans: list[FirstPolls] = []
+    for batch_id in batch_ids:
+        estimate = rt.estimate(batch_id)
+        if estimate.samples < MIN_SAMPLES:
+            plans.append(FirstPolls(batch_id, now - SCOUT_AGE, SCOUTS_PER_TICK, None))
+        else:
+            age = first_poll_age(estimate)
+            plans.append(FirstPolls(batch_id, due_by - age, MAX_CLAIM, age))
+    return plans
+
+
+def _claim_first_polls(session: Session, firsts: Sequence[FirstPolls], now: float, lease: store.Lease,
+                       budget: int) -> dict[int, FirstPolls]:
+    claimed: dict[int, FirstPolls] = {}
+    share = min(budget, max(1, int(FIRST_POLLS_SHARE * budget)))
+    for first in firsts:
+        limit = min(first.limit, share - len(claimed))
+        if limit <= 0:
+            break
+        got = store.claim(session, job_states=[S.QUEUED], now=now, due_by=FAR_FUTURE, lease=lease, limit=limit,
+                          batch_id=first.batch_id,
+                          where=and_(Job.upstream_status.is_(None), Job.submitted_at <= first.submitted_by))
+        claimed.update(dict.fromkeys(got, first))
+    return claimed
+
+
+def _claim_submits(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease,
+                   budget: int) -> list[int]:
+    """Pending jobs to submit: at most ``budget``, and no more than each batch's free upstream slots."""
+    if budget <= 0:
+        return []
+    in_flight = store.in_flight_counts(session, now)
+    free_global = rt.settings.max_in_flight - sum(in_flight.values())
+    claimed: list[int] = []
+    for batch in store.batches_with_due_pending(session, now):
+        cap = min(rt.settings.max_in_flight, batch.max_in_flight or rt.settings.max_in_flight)
+        slots = min(free_global, cap - in_flight.get(batch.id, 0), budget - len(claimed))
+        if slots <= 0:
+            continue
+        got = store.claim(session, job_states=[S.PENDING], now=now, due_by=due_by, lease=lease, limit=slots,
+                          batch_id=batch.id)
+        free_global -= len(got)
+        claimed += got
+    return claimed
+
+
+def _batches(session: Session, ids: set[int]) -> dict[int, Batch]:
+    if not ids:
+        return {}
+    found = session.scalars(select(Batch).where(Batch.id.in_(ids))).all()
+    for batch in found:
+        session.expunge(batch)
+    return {b.id: b for b in found}
+
+
+def _kind(state: JobState) -> str:
+    if state is S.PENDING:
+        return "submit"
+    return "result" if state is S.FETCHING else "status"
 
 
 def unfinished(rt: Runtime, batch_id: int) -> int:
@@ -56,21 +211,42 @@ def unfinished(rt: Runtime, batch_id: int) -> int:
 def drain(rt: Runtime, batch_id: int, *, timeout: float = 120.0, idle_sleep: float = 0.05) -> None:
     """Run ticks and steps in this process until the batch has no active job (tests, benchmarks).
 
-    The arq-style "burst" worker: deterministic, no Celery. Raises TimeoutError if it overruns.
+    The arq-style "burst" worker: deterministic, no Celery. Each tick's jobs run one after the
+    other at their dispatch times. Raises TimeoutError if it overruns.
     """
-    from batch.steps import advance
-
     deadline = time.monotonic() + timeout
     while _active_left(rt, batch_id):
         if time.monotonic() > deadline:
             raise TimeoutError(f"batch {batch_id} still has active jobs after {timeout} s")
-        if tick(rt, lambda job_id, owner: advance(rt, job_id, owner)) == 0:
+        planned = _tick_once(rt)
+        if not planned:
             time.sleep(idle_sleep)
+        _run_in_order(rt, planned, deadline)
+
+
+def _tick_once(rt: Runtime) -> list[tuple[float, int, str]]:
+    """One tick whose dispatches are collected as (monotonic time, job id, owner)."""
+    base = time.monotonic()
+    planned: list[tuple[float, int, str]] = []
+    tick(rt, lambda job_id, owner: planned.append((base, job_id, owner)),
+         dispatch_later=lambda job_id, owner, delay: planned.append((base + delay, job_id, owner)))
+    return planned
+
+
+def _run_in_order(rt: Runtime, planned: Sequence[tuple[float, int, str]], deadline: float) -> None:
+    from batch.steps import advance
+
+    for at, job_id, owner in sorted(planned):
+        wait = min(at, deadline) - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        advance(rt, job_id, owner)
 
 
 def _active_left(rt: Runtime, batch_id: int) -> bool:
     with rt.sessions() as session:
         row = session.scalars(
-            select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([s.value for s in ACTIVE])).limit(1)
+            select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([s.value for s in ACTIVE]),
+                                 Job.next_action_at < FAR_FUTURE).limit(1)  # parked jobs wait for a person
         ).first()
     return row is not None

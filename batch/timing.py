@@ -1,11 +1,23 @@
-"""Retry backoff and poll timing, as pure functions of their inputs.
+"""Retry backoff, run-time estimates and poll timing, as pure functions of their inputs.
 
-No clock and no global random state here: callers pass the ages and a ``rand`` callable
-returning a float in [0, 1), so every schedule is reproducible in a table-driven test.
+No clock and no global random state here: callers pass ages and a ``rand`` callable returning a
+float in [0, 1), so every schedule is reproducible in a table-driven test.
+
+The poll schedule in one picture (ages in seconds since the submit)::
+
+    0 ........ low ..... low+gap ..... +gap ..... +gap ... high ... growing gaps ... max_gap
+               ^ 5th percentile   ^ first poll                 ^ 95th percentile
+
+The gap spreads ``window_polls`` polls over the expected window [low, high]; past ``high`` each
+gap grows by half of the time overdue, up to ``max_gap``. A job still in the upstream queue is
+not asked again before its position can have moved. Before a batch's first jobs finish, the
+prior (2-40 s, the vendor's typical range) puts the first poll at about 8 s; the tick meanwhile
+sends a few scouts early (polled at doubling ages) so that a batch of quick jobs learns so fast.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,40 +34,100 @@ def backoff_delay(attempt: int, rand: Rand, *, base: float = 1.0, cap: float = 6
     return step / 2 + rand() * step / 2
 
 
+def pause_after_429(retry_after: float | None, episode: int, rand: Rand, *, base: float = 1.0,
+                    cap: float = 60.0) -> float:
+    """How long everyone pauses after a 429: ``Retry-After`` when given, else backoff on the episode count."""
+    if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+        return retry_after
+    return backoff_delay(episode, rand, base=base, cap=cap)
+
+
 @dataclass(frozen=True)
 class RuntimeEstimate:
-    """How long upstream takes from submit to completion: a low and a high quantile."""
+    """How long upstream takes from submit to completion: a low and a high quantile (seconds)."""
 
     low: float
     high: float
     samples: int = 0
 
 
-# Before any job of the batch finished: up to the vendor's typical 40 s, checking early once.
+# Before enough jobs of the batch finished: the vendor's typical "up to 40 s", checked early.
 PRIOR = RuntimeEstimate(low=2.0, high=40.0, samples=0)
-MIN_SAMPLES = 5
+MIN_SAMPLES = 5          # finished jobs before the low quantile is trusted
+MIN_SAMPLES_HIGH = 20    # ... before the high quantile is read off the data
+MIN_SAMPLES_MEDIAN = 10  # ... before the high quantile is extrapolated from the median
+LOW_Q, MEDIAN_Q, HIGH_Q = 0.05, 0.5, 0.95
 
 
-def estimate_runtime(durations: Sequence[float], prior: RuntimeEstimate = PRIOR) -> RuntimeEstimate:
-    """Learn the 5th and 95th percentile of observed durations; the prior until there are enough."""
-    if len(durations) < MIN_SAMPLES:
+def survival_quantiles(finished: Sequence[float], running: Sequence[float],
+                       quantiles: Sequence[float]) -> dict[float, float]:
+    """Kaplan-Meier: the run time below which a fraction ``q`` of jobs finish, for each ``q`` the data reaches.
+
+    ``finished`` are run times of jobs that completed; ``running`` the ages of jobs still
+    running (right-censored: all we know is that they take longer). Ignoring the running ones
+    would bias every quantile low early in a batch, when only the quick jobs have finished.
+    """
+    items = sorted([(t, True) for t in finished] + [(t, False) for t in running], key=lambda x: (x[0], not x[1]))
+    at_risk = len(items)
+    survival = 1.0
+    found: dict[float, float] = {}
+    pending = sorted(quantiles)
+    for t, is_event in items:
+        if is_event:
+            survival *= 1.0 - 1.0 / at_risk
+            while pending and 1.0 - survival >= pending[0] - 1e-12:
+                found[pending.pop(0)] = t
+        at_risk -= 1
+    return found
+
+
+def estimate_runtime(durations: Sequence[float], running_ages: Sequence[float] = (),
+                     prior: RuntimeEstimate = PRIOR) -> RuntimeEstimate:
+    """Learn the 5th and 95th percentile of the batch's run times; the prior until there is enough data.
+
+    The high quantile comes from the data once 20 jobs finished and the data reaches it; before
+    that it is extrapolated from the median (as if run times were spread evenly), and before the
+    median is known it stays at the prior's.
+    """
+    finished = [d for d in durations if d >= 0 and math.isfinite(d)]
+    if len(finished) < MIN_SAMPLES:
         return prior
-    ordered = sorted(durations)
-    last = len(ordered) - 1
-    low = ordered[int(0.05 * last)]
-    high = ordered[round(0.95 * last)]
-    return RuntimeEstimate(low=low, high=max(high, low), samples=len(ordered))
+    q = survival_quantiles(finished, [a for a in running_ages if a >= 0], (LOW_Q, MEDIAN_Q, HIGH_Q))
+    low = q.get(LOW_Q, prior.low)
+    if HIGH_Q in q and len(finished) >= MIN_SAMPLES_HIGH:
+        high = q[HIGH_Q]
+    elif MEDIAN_Q in q and len(finished) >= MIN_SAMPLES_MEDIAN:
+        spread = (HIGH_Q - LOW_Q) / (MEDIAN_Q - LOW_Q)
+        high = low + spread * (q[MEDIAN_Q] - low)
+    else:
+        high = max(prior.high, low)
+    return RuntimeEstimate(low=low, high=max(high, low), samples=len(finished))
 
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Knobs of the poll schedule (seconds)."""
+    """Knobs of the poll schedule (seconds unless said otherwise)."""
 
-    min_gap: float = 1.0
+    min_gap: float = 0.5
     max_gap: float = 30.0
-    window_polls: float = 5.0          # polls spread across the expected [low, high] window
+    window_polls: float = 6.0          # polls spread across the expected window [low, high]
+    first_lead: float = 1.0            # the first poll comes this many gaps after ``low``
+    overdue_growth: float = 0.5        # past ``high``: gap + this fraction of the time overdue
     seconds_per_queue_position: float = 2.0
-    jitter: float = 0.1
+    jitter: float = 0.1                # +-10 %, so polls of jobs submitted together spread out
+
+
+DEFAULT_POLICY = PollPolicy()
+
+
+def poll_gap(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) -> float:
+    """The even gap between polls inside the expected window."""
+    return _clamp((estimate.high - estimate.low) / policy.window_polls, policy.min_gap, policy.max_gap)
+
+
+def first_poll_age(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) -> float:
+    """The age at which a job is first polled: one gap (times ``first_lead``) after the low quantile."""
+    return estimate.low + poll_gap(estimate, policy) * policy.first_lead
 
 
 def next_poll_delay(
@@ -64,22 +136,26 @@ def next_poll_delay(
     rand: Rand,
     *,
     queue_position: int | None = None,
-    policy: PollPolicy = PollPolicy(),
+    policy: PollPolicy = DEFAULT_POLICY,
 ) -> float:
     """Seconds from now until the next poll of a job submitted ``age`` seconds ago.
 
-    Before the expected window opens, wait for it; inside, poll at an even gap that spreads
-    ``window_polls`` polls across it; past it, back off geometrically up to ``max_gap``.
-    A job waiting in the upstream queue is not asked again before its position can have moved.
+    First poll one gap after the low quantile (so the quickest jobs wait at most about a gap),
+    then every gap until the high quantile, then gaps that grow with the time overdue, up to
+    ``max_gap``. While queued at ``queue_position``, not before the position can have moved.
+    A scout (a job the tick polled before its first-poll age, to learn a new batch's run time)
+    is polled again at double its age until the first-poll age.
     """
-    gap = _clamp((estimate.high - estimate.low) / policy.window_polls, policy.min_gap, policy.max_gap)
-    if age < estimate.low:
-        delay = max(estimate.low - age, policy.min_gap)
+    gap = poll_gap(estimate, policy)
+    first = first_poll_age(estimate, policy)
+    if 0 < age < first:  # polled before its first-poll age: a scout, sent while the run time was unknown
+        delay = min(first - age, max(policy.min_gap, age))
+    elif age < first:
+        delay = first - age
     elif age <= estimate.high:
         delay = gap
     else:
-        overdue_windows = (age - estimate.high) / max(estimate.high, policy.min_gap)
-        delay = gap * 2 ** min(overdue_windows * 2, 5)
+        delay = gap + (age - estimate.high) * policy.overdue_growth
     if queue_position:
         delay = max(delay, queue_position * policy.seconds_per_queue_position)
     delay = _clamp(delay, policy.min_gap, policy.max_gap)

@@ -1,0 +1,69 @@
+"""Benchmark 4, overhead: 2,000 instant jobs with no limits; nanobatch's own CPU per job.
+
+CPU is user + system time of the two worker process trees (the first also runs the beat; its
+children included), read from ``/proc`` right after a one-job warm-up and again when the batch is
+done, so start-up is not counted; the simulator's CPU is not counted either. Also prints jobs per
+second end to end (from storing the batch to every file verified on disk). Target: <= 5 ms of
+CPU per job. Outputs are 1K JPEGs, each downloaded, decoded and hashed.
+
+Usage: ``.venv/bin/python bench/bench_overhead.py [--jobs 2000] [--quick] [--pg]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from common import (
+    cluster_env,
+    database,
+    emit,
+    fresh_redis,
+    run_to_end,
+    running_cluster,
+    states,
+    submit,
+    verdict,
+    warm_up,
+    write_manifest,
+)
+
+from batch.simulator import spawn_simulator
+
+TARGET_MS = 5.0
+
+
+def main() -> None:
+    """Run the batch and print CPU per job and throughput."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="500 jobs")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    args = parser.parse_args()
+    jobs = 500 if args.quick else args.jobs
+    with tempfile.TemporaryDirectory(prefix="nb-bench-overhead-") as tmp:
+        folder = Path(tmp)
+        with spawn_simulator(["--latency", "0", "--workers", "64"]) as sim, database(folder, args.pg) as db_url:
+            env = cluster_env(folder / "home", db_url, fresh_redis(), sim.base_url,
+                              NANOBATCH_REQUESTS_PER_SECOND="100000", NANOBATCH_MAX_IN_FLIGHT=str(jobs))
+            with running_cluster(env, folder / "home", workers=2) as cluster:
+                warm_up(db_url, folder, sim.base_url, cluster)
+                before = cluster.cpu_seconds()
+                batch_id, count = submit(db_url, write_manifest(folder / "batch", sim.base_url, jobs))
+                elapsed = run_to_end(db_url, batch_id, count, 900, cluster)
+                cpu = cluster.cpu_seconds() - before
+            final = states(db_url, batch_id)
+    per_job_ms = 1000 * cpu / count
+    ok = per_job_ms <= TARGET_MS and final.get("succeeded", 0) == count
+    print(f"{count} jobs, latency 0, no limits: {elapsed:.1f} s end to end ({count / elapsed:.0f} jobs/s); "
+          f"workers' CPU {cpu:.1f} s = {per_job_ms:.1f} ms per job (target <= {TARGET_MS:g} ms, ratio "
+          f"{per_job_ms / TARGET_MS:.2f})  [{verdict(ok)}]")
+    print(f"states {final}")
+    emit({"bench": "overhead", "jobs": count, "seconds": round(elapsed, 2),
+          "jobs_per_second": round(count / elapsed, 1), "cpu_seconds": round(cpu, 2),
+          "cpu_ms_per_job": round(per_job_ms, 2), "states": final, "met": ok})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Backoff, run-time estimates and poll timing: pure functions checked from tables, no sleeping."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from batch.timing import (
+    PRIOR,
+    PollPolicy,
+    RuntimeEstimate,
+    backoff_delay,
+    estimate_runtime,
+    first_poll_age,
+    next_poll_delay,
+    pause_after_429,
+    poll_gap,
+    survival_quantiles,
+)
+
+
+def fixed(value: float):  # type: ignore[no-untyped-def]
+    return lambda: value
+
+
+@pytest.mark.parametrize(
+    ("attempt", "rand", "expected"),
+    [
+        (1, 0.0, 0.5), (1, 1.0, 1.0), (2, 0.0, 1.0), (3, 0.5, 3.0), (4, 1.0, 8.0),
+        (10, 0.0, 30.0), (10, 1.0, 60.0),  # capped at 60: half kept, half drawn
+    ],
+)
+def test_backoff_is_equal_jitter_exponential_and_capped(attempt: int, rand: float, expected: float) -> None:
+    assert backoff_delay(attempt, fixed(rand)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "episode", "rand", "expected"),
+    [(3.0, 1, 0.9, 3.0), (0.0, 4, 0.9, 0.0), (None, 1, 0.0, 0.5), (None, 3, 1.0, 4.0), (float("nan"), 2, 0.0, 1.0)],
+)
+def test_pause_after_429_honours_retry_after_else_backs_off(retry_after: float | None, episode: int, rand: float,
+                                                              expected: float) -> None:
+    assert pause_after_429(retry_after, episode, fixed(rand)) == pytest.approx(expected)
+
+
+def test_survival_quantiles_without_censoring_are_the_empirical_ones() -> None:
+    found = survival_quantiles([float(i) for i in range(1, 101)], [], (0.05, 0.5, 0.95))
+    assert found == {0.05: 5.0, 0.5: 50.0, 0.95: 95.0}
+
+
+def test_survival_quantiles_count_running_jobs_as_at_least_their_age() -> None:
+    # ten quick jobs finished, ninety still running at age 20: at most ~10 % finish by 20 s
+    found = survival_quantiles([1.0] * 10, [20.0] * 90, (0.05, 0.5))
+    assert found == {0.05: 1.0}  # the median is not known yet, and not guessed low
+
+
+@pytest.mark.parametrize(
+    ("durations", "running", "expected"),
+    [
+        ([], [], PRIOR),
+        ([3.0, 4.0, 5.0, 6.0], [], PRIOR),  # fewer than five finished
+        ([float(i) for i in range(1, 21)], [], RuntimeEstimate(1.0, 19.0, 20)),  # read off the data
+        ([float(i) for i in range(5, 15)], [], RuntimeEstimate(5.0, 13.0, 10)),  # extrapolated from the median
+        ([5.0, 5.5, 6.0, 6.5, 7.0], [8.0] * 95, RuntimeEstimate(7.0, 40.0, 5)),  # only the low end known
+    ],
+)
+def test_estimate_runtime(durations: list[float], running: list[float], expected: RuntimeEstimate) -> None:
+    assert estimate_runtime(durations, running) == expected
+
+
+def test_estimate_is_not_biased_low_by_early_finishers() -> None:
+    rng = random.Random(4)
+    runs = [rng.uniform(5, 30) for _ in range(300)]
+    at = 18.0  # all submitted at 0; observed at 18 s
+    naive = estimate_runtime([r for r in runs if r <= at])
+    censored = estimate_runtime([r for r in runs if r <= at], [at for r in runs if r > at])
+    assert naive.high < 18.0
+    assert 26.0 < censored.high < 34.0  # the true 95th percentile is 28.75
+
+
+@pytest.mark.parametrize(
+    ("estimate", "gap", "first"),
+    [
+        (RuntimeEstimate(5.0, 29.0), 4.0, 9.0),
+        (RuntimeEstimate(2.0, 4.0), 0.5, 2.5),      # narrow window: the minimum gap
+        (RuntimeEstimate(10.0, 600.0), 30.0, 40.0),  # wide window: the maximum gap
+        (PRIOR, 38 / 6, 2.0 + 38 / 6),
+    ],
+)
+def test_gap_and_first_poll(estimate: RuntimeEstimate, gap: float, first: float) -> None:
+    assert poll_gap(estimate) == pytest.approx(gap)
+    assert first_poll_age(estimate) == pytest.approx(first)
+
+
+EST = RuntimeEstimate(5.0, 29.0, 50)  # gap 4, first poll at 9
+
+
+@pytest.mark.parametrize(
+    ("age", "position", "expected"),
+    [
+        (0.0, None, 9.0),     # at submit: wait for the first-poll age
+        (9.0, None, 4.0),     # inside the window: every gap
+        (20.0, None, 4.0),
+        (29.0, None, 4.0),
+        (33.0, None, 6.0),    # overdue by 4: gap + half of it
+        (61.0, None, 20.0),
+        (200.0, None, 30.0),  # the ceiling
+        (12.0, 5, 10.0),      # queued at position 5: not before it can have moved
+        (12.0, 40, 30.0),
+        (2.0, None, 2.0),     # a scout polled early: again at double its age
+        (0.5, None, 0.5),     # ... never below the minimum gap
+        (6.0, None, 3.0),     # ... nor past the first-poll age
+    ],
+)
+def test_next_poll_delay_table(age: float, position: int | None, expected: float) -> None:
+    assert next_poll_delay(age, EST, fixed(0.5), queue_position=position) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("rand", [0.0, 0.25, 0.999])
+def test_jitter_stays_within_ten_percent(rand: float) -> None:
+    delay = next_poll_delay(20.0, EST, fixed(rand))
+    assert 3.6 <= delay <= 4.4
+
+
+def test_policy_knobs_are_honoured() -> None:
+    policy = PollPolicy(min_gap=2.0, max_gap=10.0, window_polls=3.0, first_lead=0.0, jitter=0.0)
+    assert next_poll_delay(0.0, EST, fixed(0.9), policy=policy) == pytest.approx(5.0)
+    assert next_poll_delay(10.0, EST, fixed(0.9), policy=policy) == pytest.approx(8.0)
+    assert next_poll_delay(100.0, EST, fixed(0.9), policy=policy) == pytest.approx(10.0)
