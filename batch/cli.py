@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, TypeVar
 
 import click
 
-from batch import console, operations, service
-from batch.batches import SubmitOptions
+from batch import service
 from batch.errors import ConfigError, InputError, NanobatchError
 from batch.manifest import ManifestError
 
@@ -39,7 +40,25 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose heavy subcommands (the simulator, with aiohttp) load only when asked for."""
+
+    lazy: ClassVar[dict[str, str]] = {"simulate": "batch.simulator.cli:simulate"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, lazy ones included."""
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import a lazy command on first use."""
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nanobatch")
 def main() -> None:
     """nanobatch: run thousands of Nano Banana Pro image edits, crash-safe and frugal.
@@ -84,6 +103,8 @@ def submit_options(func: F) -> F:
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
            as_json: bool, dry_run: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
+    from batch.batches import SubmitOptions
+
     if dry_run:
         plan = service.dry_run(manifest, force=force, check_inputs=check_inputs)
         click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
@@ -107,6 +128,9 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
 
     Exits 0 when every job succeeded, 1 otherwise.
     """
+    from batch import console
+    from batch.batches import SubmitOptions
+
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
@@ -124,6 +148,8 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 
     Exits 0 when every job succeeded, 1 otherwise (0 with --detach).
     """
+    from batch import console, operations
+
     released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
     if released:
         click.echo(f"{released} parked jobs released")
@@ -142,6 +168,8 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 @friendly_errors
 def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool) -> None:
     """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
+    from batch import operations
+
     count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)
     click.echo(f"{count} jobs queued again; run them here with: nanobatch resume {batch_id}")
 
@@ -151,6 +179,8 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
 @friendly_errors
 def cancel(batch_id: int) -> None:
     """Stop BATCH: no new submits, cancel jobs still queued upstream, let running ones finish (billed)."""
+    from batch import operations
+
     report = operations.cancel(service.runtime(), batch_id)
     click.echo("\n".join(report.lines()))
 
@@ -171,7 +201,7 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
     if watch:
         if as_json:
             raise InputError("--watch and --json do not mix")
-        console.watch_status(service.status(batch_id).batch_id, interval=interval)
+        _console().watch_status(service.status(batch_id).batch_id, interval=interval)
         return
     if batch_id is None:
         from batch.listing import list_batches
@@ -180,13 +210,20 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
         if as_json:
             click.echo(json.dumps([s.as_json() for s in summaries]))
         else:
-            console.print_batch_list(summaries)
+            _console().print_batch_list(summaries)
         return
     current = service.status(batch_id)
     if as_json:
         click.echo(json.dumps(current.as_json()))
     else:
-        console.print_status(current)
+        _console().print_status(current)
+
+
+def _console() -> ModuleType:
+    """The rich-based printing module, imported only when a person reads the output (JSON stays quick)."""
+    from batch import console
+
+    return console
 
 
 @main.command()
@@ -258,15 +295,6 @@ def schedules_run(name: str, path: str | None) -> None:
     from batch import schedule_commands
 
     click.echo(schedule_commands.run_file(path, name).batch_id)
-
-
-def _register_optional() -> None:
-    from batch.simulator.cli import simulate
-
-    main.add_command(simulate, name="simulate")
-
-
-_register_optional()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,17 +12,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
+
+if TYPE_CHECKING:  # alembic loads only when a database is behind (keeps every CLI call quick)
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 _PG_LOCK_KEY = 0x6E616E6F  # "nano": advisory lock id that serialises migrations
@@ -92,6 +91,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def alembic_config(engine: Engine) -> Config:
     """Alembic configuration pointing at our migrations and ``engine``."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["engine"] = engine
@@ -99,14 +100,31 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def _current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def is_current(engine: Engine) -> bool:
-    """True when the database is at the newest migration."""
+    """True when the database is at the newest migration (alembic's own answer)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     return _current_revision(engine) == head
+
+
+def newest_revision() -> str:
+    """The newest migration's id, from the file names (``NNNN_name.py``, ids in order)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # no table yet: a new database
+        return None
 
 
 _migrated: set[str] = set()
@@ -117,7 +135,9 @@ def migrate(engine: Engine) -> None:
     key = str(engine.url)
     if key in _migrated:
         return
-    if not is_current(engine):
+    if _stored_revision(engine) != newest_revision():
+        from alembic import command
+
         with _migration_lock(engine):
             if not is_current(engine):
                 command.upgrade(alembic_config(engine), "head")

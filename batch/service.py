@@ -5,19 +5,19 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from functools import cache
+from typing import TYPE_CHECKING
 
-import requests
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db, redis_server
+from batch import db
 from batch.batches import BatchStatus, SubmitOptions, batch_status, create_batch, latest_batch_id
-from batch.cache import input_validators
 from batch.config import Settings, load_settings
-from batch.cost import PriceTable
 from batch.errors import InputError
 from batch.manifest import Manifest, load_manifest
-from batch.planning import Plan, plan
-from batch.runtime import Runtime, build_runtime
+
+if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
+    from batch.planning import Plan
+    from batch.runtime import Runtime
 
 
 @cache
@@ -55,6 +55,9 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
 
 def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Plan:
     """What submitting the manifest would run, reuse and cost; writes nothing (not even a new database)."""
+    from batch.cost import PriceTable
+    from batch.planning import plan
+
     manifest = load(path)
     cfg = settings()
     existing = cfg.database_url is not None or (cfg.home / "nanobatch.db").exists()
@@ -63,12 +66,19 @@ def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Pl
 
 
 def _validators(manifest: Manifest) -> dict[str, str]:
+    import requests
+
+    from batch.cache import input_validators
+
     urls = {url for spec in manifest.jobs for url in spec.inputs.get("image_urls", [])}
     return input_validators(requests.Session(), urls)
 
 
 def runtime() -> Runtime:
     """A Runtime for commands that call the API themselves (cancel): the shared limiter if Redis runs."""
+    from batch import redis_server
+    from batch.runtime import build_runtime
+
     cfg = settings()
     redis_url = cfg.redis_url
     if redis_url is None and redis_server.is_running(cfg.home):

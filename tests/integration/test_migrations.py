@@ -42,3 +42,10 @@ def test_concurrent_first_use_migrates_once(backend: Backend) -> None:
         t.join()
     assert failures == []
     assert db.is_current(engine)
+
+
+def test_file_name_order_gives_alembics_head(sqlite_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    engine = db.get_engine(sqlite_url)
+    assert db.newest_revision() == ScriptDirectory.from_config(db.alembic_config(engine)).get_current_head()
