@@ -146,6 +146,8 @@ def window_for(rate: float, guard: float = 0.0) -> tuple[float, int]:
 
 _PRELUDE = """
 local function num(v, d) if v then return tonumber(v) end return d end
+-- tostring keeps 14 digits: 0.1 ms on an epoch time. Write numbers at full double precision.
+local function fmt(x) return string.format('%.17g', x) end
 local function clock(arg)
   if arg ~= '' then return tonumber(arg) end
   local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -169,18 +171,18 @@ end
 _ACQUIRE = _PRELUDE + """
 local now = clock(ARGV[1])
 local pause = num(redis.call('GET', KEYS[1]), 0)
-if pause > now then return tostring(pause - now) end
+if pause > now then return fmt(pause - now) end
 local cap = cap_at(KEYS[2], now)
 local wait = 0
 for i = 3, #KEYS do
   local w, n = window(eff(tonumber(ARGV[i + 2]), cap), tonumber(ARGV[4]))
-  local from = '(' .. tostring(now - w)
+  local from = '(' .. fmt(now - w)
   if redis.call('ZCOUNT', KEYS[i], from, '+inf') >= n then
     local e = redis.call('ZREVRANGEBYSCORE', KEYS[i], '+inf', from, 'WITHSCORES', 'LIMIT', n - 1, 1)
     wait = math.max(wait, tonumber(e[2]) + w - now, 0.001)
   end
 end
-if wait > 0 then return tostring(wait) end
+if wait > 0 then return fmt(wait) end
 local keep = tonumber(ARGV[3])
 for i = 3, #KEYS do
   redis.call('ZADD', KEYS[i], now, ARGV[2])
@@ -200,9 +202,9 @@ local paused = num(redis.call('GET', KEYS[1]), 0)
 if paused > now then
   if ARGV[2] ~= '' and now + tonumber(ARGV[2]) > paused then
     paused = now + tonumber(ARGV[2])
-    redis.call('SET', KEYS[1], tostring(paused), 'PX', math.ceil((paused - now + 60) * 1000))
+    redis.call('SET', KEYS[1], fmt(paused), 'PX', math.ceil((paused - now + 60) * 1000))
   end
-  return {'0', tostring(paused - now)}
+  return {'0', fmt(paused - now)}
 end
 local streak = redis.call('INCR', KEYS[4])
 redis.call('PEXPIRE', KEYS[4], math.ceil(quiet * 1000))
@@ -211,19 +213,19 @@ if ARGV[2] ~= '' then pause = tonumber(ARGV[2]) else
   local step = math.min(pcap, base * 2 ^ (streak - 1))
   pause = step / 2 + tonumber(ARGV[3]) * step / 2
 end
-redis.call('SET', KEYS[1], tostring(now + pause), 'PX', math.ceil((pause + 60) * 1000))
-local from = '(' .. tostring(now - observe)
+redis.call('SET', KEYS[1], fmt(now + pause), 'PX', math.ceil((pause + 60) * 1000))
+local from = '(' .. fmt(now - observe)
 local count = redis.call('ZCOUNT', KEYS[3], from, '+inf')
-if count < min_obs then return {'1', tostring(pause)} end
+if count < min_obs then return {'1', fmt(pause)} end
 local oldest = redis.call('ZRANGEBYSCORE', KEYS[3], from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local observed = count / math.max(observe, now - tonumber(oldest[2]))
 local basis = eff(observed, cap_at(KEYS[2], now))
 local level0 = math.max(min_rate, basis * decrease)
 local ceiling = math.max(level0, basis * headroom ^ streak)
-redis.call('HSET', KEYS[2], 'ceiling', tostring(ceiling), 'level0', tostring(level0),
-           't0', tostring(now + pause), 'ramp', tostring(ramp))
+redis.call('HSET', KEYS[2], 'ceiling', fmt(ceiling), 'level0', fmt(level0),
+           't0', fmt(now + pause), 'ramp', fmt(ramp))
 redis.call('PEXPIRE', KEYS[2], math.ceil((memory + pause) * 1000))
-return {'1', tostring(pause)}
+return {'1', fmt(pause)}
 """
 
 # KEYS: pause, cap, api cursor, submit cursor; ARGV: now, horizon, pace, api rate, submit rate (0 = none)
@@ -264,10 +266,10 @@ for i = 3, #ARGV, 4 do
     t = math.max(due, ca)
     ca = t + 1 / ra
   end
-  out[#out + 1] = tostring(t - now)
+  out[#out + 1] = fmt(t - now)
 end
-redis.call('SET', KEYS[3], tostring(ca), 'PX', 600000)
-redis.call('SET', KEYS[4], tostring(cs), 'PX', 600000)
+redis.call('SET', KEYS[3], fmt(ca), 'PX', 600000)
+redis.call('SET', KEYS[4], fmt(cs), 'PX', 600000)
 return out
 """
 
@@ -275,7 +277,7 @@ return out
 _STATE = _PRELUDE + """
 local now = clock(ARGV[1])
 local cap = cap_at(KEYS[2], now)
-return {tostring(math.max(0, num(redis.call('GET', KEYS[1]), 0) - now)), cap and tostring(cap) or ''}
+return {fmt(math.max(0, num(redis.call('GET', KEYS[1]), 0) - now)), cap and fmt(cap) or ''}
 """
 
 
