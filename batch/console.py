@@ -5,17 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from batch import redis_server, service
+from batch import service
 from batch.batches import BatchStatus
 from batch.listing import BatchSummary
-from batch.local import LocalWorker
 from batch.progress import RateTracker, format_eta, format_rate
 from batch.states import ACTIVE, TERMINAL, JobState
+
+if TYPE_CHECKING:  # the worker and embedded-Redis code load only for run/resume, keeping status quick
+    from batch.local import LocalWorker
 
 _console = Console(stderr=False)
 ORDER = [s.value for s in JobState]
@@ -48,6 +51,9 @@ def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTr
 
 def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5) -> BatchStatus:
     """Start embedded workers, show a progress bar until the batch is done, stop them, summarise."""
+    from batch import redis_server
+    from batch.local import LocalWorker
+
     cfg = service.settings()
     started_redis = False
     redis_url = cfg.redis_url
