@@ -1,4 +1,4 @@
-"""One Redis location, three spellings: redis-py, kombu (Celery) and ``limits`` each want their own."""
+"""One Redis location, two spellings: redis-py and kombu (Celery) each want their own."""
 
 from __future__ import annotations
 
@@ -15,9 +15,3 @@ def kombu_url(url: str) -> str:
     """The URL as Celery's broker/backend setting wants it."""
     path = socket_path(url)
     return f"redis+socket://{path}" if path else url
-
-
-def limits_url(url: str) -> str:
-    """The URL as ``limits.storage.RedisStorage`` wants it."""
-    path = socket_path(url)
-    return f"redis+unix://{path}" if path else url

@@ -21,9 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.errors import InputError
-from batch.listing import iso_utc
+from batch.listing import BatchSummary, iso_utc
 from batch.models import Batch, Job, Output
-from batch.states import StateCounts
 
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
@@ -37,26 +36,14 @@ LIST_COLUMNS = frozenset({"inputs", "outputs", "sha256", "size", "bytes"})
 
 
 @dataclass(frozen=True)
-class BatchHeader(StateCounts):
-    """What the top of a report says about the batch."""
+class BatchHeader(BatchSummary):
+    """What the top of a report says about the batch: its summary and where its files are."""
 
-    batch_id: int
-    name: str
-    created_at: float
     output_dir: str
-    counts: dict[str, int]
-    cost: float
-
-    @property
-    def done(self) -> int:
-        """Jobs in a terminal state."""
-        return self.finished
 
     def as_json(self) -> dict[str, Any]:
         """The ``batch`` object of the JSON report."""
-        return {"batch_id": self.batch_id, "name": self.name, "created_at": iso_utc(self.created_at),
-                "output_dir": self.output_dir, "total": self.total, "done": self.done,
-                "counts": self.counts, "cost_usd": round(self.cost, 6)}
+        return {**super().as_json(), "output_dir": self.output_dir}
 
 
 @dataclass(frozen=True)
@@ -102,7 +89,7 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     cost = sum(row["cost"] or 0.0 for row in rows)
-    return ReportData(BatchHeader(batch_id, name, created_at, output_dir, counts, cost), rows)
+    return ReportData(BatchHeader(batch_id, name, created_at, counts, cost, output_dir), rows)
 
 
 def _csv_value(column: str, value: Any) -> Any:

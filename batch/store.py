@@ -153,11 +153,6 @@ def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:
     return {state: count for state, count in rows.all()}
 
 
-def add_event(session: Session, job_id: int, state: JobState, now: float, detail: str) -> None:
-    """An event row that records something that happened without a state change."""
-    session.add(JobEvent(job_id=job_id, from_state=state.value, to_state=state.value, at=now, detail=detail))
-
-
 FAR_FUTURE = 1e12  # parked jobs wait for a person (``resume``), not for the clock
 
 

@@ -30,7 +30,7 @@ from batch.db import transaction
 from batch.limiter import Capacity, PlannedCall, Rates
 from batch.models import Batch, Job
 from batch.runtime import Runtime
-from batch.states import ACTIVE, TERMINAL, JobState
+from batch.states import ACTIVE, JobState
 from batch.store import FAR_FUTURE
 from batch.timing import MIN_SAMPLES, first_poll_age
 
@@ -199,13 +199,6 @@ def _kind(state: JobState) -> str:
     if state is S.PENDING:
         return "submit"
     return "result" if state is S.FETCHING else "status"
-
-
-def unfinished(rt: Runtime, batch_id: int) -> int:
-    """How many jobs of the batch are not terminal (held jobs count: they wait for a person)."""
-    with rt.sessions() as session:
-        states = session.scalars(select(Job.state).where(Job.batch_id == batch_id)).all()
-    return sum(1 for s in states if JobState(s) not in TERMINAL)
 
 
 def drain(rt: Runtime, batch_id: int, *, timeout: float = 120.0, idle_sleep: float = 0.05) -> None:

@@ -13,7 +13,6 @@ Usage: ``.venv/bin/python bench/bench_economy.py [--jobs 300] [--quick] [--pg]``
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from common import (
     read_journal,
     run_to_end,
     running_cluster,
+    size_args,
     states,
     submit,
     verdict,
@@ -88,14 +88,9 @@ def run_baseline(folder: Path, jobs: int) -> dict[str, Any]:
 
 def main() -> None:
     """Run both and print them side by side."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="100 jobs")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
-    args = parser.parse_args()
-    jobs = 100 if args.quick else args.jobs
+    jobs, pg = size_args(__doc__, default_jobs=300, quick_jobs=100)
     with tempfile.TemporaryDirectory(prefix="nb-bench-economy-") as tmp:
-        ours = run_nanobatch(Path(tmp), jobs, args.pg)
+        ours = run_nanobatch(Path(tmp), jobs, pg)
         vendor = run_baseline(Path(tmp), jobs)
     ok = (ours["calls_per_job"] <= 5 and (ours["lag_median"] or 99) <= 3 and (ours["lag_p95"] or 99) <= 8
           and ours["states"].get("succeeded", 0) == jobs)

@@ -11,7 +11,6 @@ Usage: ``.venv/bin/python bench/bench_overhead.py [--jobs 2000] [--quick] [--pg]
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from common import (
     fresh_redis,
     run_to_end,
     running_cluster,
+    size_args,
     states,
     submit,
     verdict,
@@ -36,15 +36,10 @@ TARGET_MS = 5.0
 
 def main() -> None:
     """Run the batch and print CPU per job and throughput."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--quick", action="store_true", help="500 jobs")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
-    args = parser.parse_args()
-    jobs = 500 if args.quick else args.jobs
+    jobs, pg = size_args(__doc__, default_jobs=2000, quick_jobs=500)
     with tempfile.TemporaryDirectory(prefix="nb-bench-overhead-") as tmp:
         folder = Path(tmp)
-        with spawn_simulator(["--latency", "0", "--workers", "64"]) as sim, database(folder, args.pg) as db_url:
+        with spawn_simulator(["--latency", "0", "--workers", "64"]) as sim, database(folder, pg) as db_url:
             env = cluster_env(folder / "home", db_url, fresh_redis(), sim.base_url,
                               NANOBATCH_REQUESTS_PER_SECOND="100000", NANOBATCH_MAX_IN_FLIGHT=str(jobs))
             with running_cluster(env, folder / "home", workers=2) as cluster:

@@ -10,13 +10,12 @@ Usage: ``.venv/bin/python bench/bench_rate.py [--jobs 300] [--quick] [--pg]``
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import (  # type: ignore[import-not-found]
+from common import (
     cluster_env,
     database,
     emit,
@@ -25,6 +24,7 @@ from common import (  # type: ignore[import-not-found]
     read_journal,
     run_to_end,
     running_cluster,
+    size_args,
     states,
     submit,
     verdict,
@@ -65,15 +65,10 @@ def one_run(folder: Path, told: float, jobs: int, pg: bool) -> dict[str, Any]:
 
 def main() -> None:
     """Run both cases and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="100 jobs")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
-    args = parser.parse_args()
-    jobs = 100 if args.quick else args.jobs
+    jobs, pg = size_args(__doc__, default_jobs=300, quick_jobs=100)
     with tempfile.TemporaryDirectory(prefix="nb-bench-rate-") as tmp:
-        held = one_run(Path(tmp) / "told20", LIMIT, jobs, args.pg)
-        over = one_run(Path(tmp) / "told40", 2 * LIMIT, jobs, args.pg)
+        held = one_run(Path(tmp) / "told20", LIMIT, jobs, pg)
+        over = one_run(Path(tmp) / "told40", 2 * LIMIT, jobs, pg)
     ok_held = held["max_calls_in_1s"] <= LIMIT and held["http_429"] == 0 and held["succeeded"] == held["jobs"]
     ok_over = over["succeeded"] == over["jobs"] and (over["last_429_after"] or 0) <= 15
     print(f"told 20/s vs limit 20/s: {held['jobs']} jobs in {held['seconds']} s, {held['calls']} calls "

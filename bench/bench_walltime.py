@@ -10,7 +10,6 @@ Usage: ``.venv/bin/python bench/bench_walltime.py [--jobs 600] [--quick] [--pg]`
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from common import (
     read_journal,
     run_to_end,
     running_cluster,
+    size_args,
     states,
     submit,
     verdict,
@@ -38,17 +38,12 @@ TARGET = 1.10
 
 def main() -> None:
     """Run the batch and print its wall time against the bound."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=600)
-    parser.add_argument("--quick", action="store_true", help="200 jobs")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
-    args = parser.parse_args()
-    jobs = 200 if args.quick else args.jobs
+    jobs, pg = size_args(__doc__, default_jobs=600, quick_jobs=200)
     with tempfile.TemporaryDirectory(prefix="nb-bench-wall-") as tmp:
         folder = Path(tmp)
         journal = folder / "journal.jsonl"
         sim_args = ["--latency", f"{LATENCY[0]:g}-{LATENCY[1]:g}", "--workers", str(jobs), "--journal", str(journal)]
-        with spawn_simulator(sim_args) as sim, database(folder, args.pg) as db_url:
+        with spawn_simulator(sim_args) as sim, database(folder, pg) as db_url:
             env = cluster_env(folder / "home", db_url, fresh_redis(), sim.base_url,
                               NANOBATCH_SUBMITS_PER_SECOND=str(SUBMITS_PER_SECOND),
                               NANOBATCH_REQUESTS_PER_SECOND="100", NANOBATCH_MAX_IN_FLIGHT=str(jobs))

@@ -7,6 +7,7 @@ Everything talks to 127.0.0.1 only, and every wait has a deadline. Run a benchma
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import json
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from batch.local import worker_command  # noqa: E402
 from batch.manifest import load_manifest  # noqa: E402
 from batch.models import Job  # noqa: E402
 from batch.states import TERMINAL  # noqa: E402
+from batch.store import counts_by_state  # noqa: E402
+from tests.cluster import wait_until  # noqa: E402
 
 PG_URL = os.environ.get("NANOBATCH_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("NANOBATCH_BENCH_REDIS", "redis://127.0.0.1:6379/13")
@@ -175,18 +178,7 @@ def terminal(db_url: str, batch_id: int) -> int:
 def states(db_url: str, batch_id: int) -> dict[str, int]:
     """Jobs of the batch by state."""
     with db.session_factory(db_url)() as session:
-        rows = session.execute(select(Job.state, func.count()).where(Job.batch_id == batch_id).group_by(Job.state))
-        return {s: n for s, n in rows.all()}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+        return counts_by_state(session, batch_id)
 
 
 def run_to_end(db_url: str, batch_id: int, jobs: int, timeout: float, cluster: Cluster) -> float:
@@ -254,6 +246,16 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def size_args(doc: str | None, *, default_jobs: int, quick_jobs: int) -> tuple[int, bool]:
+    """The options every batch benchmark takes: ``--jobs``, ``--quick`` and ``--pg``; (jobs, pg)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=default_jobs)
+    parser.add_argument("--quick", action="store_true", help=f"{quick_jobs} jobs")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    args = parser.parse_args()
+    return (quick_jobs if args.quick else args.jobs), args.pg
 
 
 def percentile(values: Sequence[float], q: float) -> float:
