@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 from sqlalchemy import delete
 
 from batch import errors, store
+from batch.api import Result
 from batch.cache import find_reusable, reuse
 from batch.cost import within_budget
 from batch.db import transaction
+from batch.download import SavedFile
 from batch.models import Batch, Job, Output
 from batch.outputs import download_all, output_rows
 from batch.runtime import Runtime
@@ -146,13 +148,19 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
     if earlier is None:
         return False
     saved = reuse(earlier, ctx.batch.output_dir, ctx.job.output_name)
+    _finish_with_files(rt, ctx, S.CACHED, saved, f"reused the files of job {earlier[0].job_id}", cost=0.0)
+    return True
+
+
+def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str,
+                       **values: Any) -> None:
+    """Move the job to ``target`` and record its verified files, in one transaction."""
     with transaction(rt.sessions) as session:
-        moved = store.transition(session, ctx.job.id, S.PENDING, S.CACHED, now=rt.clock(), owner=ctx.owner,
-                                 release=True, cost=0.0, detail=f"reused the files of job {earlier[0].job_id}")
+        moved = store.transition(session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
+                                 release=True, detail=detail, **values)
         if moved:
             session.execute(delete(Output).where(Output.job_id == ctx.job.id))
             session.add_all(output_rows(ctx.job, saved))
-    return True
 
 
 def _budget_allows(rt: Runtime, ctx: Ctx) -> bool:
@@ -201,8 +209,7 @@ def poll(rt: Runtime, ctx: Ctx) -> bool:
     if ctx.job.upstream_status == "in_queue":
         return _api_step(rt, ctx, "status", lambda: rt.client.status(ctx.job.request_id or ""),
                          lambda answer: _after_status(rt, ctx, answer.status, answer.queue_position))
-    return _api_step(rt, ctx, "result", lambda: rt.client.result(ctx.job.request_id or ""),
-                     lambda result: _after_result(rt, ctx, result))
+    return fetch(rt, ctx)
 
 
 def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Callable[[T], bool]) -> bool:
@@ -234,7 +241,7 @@ def cancel_upstream(rt: Runtime, ctx: Ctx) -> bool:
 
 
 def fetch(rt: Runtime, ctx: Ctx) -> bool:
-    """Read the result of a job that ``/status`` reported completed."""
+    """Read the job's result: its outputs when finished, else when to ask again."""
     return _api_step(rt, ctx, "result", lambda: rt.client.result(ctx.job.request_id or ""),
                      lambda result: _after_result(rt, ctx, result))
 
@@ -259,12 +266,12 @@ def _after_status(rt: Runtime, ctx: Ctx, status: str, position: int | None) -> b
                  completed_at=rt.clock(), next_action_at=rt.clock())
 
 
-def _after_result(rt: Runtime, ctx: Ctx, result: Any) -> bool:
+def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> bool:
     status = result.status
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)
-    common = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
+    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
     if status == "cancelled":
         return _move(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common) and False
     if status == "failed":
@@ -273,17 +280,16 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Any) -> bool:
                  completed_at=_completed_at(rt, ctx, result), next_action_at=rt.clock(), **common)
 
 
-def _completed_at(rt: Runtime, ctx: Ctx, result: Any) -> float:
+def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
     """When upstream finished: submit time + upstream's own run time when it says, else when we saw it.
 
     Our observation lags the real end by up to a poll gap; learning run times from it would make
     a late first poll confirm itself (every job "takes" exactly until its first poll).
     """
     seen: float = ctx.job.completed_at or rt.clock()
-    took = getattr(result, "upstream_seconds", None)
-    if not isinstance(took, float) or ctx.job.submitted_at is None:
+    if result.upstream_seconds is None or ctx.job.submitted_at is None:
         return seen
-    return min(seen, ctx.job.submitted_at + took)
+    return min(seen, ctx.job.submitted_at + result.upstream_seconds)
 
 
 def _with(job: Job, **changes: Any) -> Job:
@@ -302,13 +308,7 @@ def download(rt: Runtime, ctx: Ctx) -> bool:
         if exc.retryable:
             return _retry_or_fail(rt, ctx, exc)
         return _move(rt, ctx, S.FAILED, error=str(exc))
-    with transaction(rt.sessions) as session:
-        moved = store.transition(session, ctx.job.id, S.DOWNLOADING, S.SUCCEEDED, now=rt.clock(),
-                                 owner=ctx.owner, release=True, error=None,
-                                 detail=f"{len(saved)} file(s) verified")
-        if moved:
-            session.execute(delete(Output).where(Output.job_id == ctx.job.id))
-            session.add_all(output_rows(ctx.job, saved))
+    _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", error=None)
     return False
 
 
