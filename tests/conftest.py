@@ -17,6 +17,7 @@ import redis
 
 from batch import db, redis_server
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
+from batch.simulator.testing import SimClient
 from tests.cluster import fresh_pg_schema
 
 PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL")
@@ -70,3 +71,11 @@ def sim() -> Iterator[SimulatorHandle]:
     """A simulator with instant jobs on a free port."""
     with running_simulator(SimulatorConfig(port=0, latency=(0.0, 0.0), workers=16)) as handle:
         yield handle
+
+
+@pytest.fixture
+def client(sim: SimulatorHandle) -> Iterator[SimClient]:
+    """A plain HTTP client of ``sim`` (a module may override ``sim`` with its own configuration)."""
+    c = SimClient(sim.base_url)
+    yield c
+    c.close()

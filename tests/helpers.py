@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import requests
-
-from batch import db
-from batch.api import ApiClient
 from batch.batches import create_batch
 from batch.config import Settings
-from batch.limiter import NullLimiter, RedisLimiter
 from batch.manifest import load_manifest
-from batch.runtime import Runtime
+from batch.runtime import Runtime, build_runtime
 
 SAMPLES = ["shoe.png", "mug.png", "lamp.png", "chair.png", "watch.png", "bag.png"]
 
@@ -59,15 +54,8 @@ def make_settings(home: Path, db_url: str, api_base: str, **overrides: object) -
 
 
 def make_runtime(settings: Settings, redis_url: str | None = None) -> Runtime:
-    """An in-process Runtime (NullLimiter unless a Redis URL is given)."""
-    http = requests.Session()
-    return Runtime(
-        settings=settings,
-        sessions=db.session_factory(settings.db_url),
-        client=ApiClient(settings.api_base, settings.token or "", http=http, timeout=settings.http_timeout),
-        limiter=RedisLimiter(redis_url) if redis_url else NullLimiter(),
-        http=requests.Session(),
-    )
+    """An in-process Runtime, wired as the workers wire theirs (NullLimiter unless a Redis URL is given)."""
+    return build_runtime(settings, redis_url=redis_url)
 
 
 def submit_manifest(rt: Runtime, manifest: Path, now: float) -> int:

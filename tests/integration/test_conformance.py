@@ -27,10 +27,9 @@ def sim() -> Iterator[SimulatorHandle]:
 
 
 @pytest.fixture
-def c(sim: SimulatorHandle) -> Iterator[SimClient]:
-    client = SimClient(sim.base_url)
-    yield client
-    client.close()
+def c(client: SimClient) -> SimClient:
+    """The shared simulator client, under a short name for this long walk through the contract."""
+    return client
 
 
 def _size(c: SimClient, result: dict[str, Any]) -> tuple[int, int]:

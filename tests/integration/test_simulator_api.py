@@ -22,13 +22,6 @@ def sim() -> Iterator[SimulatorHandle]:
         yield handle
 
 
-@pytest.fixture
-def client(sim: SimulatorHandle) -> Iterator[SimClient]:
-    c = SimClient(sim.base_url)
-    yield c
-    c.close()
-
-
 def _error(response: requests.Response, http_status: int, code: int) -> dict[str, Any]:
     assert response.status_code == http_status, response.text
     body: dict[str, Any] = response.json()

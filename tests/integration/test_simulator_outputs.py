@@ -27,13 +27,6 @@ def sim() -> Iterator[SimulatorHandle]:
         yield handle
 
 
-@pytest.fixture
-def client(sim: SimulatorHandle) -> Iterator[SimClient]:
-    c = SimClient(sim.base_url)
-    yield c
-    c.close()
-
-
 def _image(client: SimClient, result: dict[str, Any]) -> Image.Image:
     assert result["status"] == "succeeded", result
     [url] = result["output"]["images"]
