@@ -16,6 +16,7 @@ import requests
 import urllib3.exceptions
 
 from batch import errors
+from batch.http import HttpSession
 from batch.schema import MODEL_ID
 
 SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
@@ -50,7 +51,7 @@ class ApiClient:
                  timeout: float = 20.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self._http = http or requests.Session()
+        self._http = http or HttpSession()
         self._timeout = timeout
 
     def __repr__(self) -> str:

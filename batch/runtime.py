@@ -16,6 +16,7 @@ from batch import db
 from batch.api import ApiClient
 from batch.config import Settings
 from batch.cost import PriceTable
+from batch.http import HttpSession
 from batch.limiter import Limiter, NullLimiter, Rates, RedisLimiter
 from batch.models import Batch, Job
 from batch.states import JobState
@@ -84,7 +85,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:
     """A Runtime wired to the configured database, the API and the shared limiter."""
-    http = requests.Session()
+    http = HttpSession()
     client = ApiClient(settings.api_base, settings.require_token(), http=http, timeout=settings.http_timeout)
     limiter: Limiter = RedisLimiter(redis_url) if redis_url else NullLimiter()
     return Runtime(
@@ -92,6 +93,6 @@ def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:
         sessions=db.session_factory(settings.db_url),
         client=client,
         limiter=limiter,
-        http=requests.Session(),
+        http=HttpSession(),
         prices=PriceTable(settings.price_1k_2k, settings.price_4k),
     )

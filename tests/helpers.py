@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import BaseAdapter
 
 from batch.batches import create_batch
 from batch.config import Settings
@@ -71,3 +76,30 @@ def journal_submits(journal: Path) -> dict[str, int]:
         if entry.get("body_sha256") and entry.get("status") in (200, None, "drop"):
             counts[entry["body_sha256"]] = counts.get(entry["body_sha256"], 0) + 1
     return counts
+
+
+Answer = tuple[int, Mapping[str, str], bytes]
+
+
+class HandlerAdapter(BaseAdapter):
+    """Answers every request by calling ``handler(request)``."""
+
+    def __init__(self, handler: Callable[[requests.PreparedRequest], Answer]) -> None:
+        super().__init__()
+        self.handler = handler
+        self.seen: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:  # type: ignore[override]
+        self.seen.append(request)
+        status, headers, body = self.handler(request)
+        response = requests.Response()
+        response.status_code = status
+        response.headers.update(headers)
+        response._content = body
+        response._content_consumed = True  # iter_content serves the body from memory
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        """Nothing to close."""

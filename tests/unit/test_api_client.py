@@ -11,36 +11,12 @@ from typing import Any
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
 
 from batch import errors
 from batch.api import ApiClient, retry_after_seconds
+from tests.helpers import Answer, HandlerAdapter
 
 TOKEN = "sk-very-secret"
-Answer = tuple[int, Mapping[str, str], bytes]
-
-
-class HandlerAdapter(BaseAdapter):
-    """Answers every request by calling ``handler(request)``."""
-
-    def __init__(self, handler: Callable[[requests.PreparedRequest], Answer]) -> None:
-        super().__init__()
-        self.handler = handler
-        self.seen: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:  # type: ignore[override]
-        self.seen.append(request)
-        status, headers, body = self.handler(request)
-        response = requests.Response()
-        response.status_code = status
-        response.headers.update(headers)
-        response._content = body
-        response.url = request.url or ""
-        response.request = request
-        return response
-
-    def close(self) -> None:
-        """Nothing to close."""
 
 
 def client_for(handler: Callable[[requests.PreparedRequest], Answer]) -> tuple[ApiClient, HandlerAdapter]:

@@ -1,0 +1,88 @@
+"""Output downloads: a file is put in place only when it is the right format and size and intact.
+
+The transport is swapped (a requests adapter answering from memory); the files are real images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from batch.download import download_verified
+from batch.errors import DownloadError
+from tests.helpers import HandlerAdapter
+
+SIZE = (64, 48)
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = SIZE) -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").resize(size).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def serving(status: int, body: bytes) -> requests.Session:
+    http = requests.Session()
+    http.mount("http://", HandlerAdapter(lambda _request: (status, {}, body)))
+    return http
+
+
+def fetch(tmp_path: Path, body: bytes, fmt: str = "jpeg", status: int = 200) -> Path:
+    target = tmp_path / "out" / f"file.{fmt}"
+    download_verified(serving(status, body), "http://cdn.test/x", target, output_format=fmt, allowed_sizes={SIZE})
+    return target
+
+
+def left_files(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else []
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+def test_a_good_file_is_saved_with_its_hash_and_size(tmp_path: Path, fmt: str) -> None:
+    body = image_bytes(fmt.upper())
+    target = tmp_path / "out" / f"file.{fmt}"
+    saved = download_verified(serving(200, body), "http://cdn.test/x", target, output_format=fmt,
+                              allowed_sizes={SIZE})
+    assert target.read_bytes() == body
+    assert (saved.bytes, saved.sha256, (saved.width, saved.height)) == (len(body), hashlib.sha256(body).hexdigest(),
+                                                                        SIZE)
+    assert left_files(tmp_path) == [target.name]
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_a_truncated_file_is_refused_and_nothing_is_left(tmp_path: Path, fmt: str) -> None:
+    body = image_bytes(fmt.upper())
+    with pytest.raises(DownloadError, match="not a readable image") as caught:
+        fetch(tmp_path, body[: len(body) * 2 // 3], fmt)
+    assert not caught.value.retryable
+    assert left_files(tmp_path) == []
+
+
+def test_a_png_with_a_flipped_byte_fails_its_crc(tmp_path: Path) -> None:
+    body = bytearray(image_bytes("PNG"))
+    body[body.index(b"IDAT") + 10] ^= 0xFF
+    with pytest.raises(DownloadError, match="not a readable image"):
+        fetch(tmp_path, bytes(body), "png")
+
+
+def test_the_wrong_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="output is PNG, expected JPEG"):
+        fetch(tmp_path, image_bytes("PNG"), "jpeg")
+
+
+def test_the_wrong_size_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="output is 32x32, expected one of"):
+        fetch(tmp_path, image_bytes("JPEG", (32, 32)))
+    assert left_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(503, True), (429, True), (404, False)])
+def test_http_errors_say_whether_a_retry_can_help(tmp_path: Path, status: int, retryable: bool) -> None:
+    with pytest.raises(DownloadError, match=f"HTTP {status}") as caught:
+        fetch(tmp_path, b"", status=status)
+    assert caught.value.retryable is retryable
