@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
 
 from batch import errors, store
 from batch.api import Result
@@ -31,6 +31,7 @@ S = JobState
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
+_JOB_AND_BATCH = select(Job, Batch).join(Batch, Job.batch_id == Batch.id).where(Job.id == bindparam("job_id"))
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ def advance(rt: Runtime, job_id: int, owner: str) -> None:
     """Run the job's due steps while it holds the lease ``owner`` and has more to do right now."""
     for _ in range(MAX_STEPS_PER_CALL):
         with rt.sessions() as session:
-            job = session.get(Job, job_id)
-            batch = session.get(Batch, job.batch_id) if job else None
-        if job is None or batch is None or job.lease_owner != owner:
+            row = session.execute(_JOB_AND_BATCH, {"job_id": job_id}).first()
+        if row is None or row[0].lease_owner != owner:
             return
+        job, batch = row
         handler = HANDLERS.get(S(job.state))
         if handler is None:
             return

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from batch import states
@@ -51,23 +51,32 @@ def transition(
         values.update(lease_owner=None, lease_until=None)
     if target in states.TERMINAL:
         values.setdefault("finished_at", now)
-    stmt = update(Job).where(Job.id == job_id, Job.state == source.value)
-    if owner is not None:
-        stmt = stmt.where(Job.lease_owner == owner)
-    result: CursorResult[Any] = session.execute(stmt.values(state=target.value, **values))  # type: ignore[assignment]
-    changed = result.rowcount
-    if changed:
-        session.add(JobEvent(job_id=job_id, from_state=source.value, to_state=target.value, at=now, detail=detail))
-    return bool(changed)
+    if not update_job(session, job_id, source, owner, state=target.value, **values):
+        return False
+    session.connection().execute(_ADD_EVENT, {"job_id": job_id, "from_state": source.value,
+                                              "to_state": target.value, "at": now, "detail": detail})
+    return True
 
 
-def update_job(session: Session, job_id: int, state: JobState, owner: str | None, **values: Any) -> bool:
-    """Write columns of a job that stays in ``state`` (a poll rescheduled, a lease dropped)."""
-    stmt = update(Job).where(Job.id == job_id, Job.state == state.value)
+# Built once: the steps run these thousands of times, and building a statement costs more CPU
+# than running it. The SET clause comes from the parameters given at execution.
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+_UPDATE_JOB = update(_JOBS).where(_JOBS.c.id == bindparam("_id"), _JOBS.c.state == bindparam("_state"))
+_UPDATE_HELD_JOB = _UPDATE_JOB.where(_JOBS.c.lease_owner == bindparam("_owner"))
+_ADD_EVENT = insert(JobEvent)
+
+
+def update_job(session: Session, job_id: int, state: JobState, owner: str | None, /, **values: Any) -> bool:
+    """Write columns of a job in ``state`` (held by ``owner`` if given); False if it was not there.
+
+    Runs as a Core statement on the session's connection: the ORM's bulk-update bookkeeping
+    (matching loaded objects) costs more than the UPDATE itself, and steps hold no loaded rows.
+    """
+    where = {"_id": job_id, "_state": state.value}
+    stmt = _UPDATE_JOB if owner is None else _UPDATE_HELD_JOB
     if owner is not None:
-        stmt = stmt.where(Job.lease_owner == owner)
-    result: CursorResult[Any] = session.execute(stmt.values(**values))  # type: ignore[assignment]
-    return bool(result.rowcount)
+        where["_owner"] = owner
+    return bool(session.connection().execute(stmt, {**values, **where}).rowcount)
 
 
 def _due(now: float, due_by: float | None = None) -> Any:
@@ -117,11 +126,6 @@ def claim(
         .returning(Job.id)
     )
     return list(session.scalars(stmt))
-
-
-def load_job(session: Session, job_id: int) -> Job | None:
-    """The job row, or None if it is gone."""
-    return session.get(Job, job_id)
 
 
 def in_flight_counts(session: Session, now: float) -> dict[int, int]:
