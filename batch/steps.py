@@ -9,7 +9,7 @@ brings the job back when it is due. Every write is conditional on the lease stil
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,6 +44,15 @@ class Ctx:
 
 
 Handler = Callable[[Runtime, Ctx], bool]  # True: the next step is due now, go on
+
+
+def advance_all(rt: Runtime, job_ids: Iterable[int], owner: str) -> None:
+    """``advance`` each job in turn; one job's unexpected failure does not hold up the others."""
+    for job_id in job_ids:
+        try:
+            advance(rt, job_id, owner)
+        except Exception:  # e.g. the database gone for a moment: the lease expires, the job is claimed again
+            log.exception("job %s: step failed", job_id)
 
 
 def advance(rt: Runtime, job_id: int, owner: str) -> None:

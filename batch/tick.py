@@ -34,9 +34,11 @@ from batch.states import ACTIVE, JobState
 from batch.store import FAR_FUTURE
 from batch.timing import MIN_SAMPLES, first_poll_age
 
-Dispatch = Callable[[int, str], None]  # job id, lease owner: run the step now
-DispatchLater = Callable[[int, str, float], None]  # ... in this many seconds
+Dispatch = Callable[[list[int], str], None]  # job ids, lease owner: run their steps now, in order
+DispatchLater = Callable[[list[int], str, float], None]  # ... in this many seconds
 NOW = 0.01  # delays below this go at once
+GROUP_WINDOW = 0.02  # jobs due within this many seconds of each other go in one hand-over ...
+GROUP_MAX = 8        # ... up to this many: one task message then serves several jobs
 MAX_CLAIM = 500
 SCOUTS_PER_TICK = 2   # while a batch's run time is unknown, poll this many new jobs early per tick
 SCOUT_AGE = 0.5       # ... once they are this old (seconds)
@@ -93,15 +95,30 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     starts = rt.limiter.plan([PlannedCall(_kind(c.state), c.due - asked, rt.rates_for(batches[c.batch_id]))
                               for c in api])
     planned = rt.clock()  # the limiter's offsets count from (about) now, not from the tick's start
-    targets = [(c, planned + start) for c, start in zip(api, starts, strict=True)]
-    targets += [(c, c.due) for c in claimed if c.state in NO_CALL]
-    for c, at in targets:
+    targets = [(planned + start, c.job_id) for c, start in zip(api, starts, strict=True)]
+    targets += [(c.due, c.job_id) for c in claimed if c.state in NO_CALL]
+    for at, job_ids in _groups(targets):
         delay = at - rt.clock()  # taken per message: handing over many takes a while
         if delay < NOW or dispatch_later is None:
-            dispatch(c.job_id, owner)
+            dispatch(job_ids, owner)
         else:
-            dispatch_later(c.job_id, owner, delay)
+            dispatch_later(job_ids, owner, delay)
     return len(claimed)
+
+
+def _groups(targets: Sequence[tuple[float, int]]) -> list[tuple[float, list[int]]]:
+    """(start time, job ids): jobs due within ``GROUP_WINDOW`` of a group's first, at most ``GROUP_MAX``.
+
+    A task message costs a worker about as much CPU as a whole step, so jobs due together share
+    one. Paced API calls are further apart than the window and still go one per message.
+    """
+    groups: list[tuple[float, list[int]]] = []
+    for at, job_id in sorted(targets):
+        if groups and at - groups[-1][0] <= GROUP_WINDOW and len(groups[-1][1]) < GROUP_MAX:
+            groups[-1][1].append(job_id)
+        else:
+            groups.append((at, [job_id]))
+    return groups
 
 
 def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease, room: Capacity,
@@ -217,23 +234,23 @@ def drain(rt: Runtime, batch_id: int, *, timeout: float = 120.0, idle_sleep: flo
         _run_in_order(rt, planned, deadline)
 
 
-def _tick_once(rt: Runtime) -> list[tuple[float, int, str]]:
-    """One tick whose dispatches are collected as (monotonic time, job id, owner)."""
+def _tick_once(rt: Runtime) -> list[tuple[float, list[int], str]]:
+    """One tick whose dispatches are collected as (monotonic time, job ids, owner)."""
     base = time.monotonic()
-    planned: list[tuple[float, int, str]] = []
-    tick(rt, lambda job_id, owner: planned.append((base, job_id, owner)),
-         dispatch_later=lambda job_id, owner, delay: planned.append((base + delay, job_id, owner)))
+    planned: list[tuple[float, list[int], str]] = []
+    tick(rt, lambda job_ids, owner: planned.append((base, job_ids, owner)),
+         dispatch_later=lambda job_ids, owner, delay: planned.append((base + delay, job_ids, owner)))
     return planned
 
 
-def _run_in_order(rt: Runtime, planned: Sequence[tuple[float, int, str]], deadline: float) -> None:
-    from batch.steps import advance
+def _run_in_order(rt: Runtime, planned: Sequence[tuple[float, list[int], str]], deadline: float) -> None:
+    from batch.steps import advance_all
 
-    for at, job_id, owner in sorted(planned):
+    for at, job_ids, owner in sorted(planned):
         wait = min(at, deadline) - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        advance(rt, job_id, owner)
+        advance_all(rt, job_ids, owner)
 
 
 def _active_left(rt: Runtime, batch_id: int) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch import db, notify, scheduler
 from batch.config import load_settings
 from batch.runtime import Runtime, build_runtime
-from batch.steps import advance
+from batch.steps import advance_all
 from batch.tick import tick as run_tick
 from workers.app import app, broker_url
 
@@ -49,26 +49,26 @@ def _after_fork(**_: object) -> None:
 
 @app.task(name="workers.tasks.tick", ignore_result=True)
 def tick() -> int:
-    """Claim due jobs and queue one step task per job; one tick at a time across all machines."""
+    """Claim due jobs and queue step tasks (jobs due together share one); one tick at a time everywhere."""
     rt = runtime()
     lock = _redis().lock("nanobatch:tick", timeout=60, blocking=False)
     if not lock.acquire():
         return 0
     try:
         # jobs due later in this tick, or paced to the API budget, go with a countdown
-        return run_tick(rt, lambda job_id, owner: step.delay(job_id, owner),
-                        dispatch_later=lambda job_id, owner, delay: step.apply_async((job_id, owner),
-                                                                                    countdown=delay))
+        return run_tick(rt, lambda job_ids, owner: steps.delay(job_ids, owner),
+                        dispatch_later=lambda job_ids, owner, delay: steps.apply_async((job_ids, owner),
+                                                                                      countdown=delay))
     finally:
         # the lock may have expired while a very long tick ran; nothing else to undo then
         with contextlib.suppress(redis.exceptions.LockError):
             lock.release()
 
 
-@app.task(name="workers.tasks.step", ignore_result=True)
-def step(job_id: int, owner: str) -> None:
-    """Advance one job while it holds the lease ``owner``."""
-    advance(runtime(), job_id, owner)
+@app.task(name="workers.tasks.steps", ignore_result=True)
+def steps(job_ids: list[int], owner: str) -> None:
+    """Advance each job, in order, while it holds the lease ``owner``."""
+    advance_all(runtime(), job_ids, owner)
 
 
 def _sessions() -> sessionmaker[Session]:

@@ -87,14 +87,14 @@ def test_the_tick_claims_what_the_budget_allows_and_paces_it(tmp_path: Path, bac
     rt = make_runtime(settings, backend.redis_url)
     batch_id = submit_manifest(rt, write_manifest(tmp_path, "http://127.0.0.1:9", items=10, styles=3), time.time())
     handed: list[tuple[int, float]] = []
-    now_ = tick(rt, lambda job_id, owner: handed.append((job_id, 0.0)),
-                dispatch_later=lambda job_id, owner, delay: handed.append((job_id, delay)))
+    now_ = tick(rt, lambda job_ids, owner: handed.extend((i, 0.0) for i in job_ids),
+                dispatch_later=lambda job_ids, owner, delay: handed.extend((i, delay) for i in job_ids))
     assert now_ == len(handed) == 15  # 1.5 ticks ahead at 10/s x 0.97 pace: 15 of the 30 submits
     delays = sorted(d for _, d in handed)
     assert delays[0] < 0.05
     gaps = [b - a for a, b in itertools.pairwise(delays)]
     assert all(abs(g - 1 / 9.7) < 0.02 for g in gaps), gaps  # evenly spread at the pace (0.97), not a burst
-    again = tick(rt, lambda job_id, owner: None, dispatch_later=lambda job_id, owner, delay: None)
+    again = tick(rt, lambda job_ids, owner: None, dispatch_later=lambda job_ids, owner, delay: None)
     assert again <= 1  # the next tick finds the budget of the coming period already planned
     with rt.sessions() as session:
         leased = session.scalar(select(func.count()).where(Job.batch_id == batch_id, Job.lease_owner.is_not(None)))

@@ -14,7 +14,7 @@ from batch.models import Job, JobEvent, Output
 from batch.operations import cancel, resume, retry
 from batch.planning import plan
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.steps import advance
+from batch.steps import advance_all
 from batch.tick import drain, tick
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, write_manifest
@@ -97,7 +97,7 @@ def test_cancel_while_queued_upstream(tmp_path: Path, backend: Backend) -> None:
         rt = make_runtime(make_settings(tmp_path, backend.db_url, sim.base_url), backend.redis_url)
         batch_id = create_batch(rt.sessions, load_manifest(write_manifest(tmp_path, sim.base_url, items=3, styles=2)),
                                 now=time.time())
-        tick(rt, lambda job_id, owner: advance(rt, job_id, owner))  # all six submitted; one runs upstream
+        tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner))  # all six submitted; one runs upstream
         assert counts(rt, batch_id) == {"queued": 6}
         time.sleep(0.3)
         report = cancel(rt, batch_id)
