@@ -23,6 +23,7 @@ SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")
 RESULT_VALUES = ("succeeded", "failed", "in_queue", "in_progress", "cancelled")
 OUTPUT_KEYS = ("images", "image", "videos", "video")
+USER_AGENT = "nanobatch"
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,16 @@ class ApiClient:
         body = self._call("POST", f"/v1/requests/{request_id}/cancel")
         return _field_in(body, "outcome", ("cancelled", "not_cancellable"))
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._token}"}
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+              ) -> dict[str, Any]:
+        url = self.base_url + path
+        # Prepared here rather than by Session.request, which merges cookies, session headers and
+        # hooks on every call: the API uses none of them, and the merging cost more than the call.
+        request = requests.Request(method, url, json=json, params=params, headers={
+            "Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT, "Accept": "application/json"})
+        environment = self._http.merge_environment_settings(url, {}, None, None, None)
         try:
-            response = self._http.request(
-                method, self.base_url + path, headers=headers, timeout=self._timeout, **kwargs
-            )
+            response = self._http.send(request.prepare(), timeout=self._timeout, **environment)
         except requests.RequestException as exc:
             raise translate_transport_error(exc, f"{method} {path}") from None
         return _read_answer(response, f"{method} {path}")
