@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from batch.download import SavedFile
@@ -40,17 +40,20 @@ def file_matches(path: str, size: int, sha256: str) -> bool:
     return digest.hexdigest() == sha256
 
 
+# built once: every submit asks
+_CANDIDATES = (select(Job.id)
+               .where(Job.fingerprint == bindparam("fingerprint"), Job.id != bindparam("exclude"),
+                      Job.state.in_([JobState.SUCCEEDED.value, JobState.CACHED.value]))
+               .order_by(Job.finished_at.desc())
+               .limit(CANDIDATES))
+_OUTPUTS = select(Output).where(Output.job_id == bindparam("job_id")).order_by(Output.idx)
+
+
 def find_reusable(session: Session, fingerprint: str, exclude_job: int) -> list[Output] | None:
     """Outputs of the newest earlier job with this fingerprint whose files all still verify."""
-    jobs = session.scalars(
-        select(Job.id)
-        .where(Job.fingerprint == fingerprint, Job.id != exclude_job,
-               Job.state.in_([JobState.SUCCEEDED.value, JobState.CACHED.value]))
-        .order_by(Job.finished_at.desc())
-        .limit(CANDIDATES)
-    ).all()
+    jobs = session.scalars(_CANDIDATES, {"fingerprint": fingerprint, "exclude": exclude_job}).all()
     for job_id in jobs:
-        outputs = session.scalars(select(Output).where(Output.job_id == job_id).order_by(Output.idx)).all()
+        outputs = session.scalars(_OUTPUTS, {"job_id": job_id}).all()
         if outputs and all(file_matches(o.path, o.bytes, o.sha256) for o in outputs):
             return list(outputs)
     return None

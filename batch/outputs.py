@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from batch.download import SavedFile, download_verified
-from batch.models import Batch, Job, Output
+from batch.models import Batch, Job
 from batch.schema import OUTPUT_DIMENSIONS
 
 
@@ -42,11 +42,11 @@ def download_all(http: requests.Session, job: Job, batch: Batch) -> list[SavedFi
     ]
 
 
-def output_rows(job: Job, saved: list[SavedFile]) -> list[Output]:
-    """Output rows recording the verified files."""
+def output_rows(job: Job, saved: list[SavedFile]) -> list[dict[str, Any]]:
+    """Output rows (column values) recording the verified files."""
     urls = job.result_urls or []
     return [
-        Output(job_id=job.id, idx=i, path=f.path, url=urls[i] if i < len(urls) else None, bytes=f.bytes,
-               sha256=f.sha256, width=f.width, height=f.height, format=f.format)
+        {"job_id": job.id, "idx": i, "path": f.path, "url": urls[i] if i < len(urls) else None, "bytes": f.bytes,
+         "sha256": f.sha256, "width": f.width, "height": f.height, "format": f.format}
         for i, f in enumerate(saved)
     ]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, select
 
 from batch import errors, store
 from batch.api import Result
@@ -21,7 +21,7 @@ from batch.cache import find_reusable, reuse
 from batch.cost import within_budget
 from batch.db import transaction
 from batch.download import SavedFile
-from batch.models import Batch, Job, Output
+from batch.models import Batch, Job
 from batch.outputs import download_all, output_rows
 from batch.runtime import Runtime
 from batch.states import JobState
@@ -162,15 +162,23 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
     return True
 
 
-def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str,
-                       **values: Any) -> None:
-    """Move the job to ``target`` and record its verified files, in one transaction."""
+def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str, *,
+                       via: dict[str, Any] | None = None, **values: Any) -> None:
+    """Move the job to ``target`` and record its verified files, in one transaction.
+
+    ``via``: first move it into ``downloading`` with these values (a download straight from a poll).
+    """
+    now = rt.clock()
     with transaction(rt.sessions) as session:
-        moved = store.transition(session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
+        source = S(ctx.job.state)
+        if via is not None:
+            if not store.transition(session, ctx.job.id, source, S.DOWNLOADING, now=now, owner=ctx.owner, **via):
+                return
+            source = S.DOWNLOADING
+        moved = store.transition(session, ctx.job.id, source, target, now=now, owner=ctx.owner,
                                  release=True, detail=detail, **values)
         if moved:
-            session.execute(delete(Output).where(Output.job_id == ctx.job.id))
-            session.add_all(output_rows(ctx.job, saved))
+            store.replace_outputs(session, ctx.job.id, output_rows(ctx.job, saved))
 
 
 def _budget_allows(rt: Runtime, ctx: Ctx) -> bool:
@@ -286,8 +294,7 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> bool:
         return _move(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common) and False
     if status == "failed":
         return _move(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common) and False
-    return _move(rt, ctx, S.DOWNLOADING, release=False, result_urls=result.urls,
-                 completed_at=_completed_at(rt, ctx, result), next_action_at=rt.clock(), **common)
+    return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
 
 
 def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
@@ -311,14 +318,31 @@ def _with(job: Job, **changes: Any) -> Job:
 
 
 def download(rt: Runtime, ctx: Ctx) -> bool:
-    """Download and verify every output, then record the files and succeed in one transaction."""
+    """A job in ``downloading`` (its last download failed): download and verify its outputs again."""
+    return _download(rt, ctx, None)
+
+
+def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> bool:
+    """Download and verify every output, then record the files and succeed in one transaction.
+
+    Straight after a poll found the job done, ``result`` holds what to record of its answer
+    (output URLs, cost...): the move into ``downloading`` is then written in that same
+    transaction, or on its own only if the download fails. A worker lost mid-download leaves
+    the job where it was, and the next poll reads the result again.
+    """
+    if result is not None:
+        ctx = Ctx(_with(ctx.job, **result), ctx.batch, ctx.owner)
     try:
         saved = download_all(rt.http, ctx.job, ctx.batch)
     except errors.DownloadError as exc:
+        if result is not None:
+            if not _move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):
+                return False
+            ctx = Ctx(_with(ctx.job, state=S.DOWNLOADING.value), ctx.batch, ctx.owner)
         if exc.retryable:
             return _retry_or_fail(rt, ctx, exc)
         return _move(rt, ctx, S.FAILED, error=str(exc))
-    _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", error=None)
+    _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", via=result, error=None)
     return False
 
 

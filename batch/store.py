@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from batch import states
-from batch.models import Batch, Job, JobEvent
+from batch.models import Batch, Job, JobEvent, Output
 from batch.states import JobState
 
 
@@ -64,6 +64,8 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 _UPDATE_JOB = update(_JOBS).where(_JOBS.c.id == bindparam("_id"), _JOBS.c.state == bindparam("_state"))
 _UPDATE_HELD_JOB = _UPDATE_JOB.where(_JOBS.c.lease_owner == bindparam("_owner"))
 _ADD_EVENT = insert(JobEvent)
+_DELETE_OUTPUTS = delete(Output).where(Output.job_id == bindparam("job_id"))
+_ADD_OUTPUT = insert(Output)
 
 
 def update_job(session: Session, job_id: int, state: JobState, owner: str | None, /, **values: Any) -> bool:
@@ -77,6 +79,14 @@ def update_job(session: Session, job_id: int, state: JobState, owner: str | None
     if owner is not None:
         where["_owner"] = owner
     return bool(session.connection().execute(stmt, {**values, **where}).rowcount)
+
+
+def replace_outputs(session: Session, job_id: int, rows: list[dict[str, Any]]) -> None:
+    """Record the job's verified files (``Output`` column values), in place of any recorded before."""
+    connection = session.connection()
+    connection.execute(_DELETE_OUTPUTS, {"job_id": job_id})
+    if rows:
+        connection.execute(_ADD_OUTPUT, rows)
 
 
 def _due(now: float, due_by: float | None = None) -> Any:

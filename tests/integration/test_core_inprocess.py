@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
+import requests
 from PIL import Image
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
 from batch.models import Job, JobEvent, Output
@@ -55,3 +58,38 @@ def test_failed_upstream_jobs_end_failed_with_error(tmp_path: Path, sqlite_url: 
         jobs = session.scalars(select(Job)).all()
     assert {j.state for j in jobs} == {"failed"}
     assert all(j.error for j in jobs)
+
+
+class FlakyDownloads(HTTPAdapter):
+    """The CDN answers 503 to the first download of each file, then serves it (a real HTTP adapter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: set[str] = set()
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        url = request.url or ""
+        if url in self.refused:
+            return super().send(request, *args, **kwargs)
+        self.refused.add(url)
+        response = requests.Response()
+        response.status_code, response.url, response.request = 503, url, request
+        response._content, response._content_consumed = b"busy", True
+        return response
+
+
+def test_a_failed_download_is_retried_without_asking_upstream_again(tmp_path: Path, sqlite_url: str) -> None:
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0))) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url))
+        flaky = FlakyDownloads()
+        rt.http.mount(sim.base_url + "/files/", flaky)
+        batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=2, styles=1), time.time())
+        drain(rt, batch_id, timeout=30)
+        stats = sim.stats()
+    with rt.sessions() as session:
+        jobs = session.scalars(select(Job)).all()
+        trail = [(e.from_state, e.to_state) for e in session.scalars(select(JobEvent).order_by(JobEvent.id))]
+    assert {j.state for j in jobs} == {"succeeded"} and all(j.attempts == 1 and j.cost for j in jobs)
+    assert len(flaky.refused) == 2
+    assert trail.count(("downloading", "succeeded")) == 2 and ("queued", "downloading") in trail
+    assert stats["result_calls"] == 2  # the retry downloaded from the recorded URLs
