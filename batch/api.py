@@ -16,14 +16,13 @@ import requests
 import urllib3.exceptions
 
 from batch import errors
-from batch.http import HttpSession
+from batch.http import USER_AGENT, HttpSession, send
 from batch.schema import MODEL_ID
 
 SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")
 RESULT_VALUES = ("succeeded", "failed", "in_queue", "in_progress", "cancelled")
 OUTPUT_KEYS = ("images", "image", "videos", "video")
-USER_AGENT = "nanobatch"
 
 
 @dataclass(frozen=True)
@@ -97,14 +96,10 @@ class ApiClient:
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
               ) -> dict[str, Any]:
-        url = self.base_url + path
-        # Prepared here rather than by Session.request, which merges cookies, session headers and
-        # hooks on every call: the API uses none of them, and the merging cost more than the call.
-        request = requests.Request(method, url, json=json, params=params, headers={
-            "Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT, "Accept": "application/json"})
-        environment = self._http.merge_environment_settings(url, {}, None, None, None)
+        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
-            response = self._http.send(request.prepare(), timeout=self._timeout, **environment)
+            response = send(self._http, method, self.base_url + path, headers=headers, timeout=self._timeout,
+                            json=json, params=params)
         except requests.RequestException as exc:
             raise translate_transport_error(exc, f"{method} {path}") from None
         return _read_answer(response, f"{method} {path}")

@@ -19,6 +19,7 @@ import requests
 from PIL import Image, UnidentifiedImageError
 
 from batch.errors import DownloadError
+from batch.http import USER_AGENT, send
 from batch.schema import PIL_FORMATS
 
 CHUNK = 256 * 1024
@@ -69,7 +70,7 @@ def _stream(http: requests.Session, url: str, handle: object, timeout: float) ->
     digest = hashlib.sha256()
     size = 0
     try:
-        with http.get(url, stream=True, timeout=timeout) as response:
+        with send(http, "GET", url, headers={"User-Agent": USER_AGENT}, timeout=timeout, stream=True) as response:
             if response.status_code != 200:
                 raise DownloadError(
                     f"download of output failed: HTTP {response.status_code}",

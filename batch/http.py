@@ -3,7 +3,8 @@
 ``requests`` reads the proxy and CA-bundle settings from the environment on every request
 (scanning ``os.environ`` several times), which costs more CPU than the rest of a small call.
 The environment of a running worker does not change, so :class:`HttpSession` reads them once
-per origin and then reuses the answer.
+per origin and then reuses the answer. :func:`send` skips the rest of ``Session.request``'s
+per-call merging (cookies, session headers, hooks), which nanobatch's calls do not use.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+
+USER_AGENT = "nanobatch"
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
@@ -36,3 +39,14 @@ class HttpSession(requests.Session):
             settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
             self._environment[key] = settings
         return {**settings, "proxies": dict(settings["proxies"])}  # requests may edit its copy
+
+
+def send(http: requests.Session, method: str, url: str, *, headers: dict[str, str], timeout: float,
+         json: Any = None, params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
+    """One request on ``http`` (its adapters and connection pool), prepared without the session's merging.
+
+    Raises what ``requests`` raises; the caller translates it.
+    """
+    request = requests.Request(method, url, headers=headers, json=json, params=params).prepare()
+    environment = http.merge_environment_settings(url, {}, stream, None, None)
+    return http.send(request, timeout=timeout, **environment)
