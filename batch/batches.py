@@ -130,12 +130,10 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         if batch is None:
             return None
         counts = store.counts_by_state(session, batch_id)
-        uncertain, cost = session.execute(
-            select(func.coalesce(func.sum(Job.uncertain_submits), 0), func.coalesce(func.sum(Job.cost), 0.0))
-            .where(Job.batch_id == batch_id)
-        ).one()
+        uncertain = session.scalar(select(func.coalesce(func.sum(Job.uncertain_submits), 0))
+                                   .where(Job.batch_id == batch_id))
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir,
-                       int(uncertain or 0), float(cost or 0.0), batch.options.get("parked"), batch.budget_usd)
+                       int(uncertain or 0), batch.charged_usd, batch.options.get("parked"), batch.budget_usd)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

@@ -48,17 +48,15 @@ def list_batches(sessions: sessionmaker[Session], *, limit: int = DEFAULT_LIMIT)
     """The ``limit`` most recent batches, newest first, each with its counts by state and cost."""
     with sessions() as session:
         batches = session.execute(
-            select(Batch.id, Batch.name, Batch.created_at).order_by(Batch.id.desc()).limit(limit)
+            select(Batch.id, Batch.name, Batch.created_at, Batch.charged_usd).order_by(Batch.id.desc()).limit(limit)
         ).all()
         ids = [row.id for row in batches]
         rows = session.execute(
-            select(Job.batch_id, Job.state, func.count(), func.coalesce(func.sum(Job.cost), 0.0))
+            select(Job.batch_id, Job.state, func.count())
             .where(Job.batch_id.in_(ids))
             .group_by(Job.batch_id, Job.state)
         ).all() if ids else []
     counts: dict[int, dict[str, int]] = {i: {} for i in ids}
-    costs: dict[int, float] = dict.fromkeys(ids, 0.0)
-    for batch_id, state, count, cost in rows:
+    for batch_id, state, count in rows:
         counts[batch_id][state] = int(count)
-        costs[batch_id] += float(cost or 0.0)
-    return [BatchSummary(b.id, b.name, b.created_at, counts[b.id], costs[b.id]) for b in batches]
+    return [BatchSummary(b.id, b.name, b.created_at, counts[b.id], b.charged_usd) for b in batches]

@@ -32,6 +32,7 @@ class Batch(Base):
     submits_per_second: Mapped[float | None] = mapped_column(Float, default=None)
     max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
     budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    charged_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # sum of the jobs' costs
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="batch", lazy="raise")

@@ -58,8 +58,10 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
             assert row is not None
             row.cancelled_at = None
     only = Job.error.contains(error_contains, autoescape=True) if error_contains else None
+    # cost too: the budget counts a job in flight without a cost as about to be charged
+    # (what it cost before stays in the batch's total)
     fresh = {"attempts": 0, "error": None, "request_id": None, "result_urls": None, "upstream_status": None,
-             "queue_position": None, "finished_at": None, "next_action_at": rt.clock()}
+             "queue_position": None, "finished_at": None, "cost": None, "next_action_at": rt.clock()}
     moved: list[int] = []
     with transaction(rt.sessions) as session:
         for source in [S.FAILED, *([S.CANCELLED] if cancelled else []), *([S.HELD] if held else [])]:

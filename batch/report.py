@@ -84,12 +84,12 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
             outputs.setdefault(out.job_id, []).append(out)
         jobs = session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.id)).all()
         rows = [job_row(job, outputs.get(job.id, [])) for job in jobs]
-        name, created_at, output_dir = batch.name, batch.created_at, batch.output_dir
+        name, created_at, output_dir, charged = batch.name, batch.created_at, batch.output_dir, batch.charged_usd
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
-    cost = sum(row["cost"] or 0.0 for row in rows)
-    return ReportData(BatchHeader(batch_id, name, created_at, counts, cost, output_dir), rows)
+    # the batch's total: a retried job's earlier runs were paid too, though its row shows its last
+    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir), rows)
 
 
 def _csv_value(column: str, value: Any) -> Any:

@@ -53,6 +53,8 @@ def transition(
         values.setdefault("finished_at", now)
     if not update_job(session, job_id, source, owner, state=target.value, **values):
         return False
+    if values.get("cost"):
+        session.connection().execute(_ADD_CHARGE, {"job_id": job_id, "cost": values["cost"]})
     session.connection().execute(_ADD_EVENT, {"job_id": job_id, "from_state": source.value,
                                               "to_state": target.value, "at": now, "detail": detail})
     return True
@@ -64,6 +66,11 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 _UPDATE_JOB = update(_JOBS).where(_JOBS.c.id == bindparam("_id"), _JOBS.c.state == bindparam("_state"))
 _UPDATE_HELD_JOB = _UPDATE_JOB.where(_JOBS.c.lease_owner == bindparam("_owner"))
 _ADD_EVENT = insert(JobEvent)
+_BATCHES: Table = Batch.__table__  # type: ignore[assignment]
+_ADD_CHARGE = (update(_BATCHES)
+               .where(_BATCHES.c.id == select(_JOBS.c.batch_id).where(_JOBS.c.id == bindparam("job_id"))
+                      .scalar_subquery())
+               .values(charged_usd=_BATCHES.c.charged_usd + bindparam("cost")))
 _DELETE_OUTPUTS = delete(Output).where(Output.job_id == bindparam("job_id"))
 _ADD_OUTPUT = insert(Output)
 
@@ -171,8 +178,12 @@ FAR_FUTURE = 1e12  # parked jobs wait for a person (``resume``), not for the clo
 
 
 def spend(session: Session, batch_id: int) -> tuple[float, int]:
-    """Dollars charged so far, and how many jobs are in flight without a recorded cost."""
-    charged = session.scalar(select(func.coalesce(func.sum(Job.cost), 0.0)).where(Job.batch_id == batch_id))
+    """Dollars charged so far, and how many jobs are in flight without a recorded cost.
+
+    The first is the batch's running total (kept by ``transition``), the second counts only the
+    jobs in flight: neither grows with the size of the batch.
+    """
+    charged = session.scalar(select(Batch.charged_usd).where(Batch.id == batch_id))
     open_states = [s.value for s in (*states.IN_FLIGHT, JobState.FETCHING)]
     committed = session.scalar(
         select(func.count()).where(Job.batch_id == batch_id, Job.state.in_(open_states), Job.cost.is_(None))

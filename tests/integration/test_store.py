@@ -85,3 +85,22 @@ def test_in_flight_counts_leased_pending_and_upstream_jobs(tmp_path: Path, backe
         store.transition(s, ids[0], S.PENDING, S.SUBMITTING, now=201.0)
         assert store.in_flight_counts(s, now=202.0) == {batch_id: 3}
         assert store.in_flight_counts(s, now=300.0) == {batch_id: 1}
+
+
+def test_recorded_costs_add_up_on_the_batch_and_a_rerun_is_paid_again(tmp_path: Path, backend: Backend) -> None:
+    sessions, batch_id = make_batch(backend.db_url, tmp_path, 3)
+    with db.transaction(sessions) as s:  # type: ignore[arg-type]
+        first, second, third = s.scalars(select(Job.id).order_by(Job.id)).all()
+        for job_id in (first, second, third):
+            store.transition(s, job_id, S.PENDING, S.SUBMITTING, now=101.0)
+            store.transition(s, job_id, S.SUBMITTING, S.QUEUED, now=101.0)
+        store.transition(s, first, S.QUEUED, S.FAILED, now=102.0, cost=0.15)
+        store.transition(s, second, S.QUEUED, S.DOWNLOADING, now=102.0, cost=0.30)
+        charged, in_flight = store.spend(s, batch_id)
+        assert (round(charged, 6), in_flight) == (0.45, 1)  # the third is in flight without a cost
+        store.transition(s, first, S.FAILED, S.PENDING, now=103.0, cost=None)  # retried
+        store.transition(s, first, S.PENDING, S.SUBMITTING, now=103.0)
+        store.transition(s, first, S.SUBMITTING, S.QUEUED, now=103.0)
+        store.transition(s, first, S.QUEUED, S.DOWNLOADING, now=104.0, cost=0.15)
+        charged, in_flight = store.spend(s, batch_id)
+    assert (round(charged, 6), in_flight) == (0.6, 1)
