@@ -123,17 +123,13 @@ class BatchStatus(StateCounts):
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
     """The batch's counts by state, or None when there is no such batch."""
-    from sqlalchemy import func
-
     with sessions() as session:
         batch = session.get(Batch, batch_id)
         if batch is None:
             return None
-        counts = store.counts_by_state(session, batch_id)
-        uncertain = session.scalar(select(func.coalesce(func.sum(Job.uncertain_submits), 0))
-                                   .where(Job.batch_id == batch_id))
-    return BatchStatus(batch_id, batch.name, counts, batch.output_dir,
-                       int(uncertain or 0), batch.charged_usd, batch.options.get("parked"), batch.budget_usd)
+        counts, uncertain = store.state_totals(session, batch_id)
+    return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, batch.charged_usd,
+                       batch.options.get("parked"), batch.budget_usd)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

@@ -13,7 +13,7 @@ from batch import db
 from batch.batches import BatchStatus, SubmitOptions, batch_status, create_batch, latest_batch_id
 from batch.config import Settings, load_settings
 from batch.errors import InputError
-from batch.manifest import Manifest, load_manifest
+from batch.manifest import Manifest
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
     from batch.planning import Plan
@@ -33,6 +33,8 @@ def sessions() -> sessionmaker[Session]:
 
 def load(path: str) -> Manifest:
     """Load and validate a manifest (raises ManifestError listing every problem)."""
+    from batch.manifest import load_manifest
+
     return load_manifest(path)
 
 

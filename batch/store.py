@@ -168,10 +168,16 @@ def batches_with_due_pending(session: Session, now: float) -> Sequence[Batch]:
 
 def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:
     """How many jobs of the batch are in each state."""
+    return state_totals(session, batch_id)[0]
+
+
+def state_totals(session: Session, batch_id: int) -> tuple[dict[str, int], int]:
+    """How many jobs of the batch are in each state, and their uncertain submits in all (one scan)."""
     rows = session.execute(
-        select(Job.state, func.count()).where(Job.batch_id == batch_id).group_by(Job.state)
-    )
-    return {state: count for state, count in rows.all()}
+        select(Job.state, func.count(), func.coalesce(func.sum(Job.uncertain_submits), 0))
+        .where(Job.batch_id == batch_id).group_by(Job.state)
+    ).all()
+    return {state: count for state, count, _ in rows}, sum(int(uncertain) for _, _, uncertain in rows)
 
 
 FAR_FUTURE = 1e12  # parked jobs wait for a person (``resume``), not for the clock

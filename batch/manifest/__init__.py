@@ -12,7 +12,23 @@ docstrings of ``yamlsrc`` (YAML 1.2 scalars, ``${ENV}``), ``templates`` (``{var}
 rule for ids and output names).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .model import JobSpec, Limits, Manifest, ManifestError, Problem
-from .parse import load_manifest, parse_manifest
+
+if TYPE_CHECKING:
+    from .parse import load_manifest, parse_manifest
+
+
+def __getattr__(name: str) -> Any:
+    """The parser (and YAML) load on first use: commands such as ``status`` only need the model."""
+    if name in ("load_manifest", "parse_manifest"):
+        from . import parse
+
+        return getattr(parse, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["JobSpec", "Limits", "Manifest", "ManifestError", "Problem", "load_manifest", "parse_manifest"]
