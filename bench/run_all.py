@@ -50,7 +50,8 @@ def _ingest(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     for x in r["results"]:
         target = "10" if x["backend"] == "sqlite" else "15"
         rows.append((f"ingest {x['jobs']} ({x['backend']})", f"{x['seconds']} s, {x['peak_mb']} MB, status "
-                     f"{x['status_seconds']} s (query {x['status_query_seconds']} s)",
+                     f"{x['status_seconds']} s (query {x['status_query_seconds']} s, "
+                     f"imports alone {x['import_floor_seconds']} s)",
                      f"<= {target} s, 400 MB, 0.5 s"))
     return rows
 
