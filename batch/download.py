@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,16 +44,19 @@ def download_verified(
     *,
     output_format: str,
     allowed_sizes: set[tuple[int, int]],
+    writer: str,
     timeout: float = 60.0,
 ) -> SavedFile:
-    """Fetch ``url`` into ``target`` after checking format, size and hash; raise DownloadError if not."""
+    """Fetch ``url`` into ``target`` after checking format, size and hash; raise DownloadError if not.
+
+    The bytes go to ``.<name>.<writer>.part`` first. ``writer`` names who downloads (the job):
+    a job retried after its worker was killed mid-download writes over its own leftover, so
+    nothing is left behind and no directory is listed (a flat folder may hold 100,000 files).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a worker killed mid-download
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
+    tmp = target.with_name(f".{target.name}.{writer}.part")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "wb") as handle:
             size, digest = _stream(http, url, handle, timeout)
             handle.flush()
             os.fsync(handle.fileno())

@@ -37,7 +37,7 @@ def download_all(http: requests.Session, job: Job, batch: Batch) -> list[SavedFi
     fmt = job.inputs.get("output_format", "png")
     sizes = allowed_sizes(job.inputs)
     return [
-        download_verified(http, url, path, output_format=fmt, allowed_sizes=sizes)
+        download_verified(http, url, path, output_format=fmt, allowed_sizes=sizes, writer=f"job{job.id}")
         for url, path in zip(urls, paths, strict=True)
     ]
 

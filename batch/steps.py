@@ -310,11 +310,14 @@ def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
 
 
 def _with(job: Job, **changes: Any) -> Job:
-    """A detached copy of the job row with some columns changed (for the rest of one step)."""
-    copy = Job(**{c.key: getattr(job, c.key) for c in Job.__table__.columns})
+    """The job row of this step with some columns changed as written, for the rest of the step.
+
+    Changed in place: the row is detached (nothing is written back from it) and each step
+    reads the job afresh, so no one else sees it.
+    """
     for key, value in changes.items():
-        setattr(copy, key, value)
-    return copy
+        setattr(job, key, value)
+    return job
 
 
 def download(rt: Runtime, ctx: Ctx) -> bool:

@@ -34,7 +34,8 @@ def serving(status: int, body: bytes) -> requests.Session:
 
 def fetch(tmp_path: Path, body: bytes, fmt: str = "jpeg", status: int = 200) -> Path:
     target = tmp_path / "out" / f"file.{fmt}"
-    download_verified(serving(status, body), "http://cdn.test/x", target, output_format=fmt, allowed_sizes={SIZE})
+    download_verified(serving(status, body), "http://cdn.test/x", target, output_format=fmt, allowed_sizes={SIZE},
+                      writer="job1")
     return target
 
 
@@ -47,7 +48,7 @@ def test_a_good_file_is_saved_with_its_hash_and_size(tmp_path: Path, fmt: str) -
     body = image_bytes(fmt.upper())
     target = tmp_path / "out" / f"file.{fmt}"
     saved = download_verified(serving(200, body), "http://cdn.test/x", target, output_format=fmt,
-                              allowed_sizes={SIZE})
+                              allowed_sizes={SIZE}, writer="job1")
     assert target.read_bytes() == body
     assert (saved.bytes, saved.sha256, (saved.width, saved.height)) == (len(body), hashlib.sha256(body).hexdigest(),
                                                                         SIZE)
@@ -86,3 +87,10 @@ def test_http_errors_say_whether_a_retry_can_help(tmp_path: Path, status: int, r
     with pytest.raises(DownloadError, match=f"HTTP {status}") as caught:
         fetch(tmp_path, b"", status=status)
     assert caught.value.retryable is retryable
+
+
+def test_a_leftover_of_a_killed_download_is_written_over(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".file.jpeg.job1.part").write_bytes(b"half a file from a killed worker")
+    target = fetch(tmp_path, image_bytes("JPEG"))
+    assert left_files(tmp_path) == [target.name]
