@@ -95,8 +95,8 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     starts = rt.limiter.plan([PlannedCall(_kind(c.state), c.due - asked, rt.rates_for(batches[c.batch_id]))
                               for c in api])
     planned = rt.clock()  # the limiter's offsets count from (about) now, not from the tick's start
-    targets = [(planned + start, c.job_id) for c, start in zip(api, starts, strict=True)]
-    targets += [(c.due, c.job_id) for c in claimed if c.state in NO_CALL]
+    targets = [(planned + start, _kind(c.state), c.job_id) for c, start in zip(api, starts, strict=True)]
+    targets += [(c.due, "other", c.job_id) for c in claimed if c.state in NO_CALL]
     for at, job_ids in _groups(targets):
         delay = at - rt.clock()  # taken per message: handing over many takes a while
         if delay < NOW or dispatch_later is None:
@@ -106,19 +106,35 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     return len(claimed)
 
 
-def _groups(targets: Sequence[tuple[float, int]]) -> list[tuple[float, list[int]]]:
-    """(start time, job ids): jobs due within ``GROUP_WINDOW`` of a group's first, at most ``GROUP_MAX``.
+@dataclass
+class _Group:
+    first: float  # the first job's time
+    last: float   # the last job's time
+    job_ids: list[int]
+
+
+def _groups(targets: Sequence[tuple[float, str, int]]) -> list[tuple[float, list[int]]]:
+    """(start time, job ids) in time order: jobs of one kind due within ``GROUP_WINDOW`` of a group's
+    first, at most ``GROUP_MAX`` of them.
 
     A task message costs a worker about as much CPU as a whole step, so jobs due together share
-    one. Paced API calls are further apart than the window and still go one per message.
+    one. Kinds are not mixed: a submit queued behind a group's polls and downloads would start
+    late, and the submit budget of that moment would be lost. Paced calls are further apart than
+    the window and still go one per message.
     """
-    groups: list[tuple[float, list[int]]] = []
-    for at, job_id in sorted(targets):
-        if groups and at - groups[-1][0] <= GROUP_WINDOW and len(groups[-1][1]) < GROUP_MAX:
-            groups[-1][1].append(job_id)
+    groups: list[_Group] = []
+    open_group: dict[str, _Group] = {}  # by kind
+    for at, kind, job_id in sorted(targets):
+        group = open_group.get(kind)
+        if group is not None and at - group.first <= GROUP_WINDOW and len(group.job_ids) < GROUP_MAX:
+            group.job_ids.append(job_id)
+            group.last = at
         else:
-            groups.append((at, [job_id]))
-    return groups
+            open_group[kind] = _Group(at, at, [job_id])
+            groups.append(open_group[kind])
+    # a group starts at its last job's time: none of its calls may go before the slot the
+    # limiter planned for it (the limiter would turn it back, to wait for the next tick)
+    return sorted(((g.last, g.job_ids) for g in groups), key=lambda g: g[0])
 
 
 def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease, room: Capacity,
