@@ -4,16 +4,21 @@ CPU is user + system time of the two worker process trees (the first also runs t
 children included), read from ``/proc`` right after a one-job warm-up and again when the batch is
 done, so start-up is not counted; the simulator's CPU is not counted either. Also prints jobs per
 second end to end (from storing the batch to every file verified on disk). Target: <= 5 ms of
-CPU per job. Outputs are 1K JPEGs, each downloaded, decoded and hashed.
+CPU per job. Outputs are 1K JPEGs, each downloaded, decoded and hashed. Baseline, in the same
+run: the HTTP calls of a job alone, made with a bare ``requests.Session`` (``http_floor``).
 
 Usage: ``.venv/bin/python bench/bench_overhead.py [--jobs 2000] [--quick] [--pg]``
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+import time
 from pathlib import Path
 
+import requests
+from baseline_vendor import SUBMIT_PATH, body
 from common import (
     cluster_env,
     database,
@@ -29,9 +34,37 @@ from common import (
     write_manifest,
 )
 
-from batch.simulator import spawn_simulator
+from batch.simulator import SimulatorHandle, spawn_simulator
+from tests.cluster import wait_until
 
 TARGET_MS = 5.0
+FLOOR_JOBS = 300
+
+
+def http_floor(sim: SimulatorHandle, jobs: int) -> tuple[float, float]:
+    """CPU ms per job of only the HTTP calls a job needs, made with a plain ``requests.Session``.
+
+    Submit every job; wait (not counted) until the simulator has finished them all; then read
+    each result once and download each output (hashed, not kept). Returns (CPU ms per job,
+    calls per job).
+    """
+    base_url, http = sim.base_url, requests.Session()
+    headers = {"Authorization": "Bearer bench"}
+    done_before = sim.stats()["jobs_by_state"].get("succeeded", 0)
+    started = time.process_time()
+    ids = [http.post(f"{base_url}{SUBMIT_PATH}", json=body(base_url, n), headers=headers, timeout=30)
+           .json()["request_id"] for n in range(jobs)]
+    cpu = time.process_time() - started
+    wait_until(lambda: sim.stats()["jobs_by_state"].get("succeeded", 0) >= done_before + jobs, 120, 0.2)
+    started = time.process_time()
+    for request_id in ids:
+        result = http.get(f"{base_url}/v1/requests/{request_id}/result", headers=headers, timeout=30).json()
+        with http.get(result["output"]["images"][0], stream=True, timeout=30) as response:
+            digest = hashlib.sha256()
+            for chunk in response.iter_content(256 * 1024):
+                digest.update(chunk)
+    cpu += time.process_time() - started
+    return 1000 * cpu / jobs, 3.0
 
 
 def main() -> None:
@@ -50,6 +83,7 @@ def main() -> None:
                 cpu = cluster.cpu_seconds() - before
             final = states(db_url, batch_id)
             stats = sim.stats()
+            floor_ms, floor_calls = http_floor(sim, FLOOR_JOBS)
     calls = sum(stats[k] for k in ("submit_calls", "status_calls", "result_calls")) / (count + 1)
     per_job_ms = 1000 * cpu / count
     ok = per_job_ms <= TARGET_MS and final.get("succeeded", 0) == count
@@ -57,9 +91,13 @@ def main() -> None:
           f"workers' CPU {cpu:.1f} s = {per_job_ms:.1f} ms per job (target <= {TARGET_MS:g} ms, ratio "
           f"{per_job_ms / TARGET_MS:.2f})  [{verdict(ok)}]")
     print(f"states {final}; {calls:.2f} API calls per job (warm-up job included)")
+    print(f"baseline, same run: the HTTP calls alone ({floor_calls:g} per job: submit, one result read, the "
+          f"download) with a bare requests.Session in one thread, no database, no queue: {floor_ms:.2f} ms CPU "
+          f"per job; nanobatch spends {per_job_ms / floor_ms:.1f}x that")
     emit({"bench": "overhead", "jobs": count, "seconds": round(elapsed, 2),
           "jobs_per_second": round(count / elapsed, 1), "cpu_seconds": round(cpu, 2),
-          "cpu_ms_per_job": round(per_job_ms, 2), "calls_per_job": round(calls, 2), "states": final, "met": ok})
+          "cpu_ms_per_job": round(per_job_ms, 2), "calls_per_job": round(calls, 2),
+          "http_floor_ms_per_job": round(floor_ms, 2), "states": final, "met": ok})
 
 
 if __name__ == "__main__":
