@@ -64,7 +64,7 @@ def test_a_truncated_file_is_refused_and_nothing_is_left(tmp_path: Path, fmt: st
     assert left_files(tmp_path) == []
 
 
-def test_a_png_with_a_flipped_byte_fails_its_crc(tmp_path: Path) -> None:
+def test_a_png_with_a_flipped_byte_in_its_pixels_is_refused(tmp_path: Path) -> None:
     body = bytearray(image_bytes("PNG"))
     body[body.index(b"IDAT") + 10] ^= 0xFF
     with pytest.raises(DownloadError, match="not a readable image"):
