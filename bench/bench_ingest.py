@@ -103,6 +103,7 @@ def main() -> None:
     for r in results:
         target = TARGETS[r["backend"]]
         ok = r["seconds"] <= target and r["peak_mb"] <= MAX_RSS_MB and r["status_seconds"] <= STATUS_SECONDS
+        r["met"] = ok
         met = met and ok
         print(f"{r['backend']:10}: {r['jobs']} jobs validated and stored in {r['seconds']} s "
               f"(target {target:g} s, ratio {r['seconds'] / target:.2f}); peak {r['peak_mb']} MB "
