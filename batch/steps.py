@@ -218,13 +218,15 @@ def recover_submitting(rt: Runtime, ctx: Ctx) -> bool:
 # -- poll and fetch -----------------------------------------------------------------------------
 
 def poll(rt: Runtime, ctx: Ctx) -> bool:
-    """Ask upstream how the job is doing: ``/status`` while queued (for its position), else ``/result``.
+    """Ask upstream how the job is doing: ``/result``, or ``/status`` to learn a queued job's position.
 
-    The first poll after a submit reads ``/result``: a job found finished costs one call, not two.
+    A poll reads ``/result`` (a job found finished costs one call, not two), except right after
+    ``/result`` said the job was still queued: then ``/status`` gives its queue position, the wait
+    is set by it, and the poll after that reads ``/result`` again.
     """
     if ctx.batch.cancelled_at is not None and ctx.job.state == S.QUEUED.value and cancel_upstream(rt, ctx):
         return False
-    if ctx.job.upstream_status == "in_queue":
+    if ctx.job.upstream_status == "in_queue" and ctx.job.queue_position is None:
         return _api_step(rt, ctx, "status", lambda: rt.client.status(ctx.job.request_id or ""),
                          lambda answer: _after_status(rt, ctx, answer.status, answer.queue_position))
     return fetch(rt, ctx)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,22 @@ def test_a_failed_download_is_retried_without_asking_upstream_again(tmp_path: Pa
     assert len(flaky.refused) == 2
     assert trail.count(("downloading", "succeeded")) == 2 and ("queued", "downloading") in trail
     assert stats["result_calls"] == 2  # the retry downloaded from the recorded URLs
+
+
+def test_a_queued_job_is_asked_its_position_once_then_its_result(tmp_path: Path, sqlite_url: str) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with running_simulator(SimulatorConfig(latency=(0.4, 0.4), workers=1, journal=journal,
+                                           journal_flush_seconds=0.05)) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url))
+        batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=3, styles=2), time.time())
+        drain(rt, batch_id, timeout=60)
+    calls: dict[str, list[str]] = {}
+    for line in journal.read_text().splitlines():
+        entry = json.loads(line)
+        parts = entry["path"].split("/")  # /v1/requests/{id}/status|result
+        if entry["method"] == "GET" and parts[2] == "requests":
+            calls.setdefault(parts[3], []).append(parts[4])
+    assert len(calls) == 6 and any("status" in kinds for kinds in calls.values()), calls  # some waited in the queue
+    for kinds in calls.values():
+        assert kinds[-1] == "result"
+        assert ("status", "status") not in itertools.pairwise(kinds), kinds  # a position is asked once per wait
