@@ -12,13 +12,9 @@ import contextlib
 import csv
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +23,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from batch import db  # noqa: E402
 from batch.batches import create_batch  # noqa: E402
@@ -36,7 +32,9 @@ from batch.manifest import load_manifest  # noqa: E402
 from batch.models import Job  # noqa: E402
 from batch.states import TERMINAL  # noqa: E402
 from batch.store import counts_by_state  # noqa: E402
-from tests.cluster import wait_until  # noqa: E402
+from tests.cluster import Cluster as ProcessCluster  # noqa: E402
+from tests.cluster import cluster_env as deployment_env  # noqa: E402
+from tests.cluster import fresh_pg_schema, wait_until  # noqa: E402
 
 PG_URL = os.environ.get("NANOBATCH_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("NANOBATCH_BENCH_REDIS", "redis://127.0.0.1:6379/13")
@@ -84,17 +82,8 @@ def database(folder: Path, pg: bool) -> Iterator[str]:
         yield f"sqlite:///{folder / 'nanobatch.db'}"
         db.dispose_engines()
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        db.dispose_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_pg_schema(PG_URL) as url:
+        yield url
 
 
 def fresh_redis(url: str = REDIS_URL) -> str:
@@ -103,63 +92,38 @@ def fresh_redis(url: str = REDIS_URL) -> str:
     return url
 
 
-@dataclass
-class Cluster:
-    """Worker processes (the first one also runs the beat) sharing one environment."""
+class Cluster(ProcessCluster):
+    """The tests' process cluster, started as worker processes (the first also runs the beat), with
+    the CPU its process trees spend. Logs and the beat's schedule file go to ``logs`` (the home)."""
 
-    home: Path
-    env: dict[str, str]
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, workers: int, concurrency: int = 8) -> None:
+    def start_workers(self, workers: int, concurrency: int = 8) -> None:
         """Start ``workers`` Celery worker processes (``batch.local.worker_command``)."""
         for n in range(workers):
             cmd = worker_command(concurrency=concurrency, beat=n == 0, name=f"bench{n}-{os.getpid()}@%h")
             if n == 0:
-                cmd += ["--schedule", str(self.home / "celerybeat-schedule")]
-            log = open(self.home / f"worker{n}.log", "ab")  # noqa: SIM115 - the child owns it
-            self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+                cmd += ["--schedule", str(self.logs / "celerybeat-schedule")]
+            self.start(f"worker{n}", cmd)
 
     def cpu_seconds(self) -> float:
         """CPU (user + system) of the worker process trees so far, reaped children included."""
-        return sum(tree_cpu_seconds(p.pid) for p in self.procs)
-
-    def stop(self) -> None:
-        """Warm stop (SIGTERM), then SIGKILL whatever is left after 20 s."""
-        for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-    def logs(self) -> str:
-        """The tail of every worker log (for error messages)."""
-        return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(self.home.glob("worker*.log")))
+        return sum(tree_cpu_seconds(p.pid) for p in self.procs.values())
 
 
 def cluster_env(home: Path, db_url: str, redis_url: str, api_base: str, **extra: str) -> dict[str, str]:
-    """The environment of the worker processes."""
+    """The environment of the worker processes (``tests.cluster.cluster_env``), with ``home`` made."""
     home.mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "NANOBATCH_HOME": str(home), "NANOBATCH_DATABASE_URL": db_url,
-            "NANOBATCH_REDIS_URL": redis_url, "RUNCOMFY_API_BASE": api_base, "RUNCOMFY_API_TOKEN": "bench",
-            **extra}
+    return deployment_env(home=home, db_url=db_url, redis_url=redis_url, api_base=api_base, **extra)
 
 
 @contextlib.contextmanager
 def running_cluster(env: dict[str, str], home: Path, workers: int, concurrency: int = 8) -> Iterator[Cluster]:
     """Worker processes for the duration of the block."""
-    cluster = Cluster(home, env)
+    cluster = Cluster(env, home)
     try:
-        cluster.start(workers, concurrency)
+        cluster.start_workers(workers, concurrency)
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop_all()
 
 
 def submit(db_url: str, manifest: Path, name: str | None = None) -> tuple[int, int]:
@@ -186,7 +150,7 @@ def run_to_end(db_url: str, batch_id: int, jobs: int, timeout: float, cluster: C
     started = time.monotonic()
     if not wait_until(lambda: terminal(db_url, batch_id) == jobs, timeout, 0.05):
         raise RuntimeError(f"batch {batch_id} not done after {timeout} s: {states(db_url, batch_id)}\n"
-                           f"{cluster.logs()}")
+                           f"{cluster.log_tail()}")
     return time.monotonic() - started
 
 
