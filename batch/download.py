@@ -13,6 +13,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import requests
 from PIL import Image, UnidentifiedImageError
@@ -49,18 +50,20 @@ def download_verified(
 ) -> SavedFile:
     """Fetch ``url`` into ``target`` after checking format, size and hash; raise DownloadError if not.
 
-    The bytes go to ``.<name>.<writer>.part`` first. ``writer`` names who downloads (the job):
+    The bytes go to ``.<name>.<writer>.part`` first and are checked through the same open
+    handle, read back from the start. ``writer`` names who downloads (the job):
     a job retried after its worker was killed mid-download writes over its own leftover, so
     nothing is left behind and no directory is listed (a flat folder may hold 100,000 files).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{writer}.part")
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "w+b") as handle:
             size, digest = _stream(http, url, handle, timeout)
             handle.flush()
             os.fsync(handle.fileno())
-        width, height = _check_image(tmp, output_format, allowed_sizes)
+            handle.seek(0)
+            width, height = _check_image(handle, output_format, allowed_sizes)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -68,7 +71,7 @@ def download_verified(
     return SavedFile(str(target), size, digest, width, height, output_format)
 
 
-def _stream(http: requests.Session, url: str, handle: object, timeout: float) -> tuple[int, str]:
+def _stream(http: requests.Session, url: str, handle: BinaryIO, timeout: float) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     try:
@@ -83,15 +86,15 @@ def _stream(http: requests.Session, url: str, handle: object, timeout: float) ->
                 if size > MAX_OUTPUT_BYTES:
                     raise DownloadError(f"output larger than {MAX_OUTPUT_BYTES} bytes")
                 digest.update(chunk)
-                handle.write(chunk)  # type: ignore[attr-defined]
+                handle.write(chunk)
     except requests.RequestException as exc:
         raise DownloadError(f"download of output failed: {type(exc).__name__}", retryable=True) from None
     return size, digest.hexdigest()
 
 
-def _check_image(path: Path, output_format: str, allowed_sizes: set[tuple[int, int]]) -> tuple[int, int]:
+def _check_image(handle: BinaryIO, output_format: str, allowed_sizes: set[tuple[int, int]]) -> tuple[int, int]:
     try:
-        with Image.open(path) as image:
+        with Image.open(handle) as image:
             found, size = image.format, image.size
             expected = PIL_FORMATS[output_format]
             if found != expected:

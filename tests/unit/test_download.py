@@ -90,7 +90,9 @@ def test_http_errors_say_whether_a_retry_can_help(tmp_path: Path, status: int, r
 
 
 def test_a_leftover_of_a_killed_download_is_written_over(tmp_path: Path) -> None:
+    body = image_bytes("JPEG")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / ".file.jpeg.job1.part").write_bytes(b"half a file from a killed worker")
-    target = fetch(tmp_path, image_bytes("JPEG"))
+    (tmp_path / "out" / ".file.jpeg.job1.part").write_bytes(b"a longer leftover from a killed worker" * len(body))
+    target = fetch(tmp_path, body)
+    assert target.read_bytes() == body
     assert left_files(tmp_path) == [target.name]
