@@ -47,6 +47,7 @@ class Job(Base):
         Index("ix_jobs_due", "state", "next_action_at"),
         Index("ix_jobs_batch_state", "batch_id", "state"),
         Index("ix_jobs_fingerprint", "fingerprint", "state"),
+        Index("ix_jobs_batch_submitted", "batch_id", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -66,6 +67,7 @@ class Job(Base):
     uncertain_submits: Mapped[int] = mapped_column(Integer, default=0)
     upstream_status: Mapped[str | None] = mapped_column(String(20), default=None)
     queue_position: Mapped[int | None] = mapped_column(Integer, default=None)
+    position_at: Mapped[float | None] = mapped_column(Float, default=None)  # when upstream gave that position
     result_urls: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     cost: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -7,9 +7,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch import db
@@ -20,10 +21,12 @@ from batch.http import HttpSession
 from batch.limiter import Limiter, NullLimiter, Rates, RedisLimiter
 from batch.models import Batch, Job
 from batch.states import JobState
-from batch.timing import RuntimeEstimate, estimate_runtime
+from batch.timing import QueueModel, RuntimeEstimate, Sighting, estimate_runtime, queue_model
 
 ESTIMATE_TTL = 5.0
 ESTIMATE_SAMPLE = 200
+QUEUE_TTL = 0.5      # the queue model is read again after this many seconds (the tick asks every tick) ...
+QUEUE_MEMORY = 60.0  # ... from the sightings of this many seconds
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Runtime:
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
     _estimates: dict[int, tuple[float, RuntimeEstimate]] = field(default_factory=dict)
+    _queues: dict[int, tuple[float, QueueModel | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rates_for(self, batch: Batch) -> Rates:
@@ -81,6 +85,37 @@ class Runtime:
         with self._lock:
             self._estimates[batch_id] = (now, estimate)
         return estimate
+
+    def queue(self, batch_id: int) -> QueueModel | None:
+        """Upstream's queue as the batch's jobs saw it (the first and the latest sighting of the last
+        ``QUEUE_MEMORY`` seconds, whether or not those jobs have finished since); None if unknown.
+
+        Cached for ``QUEUE_TTL`` seconds. Without recent sightings (no job of the batch found
+        waiting lately) there is no model, and polls go by age again.
+        """
+        now = self.clock()
+        with self._lock:
+            cached = self._queues.get(batch_id)
+            if cached and now - cached[0] < QUEUE_TTL:
+                return cached[1]
+        sighted = select(Job.submitted_at, Job.queue_position, Job.position_at).where(
+            Job.batch_id == batch_id, Job.position_at >= now - QUEUE_MEMORY, Job.queue_position > 0,
+            Job.submitted_at.is_not(None)).limit(1)
+        model = None
+        with self.sessions() as session:
+            first = session.execute(sighted.order_by(Job.position_at)).first()
+            last = session.execute(sighted.order_by(Job.position_at.desc())).first()
+            if first is not None and last is not None:
+                model = queue_model(_sighting(session, batch_id, *first), _sighting(session, batch_id, *last))
+        with self._lock:
+            self._queues[batch_id] = (now, model)
+        return model
+
+
+def _sighting(session: Session, batch_id: int, submitted_at: Any, position: Any, seen_at: Any) -> Sighting:
+    """A waiting job's sighting, with its place in the batch's submit order."""
+    rank = session.scalar(select(func.count()).where(Job.batch_id == batch_id, Job.submitted_at < submitted_at))
+    return Sighting(int(rank or 0), int(position), float(seen_at))
 
 
 def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:

@@ -267,9 +267,13 @@ def fetch(rt: Runtime, ctx: Ctx) -> bool:
 
 
 def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position: int | None) -> bool:
-    age = rt.clock() - (ctx.job.submitted_at or rt.clock())
-    delay = next_poll_delay(age, rt.estimate(ctx.batch.id), rt.rand, queue_position=position)
-    values: dict[str, Any] = {"upstream_status": upstream, "queue_position": position, "polls": ctx.job.polls + 1}
+    now = rt.clock()
+    age = now - (ctx.job.submitted_at or now)
+    queue = rt.queue(ctx.batch.id) if position else None
+    delay = next_poll_delay(age, rt.estimate(ctx.batch.id), rt.rand, queue_position=position,
+                            seconds_per_position=queue.seconds_per_position() if queue else None)
+    values: dict[str, Any] = {"upstream_status": upstream, "queue_position": position, "polls": ctx.job.polls + 1,
+                              "position_at": now if position else None}
     if target.value == ctx.job.state:
         return _wait(rt, ctx, delay, **values)
     return _move(rt, ctx, target, next_action_at=rt.clock() + delay, **values) and False
@@ -288,6 +292,12 @@ def _after_status(rt: Runtime, ctx: Ctx, status: str, position: int | None) -> b
 
 def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> bool:
     status = result.status
+    if status == "in_queue" and ctx.job.state == S.QUEUED.value:
+        # still waiting upstream: ask its position now (the next poll would anyway), so that the
+        # queue is sighted while the jobs behind it can still be polled at its pace
+        with transaction(rt.sessions) as session:
+            return store.update_job(session, ctx.job.id, S.QUEUED, ctx.owner, upstream_status=status,
+                                    queue_position=None, position_at=None, polls=ctx.job.polls + 1)
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)

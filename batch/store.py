@@ -114,11 +114,13 @@ def claim(
     batch_id: int | None = None,
     due_by: float | None = None,
     where: Any = None,
+    oldest_submit_first: bool = False,
 ) -> list[int]:
     """Lease up to ``limit`` due jobs in ``job_states`` to ``lease.owner``; return their ids.
 
     ``due_by`` (default ``now``) also takes jobs that come due before then (the tick looks ahead);
-    ``where`` adds a condition of the caller's.
+    ``where`` adds a condition of the caller's. Jobs due first go first, or with
+    ``oldest_submit_first`` those submitted first.
 
     PostgreSQL skips rows another claimer holds (``FOR UPDATE SKIP LOCKED``); SQLite gets the
     same effect from ``BEGIN IMMEDIATE``, which admits one writer at a time.
@@ -128,7 +130,7 @@ def claim(
     candidates = (
         select(Job.id)
         .where(Job.state.in_([s.value for s in job_states]), _due(now, due_by))
-        .order_by(Job.next_action_at, Job.id)
+        .order_by(*((Job.submitted_at, Job.id) if oldest_submit_first else (Job.next_action_at, Job.id)))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

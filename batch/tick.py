@@ -12,7 +12,9 @@ upstream slots (``max_in_flight``, the lowest of the configuration and the manif
 
 A job's first poll follows the batch's current run-time estimate, not the one it was submitted
 under: when the estimate shrinks, the tick brings first polls forward. While nothing is known
-yet, it sends a couple of scouts per tick (see ``batch.timing``).
+yet, it sends a couple of scouts per tick (see ``batch.timing``). While the batch's jobs are seen
+waiting in upstream's queue, first polls follow the queue instead: each job is polled when the
+queue has reached its place in the submit order (``batch.timing.QueueModel``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, not_, or_, select
 from sqlalchemy.orm import Session
 
 from batch import store
@@ -32,7 +35,7 @@ from batch.models import Batch, Job
 from batch.runtime import Runtime
 from batch.states import ACTIVE, JobState
 from batch.store import FAR_FUTURE
-from batch.timing import MIN_SAMPLES, first_poll_age
+from batch.timing import MIN_SAMPLES, QueueModel, RuntimeEstimate, first_poll_age
 
 Dispatch = Callable[[list[int], str], None]  # job ids, lease owner: run their steps now, in order
 DispatchLater = Callable[[list[int], str, float], None]  # ... in this many seconds
@@ -65,12 +68,15 @@ class FirstPolls:
 
     With a learned estimate: those whose first-poll age (which may have shrunk since) comes within
     the tick. Before anything is known: a few scouts, so that a batch of quick jobs learns so.
+    While the batch's jobs are seen moving through upstream's queue: those the queue reaches
+    within the tick, in submit order (``QueueModel``), and no others.
     """
 
     batch_id: int
     submitted_by: float
     limit: int
     age: float | None  # the first-poll age; None for scouts (due now)
+    spacing: float | None = None  # behind an upstream queue: oldest submit first, this many seconds apart
 
 
 def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
@@ -145,8 +151,9 @@ def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: stor
     submits_first = room.submits < room.calls
     submits = _claim_submits(rt, session, now, due_by, lease, min(room.submits, MAX_CLAIM)) if submits_first else []
     calls = room.calls - len(submits)
-    polls = store.claim(session, job_states=POLLING, now=now, due_by=due_by, lease=lease, limit=min(calls, MAX_CLAIM))
-    early = _claim_first_polls(session, firsts, now, lease, min(calls - len(polls), MAX_CLAIM))
+    polls = store.claim(session, job_states=POLLING, now=now, due_by=due_by, lease=lease, limit=min(calls, MAX_CLAIM),
+                        where=_not_first_polls_in_queue(firsts))
+    early = _claim_first_polls(session, firsts, now, due_by, lease, min(calls - len(polls), MAX_CLAIM))
     if not submits_first:
         budget = min(calls - len(polls) - len(early), room.submits, MAX_CLAIM)
         submits = _claim_submits(rt, session, now, due_by, lease, budget)
@@ -154,18 +161,45 @@ def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: stor
     if not ids:
         return []
     rows = session.execute(select(Job.id, Job.state, Job.next_action_at, Job.batch_id, Job.submitted_at)
-                           .where(Job.id.in_(ids)))
-    return [Claimed(job_id, S(state), _due(due, early.get(job_id), submitted, now), batch_id)
+                           .where(Job.id.in_(ids)).order_by(Job.submitted_at, Job.id)).all()
+    places: dict[int, int] = {}  # first polls behind a queue so far, per batch, in submit order
+    return [Claimed(job_id, S(state), _due(due, early.get(job_id), submitted, (now, due_by), places), batch_id)
             for job_id, state, due, batch_id, submitted in rows]
 
 
-def _due(due: float, first: FirstPolls | None, submitted: float | None, now: float) -> float:
-    """When a claimed job's step is due: its ``next_action_at``, or its first poll brought forward."""
+def _due(due: float, first: FirstPolls | None, submitted: float | None, tick: tuple[float, float],
+         places: dict[int, int]) -> float:
+    """When a claimed job's step is due: its ``next_action_at``, or its first poll brought forward
+    (behind an upstream queue: spread over the tick in submit order, at the queue's pace)."""
+    now, due_by = tick
     if first is None or submitted is None:
         return due
+    if first.spacing is not None:
+        place = places[first.batch_id] = places.get(first.batch_id, -1) + 1
+        return min(now + place * first.spacing, due_by)
     if first.age is None:
         return now
     return min(due, submitted + first.age)
+
+
+def _first_poll_candidates(first: FirstPolls, due_by: float) -> Any:
+    """Jobs not polled since their submit, submitted by ``first.submitted_by``; behind a queue, also
+    those waiting at a position the queue reaches by ``due_by`` at its pace (a wait set before the
+    pace was known may be far longer)."""
+    never_polled = and_(Job.upstream_status.is_(None), Job.submitted_at <= first.submitted_by)
+    if first.spacing is None:
+        return never_polled
+    reached = and_(Job.upstream_status == "in_queue", Job.queue_position > 0,
+                   Job.position_at + Job.queue_position * first.spacing <= due_by)
+    return or_(never_polled, reached)
+
+
+def _not_first_polls_in_queue(firsts: Sequence[FirstPolls]) -> Any:
+    """Leave the not-yet-polled jobs of batches moving through upstream's queue to ``_claim_first_polls``."""
+    paced = [f.batch_id for f in firsts if f.spacing is not None]
+    if not paced:
+        return None
+    return not_(and_(Job.batch_id.in_(paced), Job.state == S.QUEUED.value, Job.upstream_status.is_(None)))
 
 
 def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
@@ -175,26 +209,50 @@ def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
             select(Job.batch_id).where(Job.state == S.QUEUED.value, Job.upstream_status.is_(None)).distinct()).all()
     plans: list[FirstPolls] = []
     for batch_id in batch_ids:
-        estimate = rt.estimate(batch_id)
-        if estimate.samples < MIN_SAMPLES:
-            plans.append(FirstPolls(batch_id, now - SCOUT_AGE, SCOUTS_PER_TICK, None))
+        queue = rt.queue(batch_id)
+        if queue is not None:
+            plans.append(_first_polls_in_queue(rt, batch_id, queue, due_by))
         else:
-            age = first_poll_age(estimate)
-            plans.append(FirstPolls(batch_id, due_by - age, MAX_CLAIM, age))
+            plans.append(_first_polls_by_age(batch_id, rt.estimate(batch_id), now, due_by))
     return plans
 
 
-def _claim_first_polls(session: Session, firsts: Sequence[FirstPolls], now: float, lease: store.Lease,
-                       budget: int) -> dict[int, FirstPolls]:
+def _first_polls_in_queue(rt: Runtime, batch_id: int, queue: QueueModel, due_by: float) -> FirstPolls:
+    """The not-yet-polled jobs that upstream's queue will have started by ``due_by``, one place
+    earlier (a job is not done the moment it starts): every job up to that place in the submit
+    order. (The batch's run times cannot tell how long a job runs: counted from the submit, they
+    include the wait in the queue.)"""
+    last = queue.started_by(due_by - queue.seconds_per_position())
+    frontier: float | None = -1.0
+    if last >= 0:
+        with rt.sessions() as session:  # the submit time of the last job reached
+            frontier = session.scalar(select(Job.submitted_at).where(Job.batch_id == batch_id)
+                                      .where(Job.submitted_at.is_not(None))
+                                      .order_by(Job.submitted_at).offset(last).limit(1))
+    return FirstPolls(batch_id, FAR_FUTURE if frontier is None else frontier, MAX_CLAIM, None,
+                      spacing=queue.seconds_per_position())
+
+
+def _first_polls_by_age(batch_id: int, estimate: RuntimeEstimate, now: float, due_by: float) -> FirstPolls:
+    """Scouts while the batch's run time is unknown, else the jobs whose first-poll age comes within the tick."""
+    if estimate.samples < MIN_SAMPLES:
+        return FirstPolls(batch_id, now - SCOUT_AGE, SCOUTS_PER_TICK, None)
+    age = first_poll_age(estimate)
+    return FirstPolls(batch_id, due_by - age, MAX_CLAIM, age)
+
+
+def _claim_first_polls(session: Session, firsts: Sequence[FirstPolls], now: float, due_by: float,
+                       lease: store.Lease, budget: int) -> dict[int, FirstPolls]:
     claimed: dict[int, FirstPolls] = {}
     share = min(budget, max(1, int(FIRST_POLLS_SHARE * budget)))
-    for first in firsts:
-        limit = min(first.limit, share - len(claimed))
+    # polls paced by a queue are not brought forward: they are the batch's polls, and may use the budget
+    for first in sorted(firsts, key=lambda f: f.spacing is None):
+        limit = min(first.limit, (share if first.spacing is None else budget) - len(claimed))
         if limit <= 0:
-            break
+            continue
         got = store.claim(session, job_states=[S.QUEUED], now=now, due_by=FAR_FUTURE, lease=lease, limit=limit,
                           batch_id=first.batch_id,
-                          where=and_(Job.upstream_status.is_(None), Job.submitted_at <= first.submitted_by))
+                          where=_first_poll_candidates(first, due_by), oldest_submit_first=first.spacing is not None)
         claimed.update(dict.fromkeys(got, first))
     return claimed
 
@@ -234,20 +292,26 @@ def _kind(state: JobState) -> str:
     return "result" if state is S.FETCHING else "status"
 
 
-def drain(rt: Runtime, batch_id: int, *, timeout: float = 120.0, idle_sleep: float = 0.05) -> None:
+def drain(rt: Runtime, batch_id: int, *, timeout: float = 120.0, idle_sleep: float = 0.05,
+          paced: bool = False) -> None:
     """Run ticks and steps in this process until the batch has no active job (tests, benchmarks).
 
     The arq-style "burst" worker: deterministic, no Celery. Each tick's jobs run one after the
-    other at their dispatch times. Raises TimeoutError if it overruns.
+    other at their dispatch times. The next tick comes as soon as they are done, or with ``paced``
+    no sooner than ``tick_seconds`` after the last, as the beat sends them (what a tick hands out
+    per tick, such as scouts, then comes at the rate it does in production). Raises TimeoutError
+    if it overruns.
     """
     deadline = time.monotonic() + timeout
     while _active_left(rt, batch_id):
         if time.monotonic() > deadline:
             raise TimeoutError(f"batch {batch_id} still has active jobs after {timeout} s")
+        next_tick = time.monotonic() + (rt.settings.tick_seconds if paced else 0.0)
         planned = _tick_once(rt)
         if not planned:
             time.sleep(idle_sleep)
         _run_in_order(rt, planned, deadline)
+        time.sleep(max(0.0, min(next_tick, deadline) - time.monotonic()))
 
 
 def _tick_once(rt: Runtime) -> list[tuple[float, list[int], str]]:

@@ -136,13 +136,15 @@ def next_poll_delay(
     rand: Rand,
     *,
     queue_position: int | None = None,
+    seconds_per_position: float | None = None,
     policy: PollPolicy = DEFAULT_POLICY,
 ) -> float:
     """Seconds from now until the next poll of a job submitted ``age`` seconds ago.
 
     First poll one gap after the low quantile (so the quickest jobs wait at most about a gap),
     then every gap until the high quantile, then gaps that grow with the time overdue, up to
-    ``max_gap``. While queued at ``queue_position``, not before the position can have moved.
+    ``max_gap``. While queued at ``queue_position``, not before the position can have moved:
+    ``seconds_per_position`` each (learned from the queue's pace), else the policy's.
     A scout (a job the tick polled before its first-poll age, to learn a new batch's run time)
     is polled again at double its age until the first-poll age.
     """
@@ -157,9 +159,62 @@ def next_poll_delay(
     else:
         delay = gap + (age - estimate.high) * policy.overdue_growth
     if queue_position:
-        delay = max(delay, queue_position * policy.seconds_per_queue_position)
+        delay = max(delay, queue_position * (seconds_per_position or policy.seconds_per_queue_position))
     delay = _clamp(delay, policy.min_gap, policy.max_gap)
     return delay * (1 - policy.jitter + 2 * policy.jitter * rand())
+
+
+MIN_SIGHTING_SPAN = 0.5  # seconds between two queue sightings before their difference is trusted
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One job's place in upstream's queue: ``position`` (1 = next to start), seen at ``seen_at``.
+
+    ``rank`` is the job's place in its batch's submit order (how many were submitted before it).
+    """
+
+    rank: int
+    position: int
+    seen_at: float
+
+
+@dataclass(frozen=True)
+class QueueModel:
+    """Upstream's queue as sightings show it: where the latest sighted job stood, and how fast it moves.
+
+    Upstream starts jobs in the order they came. A job submitted ``k`` places after the sighted
+    one stood ``k`` positions behind it, so it starts once the queue has moved that far: the
+    batch's not-yet-polled jobs are polled in submit order as the queue reaches them, each once,
+    instead of each at its age (which, deep in a queue, finds most still waiting: a wasted
+    result read and then a status read for the position).
+    """
+
+    latest: Sighting
+    rate: float  # positions per second
+
+    def started_by(self, at: float) -> int:
+        """The highest submit rank expected to have started by ``at`` (below 0: none yet)."""
+        moved = math.floor((at - self.latest.seen_at) * self.rate)
+        return self.latest.rank + moved - self.latest.position
+
+    def seconds_per_position(self) -> float:
+        """How long the queue takes to move one place."""
+        return 1.0 / self.rate
+
+
+def queue_model(first: Sighting, last: Sighting) -> QueueModel | None:
+    """The queue's pace between an earlier and a later sighting; None unless it is seen moving.
+
+    Had nothing started between them, the later job would stand where the earlier one stood plus
+    their distance in submit order; the shortfall is how far the queue moved. (Jobs of other
+    customers between ours only make the pace look slower, so polls come late, not early.)
+    """
+    span = last.seen_at - first.seen_at
+    moved = first.position + (last.rank - first.rank) - last.position
+    if span < MIN_SIGHTING_SPAN or moved <= 0:
+        return None
+    return QueueModel(last, moved / span)
 
 
 def _clamp(value: float, low: float, high: float) -> float:

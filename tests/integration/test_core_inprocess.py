@@ -114,3 +114,19 @@ def test_a_queued_job_is_asked_its_position_once_then_its_result(tmp_path: Path,
     for kinds in calls.values():
         assert kinds[-1] == "result"
         assert ("status", "status") not in itertools.pairwise(kinds), kinds  # a position is asked once per wait
+
+
+def test_jobs_behind_an_upstream_queue_are_polled_as_the_queue_reaches_them(tmp_path: Path, sqlite_url: str) -> None:
+    # one upstream worker: jobs finish one after the other, 0.1 s apart, in the order submitted
+    with running_simulator(SimulatorConfig(latency=(0.1, 0.1), workers=1)) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url, tick_seconds=0.2))
+        batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=10, styles=4), time.time())
+        drain(rt, batch_id, timeout=90, paced=True)  # scouts come 2 per tick, as in production
+        stats = sim.stats()
+    with rt.sessions() as session:
+        jobs = session.scalars(select(Job)).all()
+    assert {j.state for j in jobs} == {"succeeded"}
+    # each job is read soon after upstream finished it. Without the queue's pace, a job found
+    # waiting at position p is asked again only after 2 s per position (up to 30 s)
+    assert max((j.finished_at or 0) - (j.completed_at or 0) for j in jobs) <= 10.0
+    assert stats["status_calls"] + stats["result_calls"] <= 2 * len(jobs), stats

@@ -9,13 +9,16 @@ import pytest
 from batch.timing import (
     PRIOR,
     PollPolicy,
+    QueueModel,
     RuntimeEstimate,
+    Sighting,
     backoff_delay,
     estimate_runtime,
     first_poll_age,
     next_poll_delay,
     pause_after_429,
     poll_gap,
+    queue_model,
     survival_quantiles,
 )
 
@@ -128,3 +131,46 @@ def test_policy_knobs_are_honoured() -> None:
     assert next_poll_delay(0.0, EST, fixed(0.9), policy=policy) == pytest.approx(5.0)
     assert next_poll_delay(10.0, EST, fixed(0.9), policy=policy) == pytest.approx(8.0)
     assert next_poll_delay(100.0, EST, fixed(0.9), policy=policy) == pytest.approx(10.0)
+
+
+def test_a_learned_wait_per_queue_position_replaces_the_policys() -> None:
+    assert next_poll_delay(12.0, EST, fixed(0.5), queue_position=40, seconds_per_position=0.5) == pytest.approx(20.0)
+    assert next_poll_delay(12.0, EST, fixed(0.5), queue_position=40, seconds_per_position=None) == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "rate"),
+    [
+        # 100 submitted between them; 2 s later the later job stands 80 places ahead of where
+        # it stood: the queue moved 10 + 100 - 30 = 80 places in 2 s
+        (Sighting(rank=0, position=10, seen_at=100.0), Sighting(rank=100, position=30, seen_at=102.0), 40.0),
+        # the same job seen twice
+        (Sighting(rank=5, position=50, seen_at=100.0), Sighting(rank=5, position=20, seen_at=110.0), 3.0),
+        # an earlier-submitted job sighted later (ranks go down): still a distance in the queue
+        (Sighting(rank=50, position=60, seen_at=100.0), Sighting(rank=40, position=30, seen_at=104.0), 5.0),
+        # not moving; then too close together to tell
+        (Sighting(rank=0, position=10, seen_at=100.0), Sighting(rank=10, position=20, seen_at=105.0), None),
+        (Sighting(rank=0, position=10, seen_at=100.0), Sighting(rank=0, position=5, seen_at=100.2), None),
+    ],
+)
+def test_queue_model_learns_the_pace_from_two_sightings(first: Sighting, last: Sighting, rate: float | None) -> None:
+    model = queue_model(first, last)
+    if rate is None:
+        assert model is None
+    else:
+        assert model is not None and model.rate == pytest.approx(rate) and model.latest == last
+        assert model.seconds_per_position() == pytest.approx(1 / rate)
+
+
+@pytest.mark.parametrize(
+    ("at", "started"),
+    [
+        (100.0, -10),  # when sighted: none of ours yet (29 stood before it, 20 of them ours)
+        (101.0, 0),    # 10 places later: our first job (rank 0) starts
+        (103.0, 20),   # 30 places: the sighted job itself
+        (105.5, 45),   # after it, one of ours per place
+    ],
+)
+def test_queue_model_tells_which_submits_the_queue_has_reached(at: float, started: int) -> None:
+    model = QueueModel(Sighting(rank=20, position=30, seen_at=100.0), rate=10.0)
+    assert model.started_by(at) == started
