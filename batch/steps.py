@@ -32,41 +32,70 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
 _JOB_AND_BATCH = select(Job, Batch).join(Batch, Job.batch_id == Batch.id).where(Job.id == bindparam("job_id"))
+_JOBS_AND_BATCHES = (select(Job, Batch).join(Batch, Job.batch_id == Batch.id)
+                     .where(Job.id.in_(bindparam("job_ids", expanding=True))))
+_FINISHED_PRINTS = select(Job.fingerprint).where(Job.fingerprint.in_(bindparam("prints", expanding=True)),
+                                                 Job.state.in_([S.SUCCEEDED.value, S.CACHED.value]))
 
 
 @dataclass(frozen=True)
 class Ctx:
-    """The job and batch as read at the start of a step, and who holds the lease."""
+    """The job and batch as read at the start of a step, and who holds the lease.
+
+    ``maybe_cached``: False when, as the step's jobs were read, no finished job shared this one's
+    fingerprint (the submit then skips the lookup of files to reuse).
+    """
 
     job: Job
     batch: Batch
     owner: str
+    maybe_cached: bool = True
 
 
 Handler = Callable[[Runtime, Ctx], bool]  # True: the next step is due now, go on
 
 
 def advance_all(rt: Runtime, job_ids: Iterable[int], owner: str) -> None:
-    """``advance`` each job in turn; one job's unexpected failure does not hold up the others."""
-    for job_id in job_ids:
+    """``advance`` each job in turn; one job's unexpected failure does not hold up the others.
+
+    The jobs are read together (one query, and one for the fingerprints among them that a
+    finished job shares), not one by one: a task often carries several. Every write stays
+    conditional on the job's state and lease, so a row read a few steps earlier is safe.
+    """
+    ids = list(job_ids)
+    try:
+        first = _read_all(rt, ids, owner)
+    except Exception:  # the database gone for a moment: each job reads for itself below
+        log.exception("jobs %s: reading them failed", ids)
+        first = {}
+    for job_id in ids:
         try:
-            advance(rt, job_id, owner)
+            advance(rt, job_id, owner, first.get(job_id))
         except Exception:  # e.g. the database gone for a moment: the lease expires, the job is claimed again
             log.exception("job %s: step failed", job_id)
 
 
-def advance(rt: Runtime, job_id: int, owner: str) -> None:
-    """Run the job's due steps while it holds the lease ``owner`` and has more to do right now."""
+def _read_all(rt: Runtime, job_ids: list[int], owner: str) -> dict[int, Ctx]:
+    with rt.sessions() as session:
+        rows = session.execute(_JOBS_AND_BATCHES, {"job_ids": job_ids}).all()
+        prints = [job.fingerprint for job, _ in rows if job.state == S.PENDING.value]
+        shared = set(session.scalars(_FINISHED_PRINTS, {"prints": prints})) if prints else set()
+    return {job.id: Ctx(job, batch, owner, maybe_cached=job.fingerprint in shared) for job, batch in rows}
+
+
+def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> None:
+    """Run the job's due steps while it holds the lease ``owner`` and has more to do right now.
+
+    ``first``: the job as already read for the first step (else it is read here).
+    """
     for _ in range(MAX_STEPS_PER_CALL):
-        with rt.sessions() as session:
-            row = session.execute(_JOB_AND_BATCH, {"job_id": job_id}).first()
-        if row is None or row[0].lease_owner != owner:
+        ctx, first = first or _read(rt, job_id, owner), None
+        if ctx is None or ctx.job.lease_owner != owner:
             return
-        job, batch = row
+        job = ctx.job
         handler = HANDLERS.get(S(job.state))
         if handler is None:
             return
-        ctx = Ctx(job, batch, owner)
         try:
             go_on = handler(rt, ctx)
         except Exception as exc:  # a bug or an unforeseen failure: count it, never loop on it silently
@@ -75,6 +104,12 @@ def advance(rt: Runtime, job_id: int, owner: str) -> None:
             return
         if not go_on:
             return
+
+
+def _read(rt: Runtime, job_id: int, owner: str) -> Ctx | None:
+    with rt.sessions() as session:
+        row = session.execute(_JOB_AND_BATCH, {"job_id": job_id}).first()
+    return None if row is None else Ctx(row[0], row[1], owner)
 
 
 def _move(rt: Runtime, ctx: Ctx, target: JobState, *, release: bool = True, detail: str | None = None,
@@ -126,7 +161,7 @@ def submit(rt: Runtime, ctx: Ctx) -> bool:
     """pending -> submitting (committed first) -> POST -> queued with the request id."""
     if ctx.batch.cancelled_at is not None:
         return _move(rt, ctx, S.CANCELLED, detail="batch cancelled before submit") and False
-    if not ctx.batch.options.get("force") and _reuse_cached(rt, ctx):
+    if not ctx.batch.options.get("force") and ctx.maybe_cached and _reuse_cached(rt, ctx):
         return False
     if not _budget_allows(rt, ctx):
         return False
