@@ -12,7 +12,7 @@ QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 
 .PHONY: install test lint demo worker bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip $(QUIET_PIP)
 	$(PY) -m pip install --quiet -e '.[dev]' $(QUIET_PIP)

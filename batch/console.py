@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from batch import service
@@ -17,7 +16,9 @@ from batch.listing import BatchSummary
 from batch.progress import RateTracker, format_eta, format_rate
 from batch.states import ACTIVE, TERMINAL, JobState
 
-if TYPE_CHECKING:  # the worker and embedded-Redis code load only for run/resume, keeping status quick
+if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only when used, keeping status quick
+    from rich.progress import Progress, TaskID
+
     from batch.local import LocalWorker
 
 _console = Console(stderr=False)
@@ -37,9 +38,13 @@ def _active(status: BatchStatus) -> int:
     return sum(n for s, n in status.counts.items() if JobState(s) in ACTIVE)
 
 
-def _bar_columns() -> tuple[TextColumn | BarColumn | MofNCompleteColumn | TimeElapsedColumn, ...]:
-    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[speed]} ETA {task.fields[eta]}"), TextColumn("{task.fields[detail]}"))
+def _progress(*, auto_refresh: bool = True) -> Progress:
+    """A batch's progress bar: counts, rate, ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[speed]} ETA {task.fields[eta]}"), TextColumn("{task.fields[detail]}"),
+                    console=_console, transient=False, auto_refresh=auto_refresh)
 
 
 def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTracker, now: float) -> None:
@@ -77,7 +82,7 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
 def _watch(batch_id: int, worker: LocalWorker, refresh: float) -> BatchStatus:
     status = service.status(batch_id)
     tracker = RateTracker(status.total)
-    with Progress(*_bar_columns(), console=_console, transient=False) as progress:
+    with _progress() as progress:
         task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
         while True:
             status = service.status(batch_id)
@@ -124,7 +129,7 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     """
     status = fetch(batch_id)
     tracker = RateTracker(status.total)
-    progress = Progress(*_bar_columns(), console=_console, transient=False, auto_refresh=False)
+    progress = _progress(auto_refresh=False)
     task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
     _show(progress, task, status, tracker, clock())
     try:
