@@ -304,9 +304,10 @@ def fetch(rt: Runtime, ctx: Ctx) -> bool:
 def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position: int | None) -> bool:
     now = rt.clock()
     age = now - (ctx.job.submitted_at or now)
-    queue = rt.queue(ctx.batch.id) if position else None
+    queue = rt.queue(ctx.batch.id) if position or upstream == "in_progress" else None
     delay = next_poll_delay(age, rt.estimate(ctx.batch.id), rt.rand, queue_position=position,
-                            seconds_per_position=queue.seconds_per_position() if queue else None)
+                            seconds_per_position=queue.seconds_per_position() if queue else None,
+                            behind_queue=queue is not None)
     values: dict[str, Any] = {"upstream_status": upstream, "queue_position": position, "polls": ctx.job.polls + 1,
                               "position_at": now if position else None}
     if target.value == ctx.job.state:

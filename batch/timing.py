@@ -137,6 +137,7 @@ def next_poll_delay(
     *,
     queue_position: int | None = None,
     seconds_per_position: float | None = None,
+    behind_queue: bool = False,
     policy: PollPolicy = DEFAULT_POLICY,
 ) -> float:
     """Seconds from now until the next poll of a job submitted ``age`` seconds ago.
@@ -146,7 +147,9 @@ def next_poll_delay(
     ``max_gap``. While queued at ``queue_position``, not before the position can have moved:
     ``seconds_per_position`` each (learned from the queue's pace), else the policy's.
     A scout (a job the tick polled before its first-poll age, to learn a new batch's run time)
-    is polled again at double its age until the first-poll age.
+    is polled again at double its age until the first-poll age. ``behind_queue``: the batch's
+    jobs wait in upstream's queue, so a job's age is mostly time spent queued, and being past
+    the high quantile says nothing of a slow run: the gap does not grow.
     """
     gap = poll_gap(estimate, policy)
     first = first_poll_age(estimate, policy)
@@ -154,7 +157,7 @@ def next_poll_delay(
         delay = min(first - age, max(policy.min_gap, age))
     elif age < first:
         delay = first - age
-    elif age <= estimate.high:
+    elif age <= estimate.high or behind_queue:
         delay = gap
     else:
         delay = gap + (age - estimate.high) * policy.overdue_growth

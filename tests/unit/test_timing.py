@@ -133,6 +133,12 @@ def test_policy_knobs_are_honoured() -> None:
     assert next_poll_delay(100.0, EST, fixed(0.9), policy=policy) == pytest.approx(10.0)
 
 
+def test_behind_a_queue_the_gap_does_not_grow_with_the_time_overdue() -> None:
+    # 200 s old, mostly spent in upstream's queue: polled at the window's gap, not 30 s later
+    assert next_poll_delay(200.0, EST, fixed(0.5), behind_queue=True) == pytest.approx(4.0)
+    assert next_poll_delay(200.0, EST, fixed(0.5)) == pytest.approx(30.0)
+
+
 def test_a_learned_wait_per_queue_position_replaces_the_policys() -> None:
     assert next_poll_delay(12.0, EST, fixed(0.5), queue_position=40, seconds_per_position=0.5) == pytest.approx(20.0)
     assert next_poll_delay(12.0, EST, fixed(0.5), queue_position=40, seconds_per_position=None) == pytest.approx(30.0)
