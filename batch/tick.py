@@ -203,10 +203,12 @@ def _not_first_polls_in_queue(firsts: Sequence[FirstPolls]) -> Any:
 
 
 def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
-    """Per batch with jobs not polled since their submit: which of them to poll in this tick."""
+    """Per batch with jobs not polled since their submit, or waiting in upstream's queue: which of
+    them to poll in this tick."""
     with rt.sessions() as session:
-        batch_ids = session.scalars(
-            select(Job.batch_id).where(Job.state == S.QUEUED.value, Job.upstream_status.is_(None)).distinct()).all()
+        batch_ids = session.scalars(select(Job.batch_id).where(
+            Job.state == S.QUEUED.value, or_(Job.upstream_status.is_(None), Job.upstream_status == "in_queue"))
+            .distinct()).all()
     plans: list[FirstPolls] = []
     for batch_id in batch_ids:
         queue = rt.queue(batch_id)

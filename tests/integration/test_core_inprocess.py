@@ -116,10 +116,10 @@ def test_a_queued_job_is_asked_its_position_once_then_its_result(tmp_path: Path,
         assert ("status", "status") not in itertools.pairwise(kinds), kinds  # a position is asked once per wait
 
 
-def test_jobs_behind_an_upstream_queue_are_polled_as_the_queue_reaches_them(tmp_path: Path, sqlite_url: str) -> None:
+def test_jobs_behind_an_upstream_queue_are_polled_as_the_queue_reaches_them(tmp_path: Path, backend: Backend) -> None:
     # one upstream worker: jobs finish one after the other, 0.1 s apart, in the order submitted
     with running_simulator(SimulatorConfig(latency=(0.1, 0.1), workers=1)) as sim:
-        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url, tick_seconds=0.2))
+        rt = make_runtime(make_settings(tmp_path, backend.db_url, sim.base_url, tick_seconds=0.2), backend.redis_url)
         batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=10, styles=4), time.time())
         drain(rt, batch_id, timeout=90, paced=True)  # scouts come 2 per tick, as in production
         stats = sim.stats()
