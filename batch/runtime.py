@@ -113,7 +113,7 @@ class Runtime:
 
 
 def _sighting(session: Session, batch_id: int, submitted_at: Any, position: Any, seen_at: Any) -> Sighting:
-    """A waiting job's sighting, with its place in the batch's submit order."""
+    """A job's sighting in upstream's queue, with its place in the batch's submit order."""
     rank = session.scalar(select(func.count()).where(Job.batch_id == batch_id, Job.submitted_at < submitted_at))
     return Sighting(int(rank or 0), int(position), float(seen_at))
 

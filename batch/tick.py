@@ -205,16 +205,17 @@ def _not_first_polls_in_queue(firsts: Sequence[FirstPolls]) -> Any:
 def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
     """Per batch with jobs not polled since their submit, or waiting in upstream's queue: which of
     them to poll in this tick."""
+    never_polled = Job.upstream_status.is_(None)
     with rt.sessions() as session:
-        batch_ids = session.scalars(select(Job.batch_id).where(
-            Job.state == S.QUEUED.value, or_(Job.upstream_status.is_(None), Job.upstream_status == "in_queue"))
-            .distinct()).all()
+        rows = session.execute(select(Job.batch_id, never_polled).where(
+            Job.state == S.QUEUED.value, or_(never_polled, Job.upstream_status == "in_queue")).distinct()).all()
+    fresh = {batch_id for batch_id, new in rows if new}  # batches with jobs not polled since their submit
     plans: list[FirstPolls] = []
-    for batch_id in batch_ids:
+    for batch_id in sorted({batch_id for batch_id, _ in rows}):
         queue = rt.queue(batch_id)
         if queue is not None:
             plans.append(_first_polls_in_queue(rt, batch_id, queue, due_by))
-        else:
+        elif batch_id in fresh:  # by age; a batch with only jobs waiting at a known position has none
             plans.append(_first_polls_by_age(batch_id, rt.estimate(batch_id), now, due_by))
     return plans
 
