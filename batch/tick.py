@@ -42,6 +42,7 @@ DispatchLater = Callable[[list[int], str, float], None]  # ... in this many seco
 NOW = 0.01  # delays below this go at once
 GROUP_WINDOW = 0.02  # jobs due within this many seconds of each other go in one hand-over ...
 GROUP_MAX = 8        # ... up to this many: one task message then serves several jobs
+QUEUE_BUNCH = 0.25   # first polls behind an upstream queue go in bunches of places this many seconds long
 MAX_CLAIM = 500
 SCOUTS_PER_TICK = 2   # while a batch's run time is unknown, poll this many new jobs early per tick
 SCOUT_AGE = 0.5       # ... once they are this old (seconds)
@@ -170,16 +171,28 @@ def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: stor
 def _due(due: float, first: FirstPolls | None, submitted: float | None, tick: tuple[float, float],
          places: dict[int, int]) -> float:
     """When a claimed job's step is due: its ``next_action_at``, or its first poll brought forward
-    (behind an upstream queue: spread over the tick in submit order, at the queue's pace)."""
+    (behind an upstream queue: spread over the tick in submit order, at the queue's pace, in
+    bunches that share a task message; see ``queue_bunch``)."""
     now, due_by = tick
     if first is None or submitted is None:
         return due
     if first.spacing is not None:
         place = places[first.batch_id] = places.get(first.batch_id, -1) + 1
-        return min(now + place * first.spacing, due_by)
+        size = queue_bunch(first.spacing)
+        return min(now + ((place // size + 1) * size - 1) * first.spacing, due_by)
     if first.age is None:
         return now
     return min(due, submitted + first.age)
+
+
+def queue_bunch(spacing: float) -> int:
+    """How many consecutive places behind an upstream queue are polled together, at the last one's time.
+
+    A queue moving one place every few hundredths of a second would otherwise cost one task
+    message per poll, each as dear as the poll itself; a bunch waits at most ``QUEUE_BUNCH``
+    seconds for the queue to reach its last place.
+    """
+    return max(1, min(GROUP_MAX, int(QUEUE_BUNCH / spacing))) if spacing > 0 else GROUP_MAX
 
 
 def _first_poll_candidates(first: FirstPolls, due_by: float) -> Any:
