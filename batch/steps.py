@@ -203,15 +203,10 @@ def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[Save
 
     ``via``: first move it into ``downloading`` with these values (a download straight from a poll).
     """
-    now = rt.clock()
     with transaction(rt.sessions) as session:
-        source = S(ctx.job.state)
-        if via is not None:
-            if not store.transition(session, ctx.job.id, source, S.DOWNLOADING, now=now, owner=ctx.owner, **via):
-                return
-            source = S.DOWNLOADING
-        moved = store.transition(session, ctx.job.id, source, target, now=now, owner=ctx.owner,
-                                 release=True, detail=detail, **values)
+        moved = store.transition(session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
+                                 release=True, detail=detail, via=None if via is None else S.DOWNLOADING,
+                                 **{**(via or {}), **values})
         if moved:
             store.replace_outputs(session, ctx.job.id, output_rows(ctx.job, saved))
 

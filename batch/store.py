@@ -38,15 +38,19 @@ def transition(
     owner: str | None = None,
     detail: str | None = None,
     release: bool = False,
+    via: JobState | None = None,
     **values: Any,
 ) -> bool:
     """Move job ``job_id`` from ``source`` to ``target`` if it is still there (and still ours).
 
     ``owner`` restricts the update to the lease holder; ``release`` drops the lease. Extra
-    keyword arguments are column values written in the same UPDATE. Returns False when the
-    job was no longer in ``source`` (or the lease had passed to someone else).
+    keyword arguments are column values written in the same UPDATE. ``via``: pass through this
+    state on the way, checked and logged as two moves but written in one UPDATE. Returns False
+    when the job was no longer in ``source`` (or the lease had passed to someone else).
     """
-    states.check(source, target)
+    legs = [(source, via), (via, target)] if via is not None else [(source, target)]
+    for before, after in legs:
+        states.check(before, after)
     if release:
         values.update(lease_owner=None, lease_until=None)
     if target in states.TERMINAL:
@@ -55,8 +59,11 @@ def transition(
         return False
     if values.get("cost"):
         session.connection().execute(_ADD_CHARGE, {"job_id": job_id, "cost": values["cost"]})
-    session.connection().execute(_ADD_EVENT, {"job_id": job_id, "from_state": source.value,
-                                              "to_state": target.value, "at": now, "detail": detail})
+    session.connection().execute(_ADD_EVENT, [
+        {"job_id": job_id, "from_state": before.value, "to_state": after.value, "at": now,
+         "detail": detail if after is target else None}
+        for before, after in legs
+    ])
     return True
 
 
