@@ -1,5 +1,5 @@
 """``python -m batch`` is the ``nanobatch`` command."""
 
-from batch.cli import main
+from batch.cli import entry
 
-main()
+entry()
