@@ -49,6 +49,9 @@ def test_batch_runs_to_verified_files(tmp_path: Path, backend: Backend) -> None:
     # every job went pending -> submitting -> queued -> ... -> succeeded, each step logged
     first_moves = {(e.from_state, e.to_state) for e in events}
     assert ("pending", "submitting") in first_moves and ("downloading", "succeeded") in first_moves
+    for job in jobs:  # finished straight from a poll: one UPDATE, but both moves are in the log
+        path = [e.to_state for e in sorted(events, key=lambda e: e.id) if e.job_id == job.id]
+        assert path[:2] == ["submitting", "queued"] and path[-2:] == ["downloading", "succeeded"]
 
 
 def test_failed_upstream_jobs_end_failed_with_error(tmp_path: Path, sqlite_url: str) -> None:
