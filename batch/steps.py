@@ -31,7 +31,6 @@ S = JobState
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
-_JOB_AND_BATCH = select(Job, Batch).join(Batch, Job.batch_id == Batch.id).where(Job.id == bindparam("job_id"))
 _JOBS_AND_BATCHES = (select(Job, Batch).join(Batch, Job.batch_id == Batch.id)
                      .where(Job.id.in_(bindparam("job_ids", expanding=True))))
 _FINISHED_PRINTS = select(Job.fingerprint).where(Job.fingerprint.in_(bindparam("prints", expanding=True)),
@@ -89,7 +88,7 @@ def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> N
     ``first``: the job as already read for the first step (else it is read here).
     """
     for _ in range(MAX_STEPS_PER_CALL):
-        ctx, first = first or _read(rt, job_id, owner), None
+        ctx, first = first or _read_all(rt, [job_id], owner).get(job_id), None
         if ctx is None or ctx.job.lease_owner != owner:
             return
         job = ctx.job
@@ -104,12 +103,6 @@ def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> N
             return
         if not go_on:
             return
-
-
-def _read(rt: Runtime, job_id: int, owner: str) -> Ctx | None:
-    with rt.sessions() as session:
-        row = session.execute(_JOB_AND_BATCH, {"job_id": job_id}).first()
-    return None if row is None else Ctx(row[0], row[1], owner)
 
 
 def _move(rt: Runtime, ctx: Ctx, target: JobState, *, release: bool = True, detail: str | None = None,
@@ -307,7 +300,7 @@ def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position:
                               "position_at": now if position else None}
     if target.value == ctx.job.state:
         return _wait(rt, ctx, delay, **values)
-    return _move(rt, ctx, target, next_action_at=rt.clock() + delay, **values) and False
+    return _move(rt, ctx, target, next_action_at=now + delay, **values) and False
 
 
 def _after_status(rt: Runtime, ctx: Ctx, status: str, position: int | None) -> bool:
