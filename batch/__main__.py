@@ -1,5 +1,5 @@
 """``python -m batch`` is the ``nanobatch`` command."""
 
-from batch.cli import entry
+from batch.cli.main import entry
 
 entry()

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, insert, update
 
-from batch.api import ApiClient
-from batch.download import download_verified
-from batch.http import HttpSession
-from batch.limiter import Rates, RedisLimiter
+from batch.files.download import download_verified
 from batch.simulator import SimulatorHandle
+from batch.upstream.client import ApiClient
+from batch.upstream.http import HttpSession
+from batch.upstream.limiter import Rates, RedisLimiter
 from tests.cluster import wait_until
 
 _META = MetaData()

@@ -37,8 +37,8 @@ from common import (
     write_manifest,
 )
 
-from batch import db
 from batch.simulator import SimulatorHandle, spawn_simulator
+from batch.store import db
 from tests.cluster import wait_until
 
 TARGET_MS = 5.0

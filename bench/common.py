@@ -25,13 +25,13 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 import redis  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from batch import db  # noqa: E402
-from batch.batches import create_batch  # noqa: E402
-from batch.local import worker_command  # noqa: E402
+from batch.cli.local import worker_command  # noqa: E402
+from batch.commands.batches import create_batch  # noqa: E402
+from batch.core.states import TERMINAL  # noqa: E402
 from batch.manifest import load_manifest  # noqa: E402
-from batch.models import Job  # noqa: E402
-from batch.states import TERMINAL  # noqa: E402
-from batch.store import counts_by_state  # noqa: E402
+from batch.store import db  # noqa: E402
+from batch.store.jobs import counts_by_state  # noqa: E402
+from batch.store.models import Job  # noqa: E402
 from tests.cluster import Cluster as ProcessCluster  # noqa: E402
 from tests.cluster import cluster_env as deployment_env  # noqa: E402
 from tests.cluster import fresh_pg_schema, wait_until  # noqa: E402

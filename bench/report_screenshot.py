@@ -20,16 +20,16 @@ from pathlib import Path
 
 import requests
 
-from batch import db
-from batch.api import ApiClient
-from batch.batches import create_batch
+from batch.commands.batches import create_batch
 from batch.config import Settings
-from batch.limiter import NullLimiter
+from batch.engine.runtime import Runtime
+from batch.engine.tick import drain
 from batch.manifest import load_manifest
-from batch.report import write_report
-from batch.runtime import Runtime
+from batch.reports.data import write_report
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.tick import drain
+from batch.store import db
+from batch.upstream.client import ApiClient
+from batch.upstream.limiter import NullLimiter
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -106,7 +106,7 @@ def demo_report(folder: Path) -> Path:
 
 def existing_report(folder: Path, batch_id: int) -> Path:
     """Write the HTML report of an existing batch of the configured database."""
-    from batch import service
+    from batch.commands import service
 
     return write_report(service.sessions(), batch_id, folder / f"report-{batch_id}.html")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine, create_engine
 
-from batch.models import Base
+from batch.store.models import Base
 
 
 def _engine() -> Engine:

@@ -16,8 +16,8 @@ from typing import IO
 
 from sqlalchemy import create_engine, text
 
-from batch import db
-from batch.local import worker_command
+from batch.cli.local import worker_command
+from batch.store import db
 
 
 def cluster_env(*, home: Path, db_url: str, redis_url: str, api_base: str, **extra: str) -> dict[str, str]:

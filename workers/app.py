@@ -8,8 +8,7 @@ from celery import Celery
 from celery.signals import before_task_publish
 
 from batch.config import load_settings
-from batch.redis_server import ensure_redis
-from batch.redis_urls import kombu_url
+from batch.redis import ensure_redis, kombu_url
 
 
 def broker_url() -> str:

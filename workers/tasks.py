@@ -10,11 +10,13 @@ import redis
 from celery.signals import worker_process_init
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db, notify, scheduler
 from batch.config import load_settings
-from batch.runtime import Runtime, build_runtime
-from batch.steps import advance_all
-from batch.tick import tick as run_tick
+from batch.engine import notify
+from batch.engine.runtime import Runtime, build_runtime
+from batch.engine.steps import advance_all
+from batch.engine.tick import tick as run_tick
+from batch.schedules import firing as scheduler
+from batch.store import db
 from workers.app import app, broker_url
 
 _runtime: Runtime | None = None

@@ -17,7 +17,7 @@ import contextlib
 import gc
 from pathlib import Path
 
-from batch import schema
+from batch.core import schema
 
 from .checks import check_keys, get_list, get_string, get_vars, id_problem, output_name_problem, type_name
 from .items import Item, load_items

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from batch import schema
+from batch.core import schema
 
 from .checks import check_keys, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander

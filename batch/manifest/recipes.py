@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batch import schema
+from batch.core import schema
 
 from .checks import join
 from .model import ProblemLog

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batch.schema import MODEL_ID, check_inputs, with_defaults
+from batch.core.schema import MODEL_ID, check_inputs, with_defaults
 from batch.simulator.errors import BAD_MODEL, OTHER_OWNER, UNKNOWN_REQUEST, VALIDATION, ApiError, too_many
 from batch.simulator.jobs import FAILED, SUCCEEDED, Job, iso_time
 from batch.simulator.journal import body_sha256

@@ -10,7 +10,7 @@ import asyncio
 
 import aiohttp
 
-from batch.schema import MAX_INPUT_BYTES
+from batch.core.schema import MAX_INPUT_BYTES
 
 CHUNK = 256 * 1024
 

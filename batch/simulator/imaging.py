@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from batch.schema import FILE_EXTENSIONS, PIL_FORMATS, output_size
+from batch.core.schema import FILE_EXTENSIONS, PIL_FORMATS, output_size
 from batch.simulator.drawings import CATALOG, draw_sample
 
 # Work at most this many pixels on the long side, then upscale (keeps 4K quick).

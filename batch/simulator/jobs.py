@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from batch.schema import FILE_EXTENSIONS
+from batch.core.schema import FILE_EXTENSIONS
 
 IN_QUEUE = "in_queue"
 IN_PROGRESS = "in_progress"

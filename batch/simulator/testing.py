@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from batch.schema import MODEL_ID
+from batch.core.schema import MODEL_ID
 
 SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 DEFAULT_TOKEN = "test-token"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from batch import db
+from batch.engine.tick import drain
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.tick import drain
+from batch.store import db
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]

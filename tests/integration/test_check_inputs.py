@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from batch.batches import fingerprint
-from batch.cache import input_validators
+from batch.commands.batches import fingerprint
+from batch.files.cache import input_validators
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from batch.schema import ASPECT_RATIOS, OUTPUT_DIMENSIONS, OUTPUT_FORMATS, RESOLUTIONS
+from batch.core.schema import ASPECT_RATIOS, OUTPUT_DIMENSIONS, OUTPUT_FORMATS, RESOLUTIONS
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.simulator.testing import SUBMIT_PATH, SimClient
 

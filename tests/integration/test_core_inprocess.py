@@ -14,10 +14,10 @@ from PIL import Image
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
-from batch.models import Job, JobEvent, Output
-from batch.schema import OUTPUT_DIMENSIONS
+from batch.core.schema import OUTPUT_DIMENSIONS
+from batch.engine.tick import drain
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.tick import drain
+from batch.store.models import Job, JobEvent, Output
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 

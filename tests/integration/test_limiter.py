@@ -10,10 +10,10 @@ from pathlib import Path
 import redis
 from sqlalchemy import func, select
 
-from batch.limiter import PAUSE_KEY, Rates, RedisLimiter
-from batch.models import Job
+from batch.engine.tick import drain, tick
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.tick import drain, tick
+from batch.store.models import Job
+from batch.upstream.limiter import PAUSE_KEY, Rates, RedisLimiter
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 

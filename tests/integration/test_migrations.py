@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from batch import db
-from batch.models import Base
+from batch.store import db
+from batch.store.models import Base
 from tests.conftest import Backend
 
 

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db
-from batch.models import Batch, Job, Notification
-from batch.notify import Policy, notify_finished
+from batch.engine.notify import Policy, notify_finished
+from batch.engine.tick import drain
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.tick import drain
+from batch.store import db
+from batch.store.models import Batch, Job, Notification
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from batch.batches import SubmitOptions, batch_status, create_batch
-from batch.cost import PriceTable
+from batch.commands.batches import SubmitOptions, batch_status, create_batch
+from batch.commands.operations import cancel, resume, retry
+from batch.commands.plan import plan
+from batch.core.cost import PriceTable
+from batch.engine.steps import advance_all
+from batch.engine.tick import drain, tick
 from batch.manifest import load_manifest
-from batch.models import Job, JobEvent, Output
-from batch.operations import cancel, resume, retry
-from batch.planning import plan
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.steps import advance_all
-from batch.tick import drain, tick
+from batch.store.models import Job, JobEvent, Output
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, write_manifest
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batch import db
+from batch.commands.listing import list_batches
+from batch.engine.runtime import Runtime
+from batch.engine.tick import drain
 from batch.errors import InputError
-from batch.listing import list_batches
-from batch.report import COLUMNS, format_for, load_report, render_csv, write_report
-from batch.report_html import render_html
-from batch.runtime import Runtime
+from batch.reports.data import COLUMNS, format_for, load_report, render_csv, write_report
+from batch.reports.html import render_html
+from batch.reports.thumbs import make_thumb
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
-from batch.thumbs import make_thumb
-from batch.tick import drain
+from batch.store import db
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
 BROKEN_ERROR = "HTTP 404 when fetching the image"

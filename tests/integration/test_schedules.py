@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db
-from batch.models import Batch, Job, ScheduleRun
-from batch.scheduler import RunState, fire_schedules, fire_slot, run_now
-from batch.schedules import load_schedules
+from batch.schedules.file import load_schedules
+from batch.schedules.firing import RunState, fire_schedules, fire_slot, run_now
 from batch.simulator import SimulatorHandle
+from batch.store import db
+from batch.store.models import Batch, Job, ScheduleRun
 from tests.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend
 from tests.helpers import write_manifest

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image, ImageStat
 
-from batch.schema import OUTPUT_DIMENSIONS, PIL_FORMATS, nearest_ratio, output_size
+from batch.core.schema import OUTPUT_DIMENSIONS, PIL_FORMATS, nearest_ratio, output_size
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.simulator.testing import SimClient
 

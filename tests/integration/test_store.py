@@ -7,11 +7,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from batch import db, store
-from batch.batches import create_batch
+from batch.commands.batches import create_batch
+from batch.core.states import JobState
 from batch.manifest import JobSpec, Limits, Manifest
-from batch.models import Job, JobEvent
-from batch.states import JobState
+from batch.store import db
+from batch.store import jobs as store
+from batch.store.models import Job, JobEvent
 from tests.conftest import Backend
 
 S = JobState

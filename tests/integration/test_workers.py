@@ -16,11 +16,11 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from batch import db
-from batch.batches import batch_status, create_batch
+from batch.commands.batches import batch_status, create_batch
 from batch.manifest import load_manifest
-from batch.models import Job, Output
 from batch.simulator import spawn_simulator
+from batch.store import db
+from batch.store.models import Job, Output
 from tests.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend
 from tests.helpers import journal_submits, write_manifest

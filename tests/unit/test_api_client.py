@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from batch import errors
-from batch.api import ApiClient, retry_after_seconds
+from batch.upstream.client import ApiClient, retry_after_seconds
 from tests.helpers import Answer, HandlerAdapter
 
 TOKEN = "sk-very-secret"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch.cost import PriceTable, within_budget
+from batch.core.cost import PriceTable, within_budget
 
 
 def test_prices_by_resolution() -> None:

@@ -13,8 +13,8 @@ import pytest
 import requests
 from PIL import Image
 
-from batch.download import download_verified
 from batch.errors import DownloadError
+from batch.files.download import download_verified
 from tests.helpers import HandlerAdapter
 
 SIZE = (64, 48)

@@ -11,7 +11,9 @@ import pytest
 import redis
 
 from batch.config import Settings
-from batch.limiter import (
+from batch.engine.runtime import Runtime
+from batch.store.models import Batch
+from batch.upstream.limiter import (
     CAP_KEY,
     PAUSE_KEY,
     UNLIMITED,
@@ -23,8 +25,6 @@ from batch.limiter import (
     RedisLimiter,
     window_for,
 )
-from batch.models import Batch
-from batch.runtime import Runtime
 
 
 class Clock:

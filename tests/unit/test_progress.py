@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from batch import console
-from batch.batches import BatchStatus
-from batch.progress import Estimate, RateTracker, Sample, estimate, format_eta, format_rate
+from batch.cli import console
+from batch.commands.batches import BatchStatus
+from batch.core.progress import Estimate, RateTracker, Sample, estimate, format_eta, format_rate
 
 
 def samples(*pairs: tuple[float, int]) -> list[Sample]:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from batch.manifest import ManifestError
-from batch.schedules import (
+from batch.schedules.file import (
     Schedule,
     batch_name,
     due_slots,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch.states import ACTIVE, ALLOWED, IN_FLIGHT, TERMINAL, JobState, check, sources_of
+from batch.core.states import ACTIVE, ALLOWED, IN_FLIGHT, TERMINAL, JobState, check, sources_of
 
 S = JobState
 

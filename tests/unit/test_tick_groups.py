@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch.tick import GROUP_MAX, GROUP_WINDOW, QUEUE_BUNCH, FirstPolls, _due, _groups, queue_bunch
+from batch.engine.tick import GROUP_MAX, GROUP_WINDOW, QUEUE_BUNCH, FirstPolls, _due, _groups, queue_bunch
 
 
 def test_jobs_due_together_share_a_message_that_starts_at_the_last_ones_slot() -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from batch.timing import (
+from batch.core.timing import (
     PRIOR,
     PollPolicy,
     QueueModel,

@@ -7,9 +7,9 @@ from typing import Any
 
 import requests
 
-from batch.download import SavedFile, download_verified
-from batch.models import Batch, Job
-from batch.schema import OUTPUT_DIMENSIONS
+from batch.core.schema import OUTPUT_DIMENSIONS
+from batch.files.download import SavedFile, download_verified
+from batch.store.models import Batch, Job
 
 
 def output_paths(output_dir: str, output_name: str, count: int) -> list[Path]:

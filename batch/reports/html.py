@@ -13,10 +13,10 @@ import time
 from html import escape
 from typing import Any
 
-from batch.listing import iso_utc
-from batch.report import ReportData
-from batch.states import JobState
-from batch.thumbs import Fetch, Thumb, fetch_url, thumbnails
+from batch.commands.listing import iso_utc
+from batch.core.states import JobState
+from batch.reports.data import ReportData
+from batch.reports.thumbs import Fetch, Thumb, fetch_url, thumbnails
 
 ORDER = [s.value for s in JobState]
 

@@ -15,17 +15,18 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 
-from batch import errors, store
-from batch.api import Result
-from batch.cache import find_reusable, reuse
-from batch.cost import within_budget
-from batch.db import transaction
-from batch.download import SavedFile
-from batch.models import Batch, Job
-from batch.outputs import download_all, output_rows
-from batch.runtime import Runtime
-from batch.states import JobState
-from batch.timing import backoff_delay, next_poll_delay
+from batch import errors
+from batch.core.cost import within_budget
+from batch.core.states import JobState
+from batch.core.timing import backoff_delay, next_poll_delay
+from batch.engine.runtime import Runtime
+from batch.files.cache import find_reusable, reuse
+from batch.files.download import SavedFile
+from batch.files.outputs import download_all, output_rows
+from batch.store import jobs as store
+from batch.store.db import transaction
+from batch.store.models import Batch, Job
+from batch.upstream.client import Result
 
 S = JobState
 T = TypeVar("T")

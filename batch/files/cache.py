@@ -18,10 +18,10 @@ import requests
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from batch.download import SavedFile
-from batch.models import Job, Output
-from batch.outputs import output_paths
-from batch.states import JobState
+from batch.core.states import JobState
+from batch.files.download import SavedFile
+from batch.files.outputs import output_paths
+from batch.store.models import Job, Output
 
 CANDIDATES = 10
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from batch import store
-from batch.db import transaction
+from batch.core.states import JobState
+from batch.engine.runtime import Runtime
+from batch.engine.steps import Ctx, cancel_upstream
 from batch.errors import InputError
-from batch.models import Batch, Job
-from batch.runtime import Runtime
-from batch.states import JobState
-from batch.steps import Ctx, cancel_upstream
+from batch.store import jobs as store
+from batch.store.db import transaction
+from batch.store.models import Batch, Job
 
 S = JobState
 

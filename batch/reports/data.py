@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.commands.listing import BatchSummary, iso_utc
 from batch.errors import InputError
-from batch.listing import BatchSummary, iso_utc
-from batch.models import Batch, Job, Output
+from batch.store.models import Batch, Job, Output
 
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
@@ -154,7 +154,7 @@ def render(data: ReportData, fmt: str) -> str:
         return render_csv(data)
     if fmt == "json":
         return render_json(data)
-    from batch.report_html import render_html
+    from batch.reports.html import render_html
 
     return render_html(data)
 

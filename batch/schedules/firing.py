@@ -34,19 +34,19 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.batches import create_batch, default_output_dir
+from batch.commands.batches import create_batch, default_output_dir
 from batch.config import load_settings
+from batch.core.states import TERMINAL
 from batch.errors import InputError
 from batch.manifest import Manifest, ManifestError, load_manifest
-from batch.models import Job, ScheduleRun
-from batch.schedules import (
+from batch.schedules.file import (
     Schedule,
     batch_name,
     due_slots,
     load_schedules,
     slot_folder,
 )
-from batch.states import TERMINAL
+from batch.store.models import Job, ScheduleRun
 
 log = logging.getLogger(__name__)
 SCHEDULES_ENV = "NANOBATCH_SCHEDULES"

@@ -13,10 +13,10 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
-from batch import service
-from batch.db import dispose_engines
+from batch.commands import service
 from batch.errors import ConfigError, InputError, NanobatchError
 from batch.manifest import ManifestError
+from batch.store.db import dispose_engines
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,7 +120,7 @@ def submit_options(func: F) -> F:
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
            as_json: bool, dry_run: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
-    from batch.batches import SubmitOptions
+    from batch.commands.batches import SubmitOptions
 
     if dry_run:
         plan = service.dry_run(manifest, force=force, check_inputs=check_inputs)
@@ -145,8 +145,8 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
 
     Exits 0 when every job succeeded, 1 otherwise.
     """
-    from batch import console
-    from batch.batches import SubmitOptions
+    from batch.cli import console
+    from batch.commands.batches import SubmitOptions
 
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
@@ -165,7 +165,8 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 
     Exits 0 when every job succeeded, 1 otherwise (0 with --detach).
     """
-    from batch import console, operations
+    from batch.cli import console
+    from batch.commands import operations
 
     released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
     if released:
@@ -185,7 +186,7 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 @friendly_errors
 def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool) -> None:
     """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
-    from batch import operations
+    from batch.commands import operations
 
     count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)
     click.echo(f"{count} jobs queued again; run them here with: nanobatch resume {batch_id}")
@@ -196,7 +197,7 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
 @friendly_errors
 def cancel(batch_id: int) -> None:
     """Stop BATCH: no new submits, cancel jobs still queued upstream, let running ones finish (billed)."""
-    from batch import operations
+    from batch.commands import operations
 
     report = operations.cancel(service.runtime(), batch_id)
     click.echo("\n".join(report.lines()))
@@ -221,7 +222,7 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
         _console().watch_status(service.status(batch_id).batch_id, interval=interval)
         return
     if batch_id is None:
-        from batch.listing import list_batches
+        from batch.commands.listing import list_batches
 
         summaries = list_batches(service.sessions(), limit=limit)
         if as_json:
@@ -238,7 +239,7 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
 
 def _console() -> ModuleType:
     """The rich-based printing module, imported only when a person reads the output (JSON stays quick)."""
-    from batch import console
+    from batch.cli import console
 
     return console
 
@@ -252,7 +253,7 @@ def _console() -> ModuleType:
 @friendly_errors
 def report(batch_id: int, fmt: str | None, path: str | None) -> None:
     """Write a report of BATCH: one row per job as CSV or JSON, or a self-contained HTML page."""
-    from batch.report import write_report
+    from batch.reports.data import write_report
 
     written = write_report(service.sessions(), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
     click.echo(str(written))
@@ -264,7 +265,7 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
 @click.pass_context
 def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
     """Run a Celery worker with nanobatch's configuration (extra arguments go to celery)."""
-    from batch.local import worker_command
+    from batch.cli.local import worker_command
 
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
     import os
@@ -282,7 +283,7 @@ def beat(ctx: click.Context) -> None:
     """
     import os
 
-    from batch.schedule_commands import beat_command
+    from batch.commands.schedules import beat_command
 
     cmd = beat_command(list(ctx.args))
     os.execv(cmd[0], cmd)
@@ -298,7 +299,7 @@ def schedules() -> None:
 @friendly_errors
 def schedules_list(path: str | None) -> None:
     """Show each schedule's cron, time zone, next 3 fire times and last run."""
-    from batch import schedule_commands
+    from batch.commands import schedules as schedule_commands
 
     click.echo(schedule_commands.list_file(path))
 
@@ -309,7 +310,7 @@ def schedules_list(path: str | None) -> None:
 @friendly_errors
 def schedules_run(name: str, path: str | None) -> None:
     """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id."""
-    from batch import schedule_commands
+    from batch.commands import schedules as schedule_commands
 
     click.echo(schedule_commands.run_file(path, name).batch_id)
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db
-from batch.batches import BatchStatus, SubmitOptions, batch_status, create_batch, latest_batch_id
+from batch.commands.batches import BatchStatus, SubmitOptions, batch_status, create_batch, latest_batch_id
 from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
+from batch.store import db
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
-    from batch.planning import Plan
-    from batch.runtime import Runtime
+    from batch.commands.plan import Plan
+    from batch.engine.runtime import Runtime
 
 
 @cache
@@ -57,8 +57,8 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
 
 def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Plan:
     """What submitting the manifest would run, reuse and cost; writes nothing (not even a new database)."""
-    from batch.cost import PriceTable
-    from batch.planning import plan
+    from batch.commands.plan import plan
+    from batch.core.cost import PriceTable
 
     manifest = load(path)
     cfg = settings()
@@ -70,7 +70,7 @@ def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Pl
 def _validators(manifest: Manifest) -> dict[str, str]:
     import requests
 
-    from batch.cache import input_validators
+    from batch.files.cache import input_validators
 
     urls = {url for spec in manifest.jobs for url in spec.inputs.get("image_urls", [])}
     return input_validators(requests.Session(), urls)
@@ -78,8 +78,8 @@ def _validators(manifest: Manifest) -> dict[str, str]:
 
 def runtime() -> Runtime:
     """A Runtime for commands that call the API themselves (cancel): the shared limiter if Redis runs."""
-    from batch import redis_server
-    from batch.runtime import build_runtime
+    from batch import redis as redis_server
+    from batch.engine.runtime import build_runtime
 
     cfg = settings()
     redis_url = cfg.redis_url

@@ -13,15 +13,15 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import db
-from batch.api import ApiClient
 from batch.config import Settings
-from batch.cost import PriceTable
-from batch.http import HttpSession
-from batch.limiter import Limiter, NullLimiter, Rates, RedisLimiter
-from batch.models import Batch, Job
-from batch.states import JobState
-from batch.timing import QueueModel, RuntimeEstimate, Sighting, estimate_runtime, queue_model
+from batch.core.cost import PriceTable
+from batch.core.states import JobState
+from batch.core.timing import QueueModel, RuntimeEstimate, Sighting, estimate_runtime, queue_model
+from batch.store import db
+from batch.store.models import Batch, Job
+from batch.upstream.client import ApiClient
+from batch.upstream.http import HttpSession
+from batch.upstream.limiter import Limiter, NullLimiter, Rates, RedisLimiter
 
 ESTIMATE_TTL = 5.0
 ESTIMATE_SAMPLE = 200

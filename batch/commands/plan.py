@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.batches import fingerprint
-from batch.cache import find_reusable
-from batch.cost import PriceTable
+from batch.commands.batches import fingerprint
+from batch.core.cost import PriceTable
+from batch.core.states import JobState
+from batch.files.cache import find_reusable
 from batch.manifest import Manifest
-from batch.models import Job
-from batch.states import JobState
+from batch.store.models import Job
 
 CHUNK = 500
 

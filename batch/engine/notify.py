@@ -38,10 +38,10 @@ from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import store
-from batch.db import transaction
-from batch.models import Batch, Job, Notification
-from batch.states import TERMINAL, JobState
+from batch.core.states import TERMINAL, JobState
+from batch.store import jobs as store
+from batch.store.db import transaction
+from batch.store.models import Batch, Job, Notification
 
 log = logging.getLogger(__name__)
 CHANNELS = ("webhook", "command")

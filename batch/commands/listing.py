@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.models import Batch, Job
-from batch.states import StateCounts
+from batch.core.states import StateCounts
+from batch.store.models import Batch, Job
 
 DEFAULT_LIMIT = 20
 

@@ -18,9 +18,9 @@ from typing import BinaryIO
 import requests
 from PIL import Image, UnidentifiedImageError
 
+from batch.core.schema import PIL_FORMATS
 from batch.errors import DownloadError
-from batch.http import USER_AGENT, send
-from batch.schema import PIL_FORMATS
+from batch.upstream.http import USER_AGENT, send
 
 CHUNK = 256 * 1024
 MAX_OUTPUT_BYTES = 200 * 1024 * 1024

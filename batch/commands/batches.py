@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import store
-from batch.db import transaction
+from batch.core.schema import MODEL_ID
+from batch.core.states import TERMINAL, JobState, StateCounts
 from batch.manifest import Manifest
-from batch.models import Batch, Job
-from batch.schema import MODEL_ID
-from batch.states import TERMINAL, JobState, StateCounts
+from batch.store import jobs as store
+from batch.store.db import transaction
+from batch.store.models import Batch, Job
 
 INSERT_CHUNK = 5_000
 

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from batch import service
-from batch.batches import BatchStatus
-from batch.listing import BatchSummary
-from batch.progress import RateTracker, format_eta, format_rate
-from batch.states import ACTIVE, TERMINAL, JobState
+from batch.commands import service
+from batch.commands.batches import BatchStatus
+from batch.commands.listing import BatchSummary
+from batch.core.progress import RateTracker, format_eta, format_rate
+from batch.core.states import ACTIVE, TERMINAL, JobState
 
 if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only when used, keeping status quick
     from rich.progress import Progress, TaskID
 
-    from batch.local import LocalWorker
+    from batch.cli.local import LocalWorker
 
 _console = Console(stderr=False)
 ORDER = [s.value for s in JobState]
@@ -56,8 +56,8 @@ def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTr
 
 def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5) -> BatchStatus:
     """Start embedded workers, show a progress bar until the batch is done, stop them, summarise."""
-    from batch import redis_server
-    from batch.local import LocalWorker
+    from batch import redis as redis_server
+    from batch.cli.local import LocalWorker
 
     cfg = service.settings()
     started_redis = False

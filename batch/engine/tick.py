@@ -28,14 +28,14 @@ from typing import Any
 from sqlalchemy import and_, not_, or_, select
 from sqlalchemy.orm import Session
 
-from batch import store
-from batch.db import transaction
-from batch.limiter import Capacity, PlannedCall, Rates
-from batch.models import Batch, Job
-from batch.runtime import Runtime
-from batch.states import ACTIVE, JobState
-from batch.store import FAR_FUTURE
-from batch.timing import MIN_SAMPLES, QueueModel, RuntimeEstimate, first_poll_age
+from batch.core.states import ACTIVE, JobState
+from batch.core.timing import MIN_SAMPLES, QueueModel, RuntimeEstimate, first_poll_age
+from batch.engine.runtime import Runtime
+from batch.store import jobs as store
+from batch.store.db import transaction
+from batch.store.jobs import FAR_FUTURE
+from batch.store.models import Batch, Job
+from batch.upstream.limiter import Capacity, PlannedCall, Rates
 
 Dispatch = Callable[[list[int], str], None]  # job ids, lease owner: run their steps now, in order
 DispatchLater = Callable[[list[int], str, float], None]  # ... in this many seconds
@@ -340,7 +340,7 @@ def _tick_once(rt: Runtime) -> list[tuple[float, list[int], str]]:
 
 
 def _run_in_order(rt: Runtime, planned: Sequence[tuple[float, list[int], str]], deadline: float) -> None:
-    from batch.steps import advance_all
+    from batch.engine.steps import advance_all
 
     for at, job_ids, owner in sorted(planned):
         wait = min(at, deadline) - time.monotonic()

@@ -16,8 +16,8 @@ import requests
 import urllib3.exceptions
 
 from batch import errors
-from batch.http import USER_AGENT, HttpSession, send
-from batch.schema import MODEL_ID
+from batch.core.schema import MODEL_ID
+from batch.upstream.http import USER_AGENT, HttpSession, send
 
 SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")

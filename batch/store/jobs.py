@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from batch import states
-from batch.models import Batch, Job, JobEvent, Output
-from batch.states import JobState
+from batch.core import states
+from batch.core.states import JobState
+from batch.store.models import Batch, Job, JobEvent, Output
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch import service
+from batch.commands import service
 from batch.errors import InputError
-from batch.scheduler import Fired, last_run, require_path, run_now
-from batch.schedules import Schedule, find, fire_times, load_schedules, slot_iso
+from batch.schedules.file import Schedule, find, fire_times, load_schedules, slot_iso
+from batch.schedules.firing import Fired, last_run, require_path, run_now
 
 
 def list_file(path: str | None) -> str:

@@ -1,0 +1,1 @@
+"""The click command line, console output, and the embedded workers of ``run``."""

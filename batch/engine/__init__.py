@@ -1,0 +1,1 @@
+"""What moves jobs: the runtime container, the tick, the steps, batch-end notifications."""

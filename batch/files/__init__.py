@@ -1,0 +1,1 @@
+"""Output files: download and verify, naming, cache reuse, atomic writes."""

@@ -1,0 +1,1 @@
+"""Report data and its CSV, JSON and HTML renderings."""

@@ -1,0 +1,1 @@
+"""The schedules file and the firing of its slots."""

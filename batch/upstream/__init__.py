@@ -1,0 +1,1 @@
+"""The RunComfy API: client, HTTP session, input checks, the shared rate limiter."""
