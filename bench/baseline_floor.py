@@ -18,10 +18,10 @@ from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, 
 
 from batch.files.download import download_verified
 from batch.simulator import SimulatorHandle
+from batch.testing.cluster import wait_until
 from batch.upstream.client import ApiClient
 from batch.upstream.http import HttpSession
 from batch.upstream.limiter import Rates, RedisLimiter
-from tests.cluster import wait_until
 
 _META = MetaData()
 JOBS = Table("floor_jobs", _META, Column("id", Integer, primary_key=True), Column("state", String(20)),

@@ -21,7 +21,7 @@ import redis
 from common import cluster_env, database, emit, fresh_redis, running_cluster, warm_up
 
 from batch.simulator import spawn_simulator
-from tests.cluster import wait_until
+from batch.testing.cluster import wait_until
 
 IDLE_SECONDS = 20.0
 MESSAGES = 3000

@@ -39,7 +39,7 @@ from common import (
 
 from batch.simulator import SimulatorHandle, spawn_simulator
 from batch.store import db
-from tests.cluster import wait_until
+from batch.testing.cluster import wait_until
 
 TARGET_MS = 5.0
 FLOOR_JOBS = 300

@@ -25,14 +25,15 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import write_manifest  # bench/ is on sys.path: this script's own folder
+
 from batch.commands.batches import create_batch
 from batch.core.states import TERMINAL
 from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
 from batch.store.models import Job
-from tests.cluster import cluster_env, fresh_pg_schema, running_cluster, wait_until
-from tests.helpers import write_manifest
+from batch.testing.cluster import cluster_env, fresh_pg_schema, running_cluster, wait_until
 
 STYLES = 5
 
@@ -52,12 +53,11 @@ def one_run(workers: int, args: argparse.Namespace, pg_url: str, redis_url: str)
             spawn_simulator(["--latency", args.latency, "--workers", "64"]) as sim:
         folder = Path(tmp)
         sessions = db.session_factory(db_url)
-        (folder / "warm").mkdir()
-        warm_manifest = write_manifest(folder / "warm", sim.base_url, items=1, styles=1, fmt="webp")  # not cached
+        # webp: no earlier output to reuse
+        warm_manifest = write_manifest(folder / "warm", sim.base_url, 1, styles=1, fmt="webp", name="warm")
         warm = create_batch(sessions, load_manifest(warm_manifest), now=time.time())
-        (folder / "main").mkdir()
-        manifest = load_manifest(write_manifest(folder / "main", sim.base_url, items=args.jobs // STYLES,
-                                                styles=STYLES, name="bench"))
+        manifest = load_manifest(write_manifest(folder / "main", sim.base_url, args.jobs // STYLES * STYLES,
+                                                styles=STYLES, fmt="png", name="bench"))
         env = cluster_env(home=folder / "home", db_url=db_url, redis_url=redis_url, api_base=sim.base_url,
                           NANOBATCH_LEASE_SECONDS="30", NANOBATCH_REQUESTS_PER_SECOND="500",
                           NANOBATCH_MAX_IN_FLIGHT="200", NANOBATCH_TICK_SECONDS="0.5")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from batch import redis as redis_server
 from batch.simulator import spawn_simulator
+from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli import nanobatch
-from tests.cluster import wait_until
 from tests.helpers import write_manifest
 
 

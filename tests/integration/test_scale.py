@@ -23,7 +23,7 @@ from batch.simulator import spawn_simulator
 from batch.simulator.journal import body_sha256
 from batch.store import db
 from batch.store.models import Job, Output
-from tests.cluster import cluster_env, running_cluster, wait_until
+from batch.testing.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend
 from tests.helpers import journal_submits, write_manifest
 

@@ -18,7 +18,7 @@ from batch.schedules.firing import RunState, fire_schedules, fire_slot, run_now
 from batch.simulator import SimulatorHandle
 from batch.store import db
 from batch.store.models import Batch, Job, ScheduleRun
-from tests.cluster import cluster_env, running_cluster, wait_until
+from batch.testing.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend
 from tests.helpers import write_manifest
 

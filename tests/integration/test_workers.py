@@ -21,7 +21,7 @@ from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
 from batch.store.models import Job, Output
-from tests.cluster import cluster_env, running_cluster, wait_until
+from batch.testing.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend
 from tests.helpers import journal_submits, write_manifest
 
