@@ -3,7 +3,11 @@
     NanobatchError
     ├── ConfigError              bad or missing configuration (token, URLs)
     ├── InputError               bad user input found before anything is written
+    │   ├── ManifestError            a manifest or schedules file with problems (every one listed)
+    │   └── UnknownVariable          a template names a variable its scope lacks (becomes a problem)
+    ├── IllegalTransition        a job state change the transition table refuses (also a ValueError)
     ├── DownloadError            an output file that failed download or verification
+    ├── NotifyError              a batch-end notification that did not go through
     └── ApiError                 anything the upstream API call went wrong with
         ├── RetryableError       try again later; the job stays alive
         │   ├── RateLimited          HTTP 429 (``retry_after`` seconds when the server said)
@@ -17,11 +21,21 @@
             ├── PaymentRequired      402 / 400002 (insufficient balance)
             └── BadAnswer            an answer we cannot read (not JSON, missing fields)
 
-requests' own exceptions are translated into this tree in ``batch.api`` and nowhere else.
-No message in this tree ever contains the API token.
+requests' own exceptions are translated into this tree in ``batch.upstream.client`` and nowhere
+else, by the table there (HTTP status / error code -> class). No message in this tree ever
+contains the API token.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the manifest package imports this module: its types only for the checker
+    from batch.manifest.model import Problem
+    from batch.manifest.templates import Template
+
+MAX_SHOWN_PROBLEMS = 50
 
 
 class NanobatchError(Exception):
@@ -34,6 +48,47 @@ class ConfigError(NanobatchError):
 
 class InputError(NanobatchError):
     """User input (CLI argument, file) is invalid; nothing was written."""
+
+
+class ManifestError(InputError):
+    """The manifest (or schedules file) cannot be used; ``problems`` holds every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        return format_problems(self.problems)
+
+
+def format_problems(problems: Sequence[Problem], limit: int = MAX_SHOWN_PROBLEMS) -> str:
+    """One problem per line, at most ``limit`` of them, then "... and N more problems"."""
+    lines = [str(p) for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more problems")
+    return "\n".join(lines)
+
+
+class UnknownVariable(InputError):
+    """A template used variables its scope does not have (the manifest reports it as a problem)."""
+
+    def __init__(self, template: Template, missing: list[str]) -> None:
+        super().__init__(template, missing)
+        self.template = template
+        self.missing = missing
+
+
+class IllegalTransition(NanobatchError, ValueError):
+    """A job state change the transition table does not list (a ValueError too, as it always was)."""
+
+    def __init__(self, source: str, target: str) -> None:
+        super().__init__(f"transition {source} -> {target} is not allowed")
+        self.source = source
+        self.target = target
+
+
+class NotifyError(NanobatchError):
+    """A notification that did not go through (the message is safe to store and log)."""
 
 
 class DownloadError(NanobatchError):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from batch.errors import IllegalTransition
+
 
 class JobState(StrEnum):
     """Where a job is in its life. Stored as its string value."""
@@ -69,9 +71,9 @@ def sources_of(target: JobState) -> frozenset[JobState]:
 
 
 def check(source: JobState, target: JobState) -> None:
-    """Raise ValueError if ``source -> target`` is not in the table."""
+    """Raise ``IllegalTransition`` (a ValueError) if ``source -> target`` is not in the table."""
     if target not in ALLOWED[source]:
-        raise ValueError(f"transition {source} -> {target} is not allowed")
+        raise IllegalTransition(source, target)
 
 
 class StateCounts:

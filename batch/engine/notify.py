@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.states import TERMINAL, JobState
+from batch.errors import NotifyError
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.models import Batch, Job, Notification
@@ -47,10 +48,6 @@ log = logging.getLogger(__name__)
 CHANNELS = ("webhook", "command")
 MAX_FAILURES_LISTED = 50
 ERROR_TAIL = 500
-
-
-class NotifyError(Exception):
-    """A notification that did not go through (the message is safe to store and log)."""
 
 
 Sender = Callable[[str, dict[str, Any], dict[str, Any]], None]  # (channel, notify block, summary)

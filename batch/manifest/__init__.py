@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .model import JobSpec, Limits, Manifest, ManifestError, Problem
+from batch.errors import ManifestError  # kept here too: the CLI and callers catch it as batch.manifest's
+
+from .model import JobSpec, Limits, Manifest, Problem
 
 if TYPE_CHECKING:
     from .parse import load_manifest, parse_manifest

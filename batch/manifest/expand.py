@@ -18,12 +18,13 @@ import gc
 from pathlib import Path
 
 from batch.core import schema
+from batch.errors import UnknownVariable
 
 from .checks import check_keys, get_list, get_string, get_vars, id_problem, output_name_problem, type_name
 from .items import Item, load_items
 from .model import JobSpec, ProblemLog
 from .recipes import Layer, Recipe, compile_layer, compile_output_name, make_recipe, render_steps
-from .templates import Template, UnknownVariable, compile_template, render_vars, unknown_message
+from .templates import Template, compile_template, render_vars, unknown_message
 from .yamlsrc import YMap
 
 JOB_KEYS = ("id", "vars", "output_name", *schema.INPUT_FIELDS)

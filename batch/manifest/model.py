@@ -1,12 +1,11 @@
-"""The manifest's public data types, its error, and the problem log that feeds the error."""
+"""The manifest's public data types and the problem log that feeds its error (``batch.errors.ManifestError``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MAX_SHOWN_PROBLEMS = 50
+from batch.errors import ManifestError
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,25 +54,6 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line > 0 else self.file
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-def format_problems(problems: Sequence[Problem], limit: int = MAX_SHOWN_PROBLEMS) -> str:
-    """One problem per line, at most ``limit`` of them, then "... and N more problems"."""
-    lines = [str(p) for p in problems[:limit]]
-    if len(problems) > limit:
-        lines.append(f"... and {len(problems) - limit} more problems")
-    return "\n".join(lines)
-
-
-class ManifestError(Exception):
-    """The manifest cannot be used; ``problems`` holds every problem found."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems: list[Problem] = list(problems)
-        super().__init__(self.problems)
-
-    def __str__(self) -> str:
-        return format_problems(self.problems)
 
 
 class ProblemLog:

@@ -11,20 +11,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from batch.errors import UnknownVariable
+
 from .model import ProblemLog
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 MAX_KNOWN_SHOWN = 25
-
-
-class UnknownVariable(Exception):
-    """A template used variables its scope does not have."""
-
-    def __init__(self, template: Template, missing: list[str]) -> None:
-        super().__init__(template, missing)
-        self.template = template
-        self.missing = missing
 
 
 @dataclass(frozen=True, slots=True)

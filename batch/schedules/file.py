@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from batch.manifest import ManifestError, Problem
+from batch.errors import ManifestError
+from batch.manifest import Problem
 from batch.manifest.checks import check_keys, get_list, get_positive, get_string, join, type_name
 from batch.manifest.model import ProblemLog
 from batch.manifest.yamlsrc import YList, YMap, load_yaml

@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.commands.batches import create_batch, default_output_dir
 from batch.config import load_settings
 from batch.core.states import TERMINAL
-from batch.errors import InputError
-from batch.manifest import Manifest, ManifestError, load_manifest
+from batch.errors import InputError, ManifestError
+from batch.manifest import Manifest, load_manifest
 from batch.schedules.file import (
     Schedule,
     batch_name,

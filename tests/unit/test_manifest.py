@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from batch.manifest import JobSpec, Limits, Manifest, ManifestError, load_manifest, parse_manifest
+from batch.errors import ManifestError
+from batch.manifest import JobSpec, Limits, Manifest, load_manifest, parse_manifest
 
 
 def parse(text: str, tmp_path: Path, env: dict[str, str] | None = None) -> Manifest:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batch.manifest import ManifestError, Problem, parse_manifest
-from batch.manifest.model import format_problems
+from batch.errors import ManifestError, format_problems
+from batch.manifest import Problem, parse_manifest
 
 OK_JOB = '{id: ok, prompt: p, image_urls: ["https://x.example/a.png"]}'
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from batch.manifest import ManifestError
+from batch.errors import ManifestError
 from batch.schedules.file import (
     Schedule,
     batch_name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch.core.states import ACTIVE, ALLOWED, IN_FLIGHT, TERMINAL, JobState, check, sources_of
+from batch.errors import IllegalTransition
 
 S = JobState
 
@@ -34,8 +35,10 @@ def test_transition_table(source: JobState, target: JobState, allowed: bool) -> 
     if allowed:
         check(source, target)
     else:
-        with pytest.raises(ValueError, match="not allowed"):
+        with pytest.raises(ValueError, match="not allowed") as caught:  # still a ValueError for old callers
             check(source, target)
+        assert isinstance(caught.value, IllegalTransition)
+        assert (caught.value.source, caught.value.target) == (source, target)
 
 
 def test_every_state_has_a_row_and_terminal_states_only_reopen_by_retry() -> None:
