@@ -143,26 +143,43 @@ def _http_error(response: requests.Response, body: Any, what: str) -> errors.Api
     code = body.get("error_code") if isinstance(body, dict) else None
     text = body.get("error_message") if isinstance(body, dict) else None
     message = f"{what}: HTTP {status}" + (f" error {code}" if code else "") + (f": {text}" if text else "")
-    kind = _error_kind(status, code if isinstance(code, int) else None)
+    kind = error_kind(status, code if isinstance(code, int) else None)
     if kind is errors.RateLimited:
         return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
     return kind(message, status=status, code=code if isinstance(code, int) else None)
 
 
-def _error_kind(status: int, code: int | None) -> type[errors.ApiError]:
-    if status == 429 or code == 429001:
-        return errors.RateLimited
-    if status in (408,) or status >= 500:
-        return errors.ServerError
-    if status == 402 or code == 400002:
-        return errors.PaymentRequired
-    if status in (401, 403) or code in (400004, 403001):
-        return errors.AuthError
-    if status == 404 or code == 404001:
-        return errors.NotFound
-    if status == 422 or code == 422001:
-        return errors.ValidationError
-    return errors.PermanentError
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of the classification: answers with one of ``statuses`` or ``codes`` raise ``kind``."""
+
+    kind: type[errors.ApiError]
+    statuses: frozenset[int]
+    codes: frozenset[int] = frozenset()
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the job stays alive and tries again (the class's branch of the tree says so)."""
+        return issubclass(self.kind, errors.RetryableError)
+
+
+# Read top down, the first row that matches wins (a 500 carrying a balance error code is still a
+# server error); an error answer no row matches is a plain PermanentError.
+ERROR_TABLE: tuple[ErrorRule, ...] = (
+    #         class                    HTTP statuses                           error_code
+    ErrorRule(errors.RateLimited,     frozenset({429}),                        frozenset({429001})),
+    ErrorRule(errors.ServerError,     frozenset({408, *range(500, 600)})),
+    ErrorRule(errors.PaymentRequired, frozenset({402}),                        frozenset({400002})),
+    ErrorRule(errors.AuthError,       frozenset({401, 403}),                   frozenset({400004, 403001})),
+    ErrorRule(errors.NotFound,        frozenset({404}),                        frozenset({404001})),
+    ErrorRule(errors.ValidationError, frozenset({422}),                        frozenset({422001})),
+)
+
+
+def error_kind(status: int, code: int | None) -> type[errors.ApiError]:
+    """The error class of an error answer: the first row of ``ERROR_TABLE`` that matches it."""
+    return next((rule.kind for rule in ERROR_TABLE if status in rule.statuses or code in rule.codes),
+                errors.PermanentError)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

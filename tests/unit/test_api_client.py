@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from batch import errors
-from batch.upstream.client import ApiClient, retry_after_seconds
+from batch.upstream.client import ERROR_TABLE, ApiClient, error_kind, retry_after_seconds
 from tests.helpers import Answer, HandlerAdapter
 
 TOKEN = "sk-very-secret"
@@ -124,3 +124,32 @@ def test_timeout_after_sending_is_uncertain() -> None:
     with pytest.raises(errors.UncertainDelivery) as caught:
         client.submit({"prompt": "p"})
     assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (429, None, errors.RateLimited),
+        (200, 429001, errors.RateLimited),
+        (402, 429001, errors.RateLimited),        # the rate limit row comes first
+        (408, None, errors.ServerError),
+        (503, None, errors.ServerError),
+        (500, 400002, errors.ServerError),        # a 5xx stays retryable whatever code it carries
+        (402, None, errors.PaymentRequired),
+        (400, 400002, errors.PaymentRequired),
+        (401, None, errors.AuthError),
+        (400, 403001, errors.AuthError),
+        (404, None, errors.NotFound),
+        (400, 404001, errors.NotFound),
+        (422, None, errors.ValidationError),
+        (400, 422001, errors.ValidationError),
+        (400, None, errors.PermanentError),
+        (418, 999999, errors.PermanentError),
+    ],
+)
+def test_the_error_table_classifies_status_and_code(status: int, code: int | None, kind: type) -> None:
+    assert error_kind(status, code) is kind
+
+
+def test_only_rate_limits_and_server_errors_are_retryable_rows() -> None:
+    assert {rule.kind for rule in ERROR_TABLE if rule.retryable} == {errors.RateLimited, errors.ServerError}
