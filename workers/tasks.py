@@ -15,6 +15,7 @@ from batch.engine import notify
 from batch.engine.runtime import Runtime, build_runtime
 from batch.engine.steps import advance_all
 from batch.engine.tick import tick as run_tick
+from batch.redis import TICK_LOCK_KEY
 from batch.schedules import firing as scheduler
 from batch.store import db
 from workers.app import app, broker_url
@@ -53,7 +54,7 @@ def _after_fork(**_: object) -> None:
 def tick() -> int:
     """Claim due jobs and queue step tasks (jobs due together share one); one tick at a time everywhere."""
     rt = runtime()
-    lock = _redis().lock("nanobatch:tick", timeout=60, blocking=False)
+    lock = _redis().lock(TICK_LOCK_KEY, timeout=60, blocking=False)
     if not lock.acquire():
         return 0
     try:

@@ -11,9 +11,10 @@ import redis
 from sqlalchemy import func, select
 
 from batch.engine.tick import drain, tick
+from batch.redis import PAUSE_KEY
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store.models import Job
-from batch.upstream.limiter import PAUSE_KEY, Rates, RedisLimiter
+from batch.upstream.limiter import Rates, RedisLimiter
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 

@@ -12,10 +12,9 @@ import redis
 
 from batch.config import Settings
 from batch.engine.runtime import Runtime
+from batch.redis import CAP_KEY, PAUSE_KEY
 from batch.store.models import Batch
 from batch.upstream.limiter import (
-    CAP_KEY,
-    PAUSE_KEY,
     UNLIMITED,
     Capacity,
     LimiterPolicy,
@@ -217,3 +216,22 @@ def test_the_pause_and_cap_keys_live_in_redis(limiter: RedisLimiter, url: str) -
     assert client.exists(PAUSE_KEY) and client.exists(CAP_KEY)
     other = RedisLimiter(url, clock=limiter._clock, policy=LimiterPolicy())  # another worker sees the same
     assert other.acquire("status", Rates(40)) == pytest.approx(1.0)
+
+
+def test_each_question_is_one_redis_round_trip(limiter: RedisLimiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    rates = Rates(100, 10)
+
+    def ask_everything() -> None:
+        limiter.acquire("submit", rates)
+        limiter.rate_limited(0.0)
+        limiter.capacity(rates, 1.0)
+        limiter.plan([PlannedCall("submit", 0.0, rates), PlannedCall("status", 0.0, rates)])
+        limiter.state()
+
+    ask_everything()  # the first call of each script may load it into the server
+    sent: list[str] = []
+    client = limiter.backend._redis  # type: ignore[attr-defined]
+    original = client.execute_command
+    monkeypatch.setattr(client, "execute_command", lambda *a, **kw: sent.append(a[0]) or original(*a, **kw))
+    ask_everything()
+    assert sent == ["EVALSHA"] * 5
