@@ -19,7 +19,7 @@ from batch.core.states import JobState
 from batch.core.timing import QueueModel, RuntimeEstimate, Sighting, estimate_runtime, queue_model
 from batch.store import db
 from batch.store.models import Batch, Job
-from batch.upstream.client import ApiClient
+from batch.upstream.client import Api, ApiClient
 from batch.upstream.http import HttpSession
 from batch.upstream.limiter import Limiter, NullLimiter, Rates, RedisLimiter
 
@@ -35,7 +35,7 @@ class Runtime:
 
     settings: Settings
     sessions: sessionmaker[Session]
-    client: ApiClient
+    client: Api
     limiter: Limiter
     http: requests.Session
     prices: PriceTable = field(default_factory=PriceTable)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import urllib3.exceptions
@@ -42,6 +42,22 @@ class Result:
     error: str | None
     cost: float | None
     upstream_seconds: float | None = None  # finished_at - created_at, as upstream reports them
+
+
+class Api(Protocol):
+    """The four calls the steps make upstream: ``ApiClient``, or ``batch.testing.fake_api.FakeApi``."""
+
+    def submit(self, inputs: dict[str, Any]) -> str:
+        """POST the job; the upstream request id."""
+
+    def status(self, request_id: str) -> Status:
+        """The request's status."""
+
+    def result(self, request_id: str) -> Result:
+        """The request's result."""
+
+    def cancel(self, request_id: str) -> str:
+        """Ask for a cancel: ``cancelled`` or ``not_cancellable``."""
 
 
 class ApiClient:
