@@ -25,11 +25,11 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from batch.commands.batches import create_batch
 from batch.core.states import TERMINAL
 from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
+from batch.store.batches import create_batch
 from batch.store.models import Job
 from tests.cluster import cluster_env, fresh_pg_schema, running_cluster, wait_until
 from tests.helpers import write_manifest
