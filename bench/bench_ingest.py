@@ -26,8 +26,8 @@ from typing import Any
 
 from common import database, emit, verdict, write_manifest
 
-from batch.commands.batches import batch_status
 from batch.store import db
+from batch.store.queries import batch_status
 
 TARGETS = {"sqlite": 10.0, "postgresql": 15.0}
 MAX_RSS_MB = 400.0

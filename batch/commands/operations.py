@@ -9,22 +9,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from batch.core.states import JobState
 from batch.engine.runtime import Runtime
 from batch.engine.steps import Ctx, cancel_upstream
 from batch.errors import InputError
+from batch.store import batches, queries
 from batch.store import jobs as store
 from batch.store.db import transaction
-from batch.store.models import Batch, Job
+from batch.store.models import Batch
 
 S = JobState
 
 
 def _batch(rt: Runtime, batch_id: int) -> Batch:
-    with rt.sessions() as session:
-        batch = session.get(Batch, batch_id)
+    batch = batches.get_batch(rt.sessions, batch_id)
     if batch is None:
         raise InputError(f"no batch {batch_id}")
     return batch
@@ -39,9 +37,7 @@ def resume(rt: Runtime, batch_id: int, *, budget_usd: float | None = None) -> in
     _batch(rt, batch_id)
     with transaction(rt.sessions) as session:
         if budget_usd is not None:
-            batch = session.get(Batch, batch_id)
-            assert batch is not None
-            batch.budget_usd = budget_usd
+            batches.set_budget(session, batch_id, budget_usd)
         return store.unpark(session, batch_id, rt.clock())
 
 
@@ -54,10 +50,8 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
     batch = _batch(rt, batch_id)
     if batch.cancelled_at is not None:
         with transaction(rt.sessions) as session:
-            row = session.get(Batch, batch_id)
-            assert row is not None
-            row.cancelled_at = None
-    only = Job.error.contains(error_contains, autoescape=True) if error_contains else None
+            batches.clear_cancelled(session, batch_id)
+    only = queries.error_contains(error_contains) if error_contains else None
     # cost too: the budget counts a job in flight without a cost as about to be charged
     # (what it cost before stays in the batch's total)
     fresh = {"attempts": 0, "error": None, "request_id": None, "result_urls": None, "upstream_status": None,
@@ -92,22 +86,13 @@ def cancel(rt: Runtime, batch_id: int) -> CancelReport:
     _batch(rt, batch_id)
     now = rt.clock()
     with transaction(rt.sessions) as session:
-        batch = session.get(Batch, batch_id)
-        assert batch is not None
-        batch.cancelled_at = batch.cancelled_at or now
+        batches.mark_cancelled(session, batch_id, now)
         stopped = store.transition_all(session, batch_id, S.PENDING, S.CANCELLED, now=now, detail="batch cancelled")
         stopped += store.transition_all(session, batch_id, S.HELD, S.CANCELLED, now=now, detail="batch cancelled")
-    upstream = sum(1 for job_id in _queued(rt, batch_id) if _cancel_one(rt, job_id))
-    with rt.sessions() as session:
-        running = session.scalars(
-            select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([S.QUEUED.value, S.RUNNING.value]))
-        ).all()
+    queued = queries.job_ids(rt.sessions, batch_id, [S.QUEUED])
+    upstream = sum(1 for job_id in queued if _cancel_one(rt, job_id))
+    running = queries.job_ids(rt.sessions, batch_id, [S.QUEUED, S.RUNNING])
     return CancelReport(len(stopped), upstream, len(running))
-
-
-def _queued(rt: Runtime, batch_id: int) -> list[int]:
-    with rt.sessions() as session:
-        return list(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.state == S.QUEUED.value)))
 
 
 def _cancel_one(rt: Runtime, job_id: int) -> bool:
@@ -116,10 +101,10 @@ def _cancel_one(rt: Runtime, job_id: int) -> bool:
     lease = store.Lease(owner, rt.clock() + rt.settings.lease_seconds)
     with transaction(rt.sessions) as session:
         claimed = store.claim_one(session, job_id, S.QUEUED, now=rt.clock(), lease=lease)
-        job = session.get(Job, job_id) if claimed else None
-        batch = session.get(Batch, job.batch_id) if job else None
-    if job is None or batch is None:
+        found = queries.job_and_batch(session, job_id) if claimed else None
+    if found is None:
         return False
+    job, batch = found
     cancelled = cancel_upstream(rt, Ctx(job, batch, owner))
     if not cancelled:
         with transaction(rt.sessions) as session:

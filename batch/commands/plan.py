@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.commands.batches import fingerprint
 from batch.core.cost import PriceTable
-from batch.core.states import JobState
+from batch.core.fingerprint import fingerprint
 from batch.files.cache import find_reusable
 from batch.manifest import Manifest
-from batch.store.models import Job
+from batch.store import outputs
 
 CHUNK = 500
 
@@ -55,14 +53,11 @@ def plan(manifest: Manifest, prices: PriceTable, sessions: sessionmaker[Session]
 
 
 def _reusable(sessions: sessionmaker[Session], prints: set[str]) -> set[str]:
-    done = (JobState.SUCCEEDED.value, JobState.CACHED.value)
     found: set[str] = set()
     ordered = sorted(prints)
     with sessions() as session:
         for start in range(0, len(ordered), CHUNK):
             chunk = ordered[start:start + CHUNK]
-            known = session.scalars(
-                select(Job.fingerprint).where(Job.fingerprint.in_(chunk), Job.state.in_(done)).distinct()
-            ).all()
+            known = outputs.finished_among(session, chunk)
             found.update(fp for fp in known if find_reusable(session, fp, exclude_job=-1) is not None)
     return found

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.commands.batches import BatchStatus, SubmitOptions, batch_status, create_batch, latest_batch_id
 from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
+from batch.store.batches import SubmitOptions, create_batch
+from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
     from batch.commands.plan import Plan

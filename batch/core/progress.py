@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 DEFAULT_WINDOW = 30.0
 
@@ -120,3 +121,10 @@ def format_eta(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def iso_utc(at: float | None) -> str | None:
+    """UNIX seconds as ISO-8601 UTC (``2025-01-31T12:00:00Z``); None stays None."""
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

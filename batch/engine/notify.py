@@ -34,15 +34,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.core.states import TERMINAL, JobState
 from batch.errors import NotifyError
 from batch.store import jobs as store
+from batch.store import notifications as notes
+from batch.store import queries
 from batch.store.db import transaction
-from batch.store.models import Batch, Job, Notification
+from batch.store.models import Batch, Notification
 
 log = logging.getLogger(__name__)
 CHANNELS = ("webhook", "command")
@@ -85,17 +85,7 @@ def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Poli
 def enqueue_finished(sessions: sessionmaker[Session], now: float) -> list[int]:
     """Add the notification rows of batches that asked for them and have just finished; their ids."""
     with sessions() as session:
-        has_rows = select(Notification.id).where(Notification.batch_id == Batch.id).exists()
-        candidates = session.execute(
-            select(Batch.id, Batch.options).where(Batch.options["notify"].as_string().is_not(None), ~has_rows)
-        ).all()
-        if not candidates:
-            return []
-        open_ids = set(session.scalars(
-            select(Job.batch_id).where(Job.batch_id.in_([c[0] for c in candidates]),
-                                       Job.state.not_in([s.value for s in TERMINAL])).distinct()
-        ))
-    finished = [(batch_id, options) for batch_id, options in candidates if batch_id not in open_ids]
+        finished = notes.finished_unnotified(session)
     for batch_id, options in finished:
         _add_rows(sessions, batch_id, options.get("notify"), now)
     return [batch_id for batch_id, _ in finished]
@@ -110,36 +100,28 @@ def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: f
                  "last_error": "notify: needs webhook: (a URL) and/or command: (a shell command)"}]
     try:
         with transaction(sessions) as session:
-            session.execute(insert(Notification), rows)
+            notes.add(session, rows)
     except IntegrityError:
         log.debug("batch %s: notification rows added by another pass", batch_id)
 
 
 def _due(sessions: sessionmaker[Session], now: float) -> list[int]:
     with sessions() as session:
-        return list(session.scalars(
-            select(Notification.id).where(Notification.state == "pending", Notification.next_attempt_at <= now)
-            .order_by(Notification.next_attempt_at, Notification.id).limit(100)
-        ))
+        return notes.due(session, now)
 
 
 def _claim(sessions: sessionmaker[Session], note_id: int, now: float, policy: Policy) -> bool:
     """Take the row for one attempt by pushing its due time a lease ahead (one sender at a time)."""
     with transaction(sessions) as session:
-        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Notification)
-            .where(Notification.id == note_id, Notification.state == "pending", Notification.next_attempt_at <= now)
-            .values(next_attempt_at=now + policy.lease_seconds)
-        )
-        return bool(result.rowcount)
+        return notes.claim(session, note_id, now, policy.lease_seconds)
 
 
 def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: Policy, sender: Sender) -> int:
     with sessions() as session:
-        note = session.get(Notification, note_id)
-        batch = session.get(Batch, note.batch_id) if note else None
-        if note is None or batch is None:
+        found = notes.with_batch(session, note_id)
+        if found is None:
             return 0
+        note, batch = found
         summary = summarize(session, batch)
     try:
         sender(note.channel, dict(batch.options.get("notify") or {}), summary)
@@ -147,8 +129,7 @@ def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: 
         _failed(sessions, note, now, policy, str(exc))
         return 0
     with transaction(sessions) as session:
-        session.execute(update(Notification).where(Notification.id == note_id)
-                        .values(state="sent", sent_at=now, attempts=note.attempts + 1, last_error=None))
+        notes.record(session, note_id, state="sent", sent_at=now, attempts=note.attempts + 1, last_error=None)
     log.info("batch %s: %s notification sent", note.batch_id, note.channel)
     return 1
 
@@ -159,7 +140,7 @@ def _failed(sessions: sessionmaker[Session], note: Notification, now: float, pol
     values: dict[str, Any] = {"attempts": attempts, "last_error": error[:ERROR_TAIL]}
     values.update({"state": "failed"} if give_up else {"next_attempt_at": now + policy.delay(attempts)})
     with transaction(sessions) as session:
-        session.execute(update(Notification).where(Notification.id == note.id).values(**values))
+        notes.record(session, note.id, **values)
     if give_up:
         log.error("batch %s: %s notification failed after %d attempts: %s", note.batch_id, note.channel,
                   attempts, error)
@@ -171,20 +152,15 @@ def _failed(sessions: sessionmaker[Session], note: Notification, now: float, pol
 def summarize(session: Session, batch: Batch) -> dict[str, Any]:
     """The JSON summary sent at the end of ``batch``."""
     counts = store.counts_by_state(session, batch.id)
-    cost, finished = session.execute(
-        select(func.coalesce(func.sum(Job.cost), 0.0), func.max(Job.finished_at)).where(Job.batch_id == batch.id)
-    ).one()
-    failures = session.execute(
-        select(Job.key, Job.error).where(Job.batch_id == batch.id, Job.state == JobState.FAILED.value)
-        .order_by(Job.id).limit(MAX_FAILURES_LISTED)
-    ).all()
+    cost, finished = queries.cost_and_end(session, batch.id)
+    failures = queries.failures(session, batch.id, MAX_FAILURES_LISTED)
     ended = batch.finished_at or finished
     return {
         "batch_id": batch.id,
         "name": batch.name,
         "counts": counts,
         "total": sum(counts.values()),
-        "cost_usd": round(float(cost or 0.0), 4),
+        "cost_usd": round(cost, 4),
         "failures": [{"id": key, "error": error} for key, error in failures],
         "report_path": batch.options.get("report_path"),
         "finished_at": None if ended is None else datetime.fromtimestamp(ended, UTC).isoformat(timespec="seconds"),

@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
-
 from batch import errors
 from batch.core.cost import within_budget
 from batch.core.states import JobState
@@ -24,6 +22,7 @@ from batch.files.cache import find_reusable, reuse
 from batch.files.download import SavedFile
 from batch.files.outputs import download_all, output_rows
 from batch.store import jobs as store
+from batch.store import queries
 from batch.store.db import transaction
 from batch.store.models import Batch, Job
 from batch.upstream.client import Result
@@ -32,10 +31,6 @@ S = JobState
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
-_JOBS_AND_BATCHES = (select(Job, Batch).join(Batch, Job.batch_id == Batch.id)
-                     .where(Job.id.in_(bindparam("job_ids", expanding=True))))
-_FINISHED_PRINTS = select(Job.fingerprint).where(Job.fingerprint.in_(bindparam("prints", expanding=True)),
-                                                 Job.state.in_([S.SUCCEEDED.value, S.CACHED.value]))
 
 
 @dataclass(frozen=True)
@@ -77,9 +72,8 @@ def advance_all(rt: Runtime, job_ids: Iterable[int], owner: str) -> None:
 
 def _read_all(rt: Runtime, job_ids: list[int], owner: str) -> dict[int, Ctx]:
     with rt.sessions() as session:
-        rows = session.execute(_JOBS_AND_BATCHES, {"job_ids": job_ids}).all()
-        prints = [job.fingerprint for job, _ in rows if job.state == S.PENDING.value]
-        shared = set(session.scalars(_FINISHED_PRINTS, {"prints": prints})) if prints else set()
+        rows = queries.jobs_with_batches(session, job_ids)
+        shared = queries.finished_prints(session, [job.fingerprint for job, _ in rows if job.state == S.PENDING.value])
     return {job.id: Ctx(job, batch, owner, maybe_cached=job.fingerprint in shared) for job, batch in rows}
 
 

@@ -23,26 +23,23 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import and_, not_, or_, select
 from sqlalchemy.orm import Session
 
-from batch.core.states import ACTIVE, JobState
+from batch.core import pacing
+from batch.core.pacing import FirstPolls
+from batch.core.states import JobState
 from batch.core.timing import MIN_SAMPLES, QueueModel, RuntimeEstimate, first_poll_age
 from batch.engine.runtime import Runtime
+from batch.store import claims, samples
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.jobs import FAR_FUTURE
-from batch.store.models import Batch, Job
 from batch.upstream.limiter import Capacity, PlannedCall, Rates
 
 Dispatch = Callable[[list[int], str], None]  # job ids, lease owner: run their steps now, in order
 DispatchLater = Callable[[list[int], str, float], None]  # ... in this many seconds
 NOW = 0.01  # delays below this go at once
-GROUP_WINDOW = 0.02  # jobs due within this many seconds of each other go in one hand-over ...
-GROUP_MAX = 8        # ... up to this many: one task message then serves several jobs
-QUEUE_BUNCH = 0.25   # first polls behind an upstream queue go in bunches of places this many seconds long
 MAX_CLAIM = 500
 SCOUTS_PER_TICK = 2   # while a batch's run time is unknown, poll this many new jobs early per tick
 SCOUT_AGE = 0.5       # ... once they are this old (seconds)
@@ -63,23 +60,6 @@ class Claimed:
     batch_id: int
 
 
-@dataclass(frozen=True)
-class FirstPolls:
-    """Which not-yet-polled jobs of a batch to poll now, whatever their ``next_action_at`` said at submit.
-
-    With a learned estimate: those whose first-poll age (which may have shrunk since) comes within
-    the tick. Before anything is known: a few scouts, so that a batch of quick jobs learns so.
-    While the batch's jobs are seen moving through upstream's queue: those the queue reaches
-    within the tick, in submit order (``QueueModel``), and no others.
-    """
-
-    batch_id: int
-    submitted_by: float
-    limit: int
-    age: float | None  # the first-poll age; None for scouts (due now)
-    spacing: float | None = None  # behind an upstream queue: oldest submit first, this many seconds apart
-
-
 def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
          dispatch_later: DispatchLater | None = None) -> int:
     """Claim the jobs due within one tick that the budget allows, dispatch each with its delay; how many.
@@ -96,7 +76,7 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     firsts = _first_polls(rt, now, now + horizon) if dispatch_later is not None else []
     with transaction(rt.sessions) as session:
         claimed = _claim(rt, session, now, now + horizon, lease, room, firsts)
-        batches = _batches(session, {c.batch_id for c in claimed})
+        batches = claims.batches_by_id(session, {c.batch_id for c in claimed})
     api = sorted((c for c in claimed if c.state not in NO_CALL), key=lambda c: (c.due, c.job_id))
     asked = rt.clock()
     starts = rt.limiter.plan([PlannedCall(_kind(c.state), c.due - asked, rt.rates_for(batches[c.batch_id]))
@@ -104,44 +84,13 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     planned = rt.clock()  # the limiter's offsets count from (about) now, not from the tick's start
     targets = [(planned + start, _kind(c.state), c.job_id) for c, start in zip(api, starts, strict=True)]
     targets += [(c.due, "other", c.job_id) for c in claimed if c.state in NO_CALL]
-    for at, job_ids in _groups(targets):
+    for at, job_ids in pacing.groups(targets):
         delay = at - rt.clock()  # taken per message: handing over many takes a while
         if delay < NOW or dispatch_later is None:
             dispatch(job_ids, owner)
         else:
             dispatch_later(job_ids, owner, delay)
     return len(claimed)
-
-
-@dataclass
-class _Group:
-    first: float  # the first job's time
-    last: float   # the last job's time
-    job_ids: list[int]
-
-
-def _groups(targets: Sequence[tuple[float, str, int]]) -> list[tuple[float, list[int]]]:
-    """(start time, job ids) in time order: jobs of one kind due within ``GROUP_WINDOW`` of a group's
-    first, at most ``GROUP_MAX`` of them.
-
-    A task message costs a worker about as much CPU as a whole step, so jobs due together share
-    one. Kinds are not mixed: a submit queued behind a group's polls and downloads would start
-    late, and the submit budget of that moment would be lost. Paced calls are further apart than
-    the window and still go one per message.
-    """
-    groups: list[_Group] = []
-    open_group: dict[str, _Group] = {}  # by kind
-    for at, kind, job_id in sorted(targets):
-        group = open_group.get(kind)
-        if group is not None and at - group.first <= GROUP_WINDOW and len(group.job_ids) < GROUP_MAX:
-            group.job_ids.append(job_id)
-            group.last = at
-        else:
-            open_group[kind] = _Group(at, at, [job_id])
-            groups.append(open_group[kind])
-    # a group starts at its last job's time: none of its calls may go before the slot the
-    # limiter planned for it (the limiter would turn it back, to wait for the next tick)
-    return sorted(((g.last, g.job_ids) for g in groups), key=lambda g: g[0])
 
 
 def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease, room: Capacity,
@@ -153,7 +102,7 @@ def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: stor
     submits = _claim_submits(rt, session, now, due_by, lease, min(room.submits, MAX_CLAIM)) if submits_first else []
     calls = room.calls - len(submits)
     polls = store.claim(session, job_states=POLLING, now=now, due_by=due_by, lease=lease, limit=min(calls, MAX_CLAIM),
-                        where=_not_first_polls_in_queue(firsts))
+                        where=claims.not_first_polls_in_queue(firsts))
     early = _claim_first_polls(session, firsts, now, due_by, lease, min(calls - len(polls), MAX_CLAIM))
     if not submits_first:
         budget = min(calls - len(polls) - len(early), room.submits, MAX_CLAIM)
@@ -161,70 +110,18 @@ def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: stor
     ids += polls + list(early) + submits
     if not ids:
         return []
-    rows = session.execute(select(Job.id, Job.state, Job.next_action_at, Job.batch_id, Job.submitted_at)
-                           .where(Job.id.in_(ids)).order_by(Job.submitted_at, Job.id)).all()
     places: dict[int, int] = {}  # first polls behind a queue so far, per batch, in submit order
-    return [Claimed(job_id, S(state), _due(due, early.get(job_id), submitted, (now, due_by), places), batch_id)
-            for job_id, state, due, batch_id, submitted in rows]
-
-
-def _due(due: float, first: FirstPolls | None, submitted: float | None, tick: tuple[float, float],
-         places: dict[int, int]) -> float:
-    """When a claimed job's step is due: its ``next_action_at``, or its first poll brought forward
-    (behind an upstream queue: spread over the tick in submit order, at the queue's pace, in
-    bunches that share a task message; see ``queue_bunch``)."""
-    now, due_by = tick
-    if first is None or submitted is None:
-        return due
-    if first.spacing is not None:
-        place = places[first.batch_id] = places.get(first.batch_id, -1) + 1
-        size = queue_bunch(first.spacing)
-        return min(now + ((place // size + 1) * size - 1) * first.spacing, due_by)
-    if first.age is None:
-        return now
-    return min(due, submitted + first.age)
-
-
-def queue_bunch(spacing: float) -> int:
-    """How many consecutive places behind an upstream queue are polled together, at the last one's time.
-
-    A queue moving one place every few hundredths of a second would otherwise cost one task
-    message per poll, each as dear as the poll itself; a bunch waits at most ``QUEUE_BUNCH``
-    seconds for the queue to reach its last place.
-    """
-    return max(1, min(GROUP_MAX, int(QUEUE_BUNCH / spacing))) if spacing > 0 else GROUP_MAX
-
-
-def _first_poll_candidates(first: FirstPolls, due_by: float) -> Any:
-    """Jobs not polled since their submit, submitted by ``first.submitted_by``; behind a queue, also
-    those waiting at a position the queue reaches by ``due_by`` at its pace (a wait set before the
-    pace was known may be far longer)."""
-    never_polled = and_(Job.upstream_status.is_(None), Job.submitted_at <= first.submitted_by)
-    if first.spacing is None:
-        return never_polled
-    reached = and_(Job.upstream_status == "in_queue", Job.queue_position > 0,
-                   Job.position_at + Job.queue_position * first.spacing <= due_by)
-    return or_(never_polled, reached)
-
-
-def _not_first_polls_in_queue(firsts: Sequence[FirstPolls]) -> Any:
-    """Leave the not-yet-polled jobs of batches moving through upstream's queue to ``_claim_first_polls``."""
-    paced = [f.batch_id for f in firsts if f.spacing is not None]
-    if not paced:
-        return None
-    return not_(and_(Job.batch_id.in_(paced), Job.state == S.QUEUED.value, Job.upstream_status.is_(None)))
+    return [Claimed(job_id, S(state), pacing.due(due, early.get(job_id), submitted, (now, due_by), places), batch_id)
+            for job_id, state, due, batch_id, submitted in claims.claimed_rows(session, ids)]
 
 
 def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
     """Per batch with jobs not polled since their submit, or waiting in upstream's queue: which of
     them to poll in this tick."""
-    never_polled = Job.upstream_status.is_(None)
     with rt.sessions() as session:
-        rows = session.execute(select(Job.batch_id, never_polled).where(
-            Job.state == S.QUEUED.value, or_(never_polled, Job.upstream_status == "in_queue")).distinct()).all()
-    fresh = {batch_id for batch_id, new in rows if new}  # batches with jobs not polled since their submit
+        waiting, fresh = claims.batches_awaiting_polls(session)  # fresh: jobs not polled since their submit
     plans: list[FirstPolls] = []
-    for batch_id in sorted({batch_id for batch_id, _ in rows}):
+    for batch_id in sorted(waiting):
         queue = rt.queue(batch_id)
         if queue is not None:
             plans.append(_first_polls_in_queue(rt, batch_id, queue, due_by))
@@ -242,9 +139,7 @@ def _first_polls_in_queue(rt: Runtime, batch_id: int, queue: QueueModel, due_by:
     frontier: float | None = -1.0
     if last >= 0:
         with rt.sessions() as session:  # the submit time of the last job reached
-            frontier = session.scalar(select(Job.submitted_at).where(Job.batch_id == batch_id)
-                                      .where(Job.submitted_at.is_not(None))
-                                      .order_by(Job.submitted_at).offset(last).limit(1))
+            frontier = samples.nth_submit_time(session, batch_id, last)
     return FirstPolls(batch_id, FAR_FUTURE if frontier is None else frontier, MAX_CLAIM, None,
                       spacing=queue.seconds_per_position())
 
@@ -267,8 +162,8 @@ def _claim_first_polls(session: Session, firsts: Sequence[FirstPolls], now: floa
         if limit <= 0:
             continue
         got = store.claim(session, job_states=[S.QUEUED], now=now, due_by=FAR_FUTURE, lease=lease, limit=limit,
-                          batch_id=first.batch_id,
-                          where=_first_poll_candidates(first, due_by), oldest_submit_first=first.spacing is not None)
+                          batch_id=first.batch_id, where=claims.first_poll_candidates(first, due_by),
+                          oldest_submit_first=first.spacing is not None)
         claimed.update(dict.fromkeys(got, first))
     return claimed
 
@@ -291,15 +186,6 @@ def _claim_submits(rt: Runtime, session: Session, now: float, due_by: float, lea
         free_global -= len(got)
         claimed += got
     return claimed
-
-
-def _batches(session: Session, ids: set[int]) -> dict[int, Batch]:
-    if not ids:
-        return {}
-    found = session.scalars(select(Batch).where(Batch.id.in_(ids))).all()
-    for batch in found:
-        session.expunge(batch)
-    return {b.id: b for b in found}
 
 
 def _kind(state: JobState) -> str:
@@ -351,8 +237,4 @@ def _run_in_order(rt: Runtime, planned: Sequence[tuple[float, list[int], str]], 
 
 def _active_left(rt: Runtime, batch_id: int) -> bool:
     with rt.sessions() as session:
-        row = session.scalars(
-            select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([s.value for s in ACTIVE]),
-                                 Job.next_action_at < FAR_FUTURE).limit(1)  # parked jobs wait for a person
-        ).first()
-    return row is not None
+        return claims.active_left(session, batch_id)

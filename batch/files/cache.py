@@ -1,7 +1,7 @@
 """Skip what is done: reuse the verified file of an earlier identical job instead of paying again.
 
 Two jobs are identical when their fingerprints match (model + canonical inputs, optionally the
-inputs' HTTP validators, see ``batch.batches.fingerprint``). The earlier file counts only if it
+inputs' HTTP validators, see ``batch.core.fingerprint``). The earlier file counts only if it
 is still on disk with the recorded size and sha256; it is then copied (atomically) to the new
 job's output path, or left alone when the path is the same.
 """
@@ -15,15 +15,12 @@ import tempfile
 from pathlib import Path
 
 import requests
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from batch.core.states import JobState
 from batch.files.download import SavedFile
 from batch.files.outputs import output_paths
-from batch.store.models import Job, Output
-
-CANDIDATES = 10
+from batch.store import outputs as outputs_store
+from batch.store.models import Output
 
 
 def file_matches(path: str, size: int, sha256: str) -> bool:
@@ -40,20 +37,10 @@ def file_matches(path: str, size: int, sha256: str) -> bool:
     return digest.hexdigest() == sha256
 
 
-# built once: every submit asks
-_CANDIDATES = (select(Job.id)
-               .where(Job.fingerprint == bindparam("fingerprint"), Job.id != bindparam("exclude"),
-                      Job.state.in_([JobState.SUCCEEDED.value, JobState.CACHED.value]))
-               .order_by(Job.finished_at.desc())
-               .limit(CANDIDATES))
-_OUTPUTS = select(Output).where(Output.job_id == bindparam("job_id")).order_by(Output.idx)
-
-
 def find_reusable(session: Session, fingerprint: str, exclude_job: int) -> list[Output] | None:
     """Outputs of the newest earlier job with this fingerprint whose files all still verify."""
-    jobs = session.scalars(_CANDIDATES, {"fingerprint": fingerprint, "exclude": exclude_job}).all()
-    for job_id in jobs:
-        outputs = session.scalars(_OUTPUTS, {"job_id": job_id}).all()
+    for job_id in outputs_store.finished_with(session, fingerprint, exclude_job):
+        outputs = outputs_store.outputs_of(session, job_id)
         if outputs and all(file_matches(o.path, o.bytes, o.sha256) for o in outputs):
             return list(outputs)
     return None

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.commands.listing import BatchSummary, iso_utc
+from batch.core.progress import iso_utc
 from batch.errors import InputError
-from batch.store.models import Batch, Job, Output
+from batch.store import queries
+from batch.store.models import Job, Output
+from batch.store.queries import BatchSummary
 
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
@@ -75,14 +76,10 @@ def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
 def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
     """Read the batch, its jobs and their outputs in one session; InputError for an unknown batch."""
     with sessions() as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None:
+        found = queries.report_rows(session, batch_id)
+        if found is None:
             raise InputError(f"no batch {batch_id}")
-        outputs: dict[int, list[Output]] = {}
-        out_query = select(Output).join(Job, Job.id == Output.job_id).where(Job.batch_id == batch_id)
-        for out in session.scalars(out_query):
-            outputs.setdefault(out.job_id, []).append(out)
-        jobs = session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.id)).all()
+        batch, jobs, outputs = found
         rows = [job_row(job, outputs.get(job.id, [])) for job in jobs]
         name, created_at, output_dir, charged = batch.name, batch.created_at, batch.output_dir, batch.charged_usd
     counts: dict[str, int] = {}

@@ -13,7 +13,7 @@ import time
 from html import escape
 from typing import Any
 
-from batch.commands.listing import iso_utc
+from batch.core.progress import iso_utc
 from batch.core.states import JobState
 from batch.reports.data import ReportData
 from batch.reports.thumbs import Fetch, Thumb, fetch_url, thumbnails

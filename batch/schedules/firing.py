@@ -22,21 +22,15 @@ from the manifest, default ``./out/<schedule>``), so one night never overwrites 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.commands.batches import create_batch, default_output_dir
 from batch.config import load_settings
-from batch.core.states import TERMINAL
 from batch.errors import InputError, ManifestError
 from batch.manifest import Manifest, load_manifest
 from batch.schedules.file import (
@@ -46,19 +40,13 @@ from batch.schedules.file import (
     load_schedules,
     slot_folder,
 )
-from batch.store.models import Job, ScheduleRun
+from batch.store import schedule_runs as runs
+from batch.store.batches import create_batch, default_output_dir
+from batch.store.models import ScheduleRun
+from batch.store.schedule_runs import RunState
 
 log = logging.getLogger(__name__)
 SCHEDULES_ENV = "NANOBATCH_SCHEDULES"
-
-
-class RunState(StrEnum):
-    """What became of a slot (``schedule_runs.state``)."""
-
-    FIRED = "fired"
-    SKIPPED = "skipped"
-    QUEUED = "queued"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -106,15 +94,13 @@ def fire_slot(sessions: sessionmaker[Session], schedule: Schedule, slot: float, 
     if manifest is None:
         manifest, problem = _load(schedule)
     try:
-        with _locked(sessions, schedule.name) as (session, factory):
+        with runs.locked(sessions, schedule.name) as (session, factory):
             busy = None if force else _busy(session, schedule.name)
             state, detail = _decide(schedule, busy, problem)
-            run = ScheduleRun(schedule=schedule.name, slot_at=slot, state=state.value, detail=detail, created_at=now)
-            session.add(run)
-            session.flush()
+            run = runs.add_run(session, schedule.name, slot, state, detail, now)
             if state is RunState.FIRED and manifest is not None:
-                run.batch_id = _create(factory, schedule, manifest, slot, now)
-                session.flush()
+                runs.settle(session, run, state, batch_id=_create(factory, schedule, manifest, slot, now),
+                            detail=detail)
             return Fired(schedule.name, slot, state, run.batch_id, detail)
     except IntegrityError:
         if _recorded(sessions, schedule.name, slot) is None:
@@ -125,24 +111,18 @@ def fire_slot(sessions: sessionmaker[Session], schedule: Schedule, slot: float, 
 def release_queued(sessions: sessionmaker[Session], schedule: Schedule, now: float) -> Fired | None:
     """Fire the schedule's oldest queued slot if its previous batch has finished."""
     with sessions() as session:
-        head = session.scalars(
-            select(ScheduleRun.id).where(ScheduleRun.schedule == schedule.name,
-                                         ScheduleRun.state == RunState.QUEUED.value)
-            .order_by(ScheduleRun.slot_at, ScheduleRun.id).limit(1)
-        ).first()
-        if head is None or _running_batch(session, schedule.name) is not None:
+        head = runs.oldest_queued(session, schedule.name)
+        if head is None or runs.running_batch(session, schedule.name) is not None:
             return None
     manifest, problem = _load(schedule)
-    with _locked(sessions, schedule.name) as (session, factory):
-        run = session.get(ScheduleRun, head)
-        if run is None or run.state != RunState.QUEUED.value or _running_batch(session, schedule.name):
+    with runs.locked(sessions, schedule.name) as (session, factory):
+        run = runs.get_run(session, head)
+        if run is None or run.state != RunState.QUEUED.value or runs.running_batch(session, schedule.name):
             return None
         if manifest is None:
-            run.state, run.detail = RunState.FAILED.value, problem
+            runs.settle(session, run, RunState.FAILED, detail=problem)
         else:
-            run.batch_id = _create(factory, schedule, manifest, run.slot_at, now)
-            run.state, run.detail = RunState.FIRED.value, None
-        session.flush()
+            runs.settle(session, run, RunState.FIRED, batch_id=_create(factory, schedule, manifest, run.slot_at, now))
         return Fired(schedule.name, run.slot_at, RunState(run.state), run.batch_id, run.detail)
 
 
@@ -166,50 +146,30 @@ def run_now(sessions: sessionmaker[Session], schedule: Schedule, now: float) -> 
 def last_slot(sessions: sessionmaker[Session], name: str) -> float | None:
     """The newest slot recorded for the schedule (fired, skipped, queued or failed)."""
     with sessions() as session:
-        value = session.scalar(select(func.max(ScheduleRun.slot_at)).where(ScheduleRun.schedule == name))
-    return None if value is None else float(value)
+        return runs.last_slot(session, name)
 
 
 def last_run(sessions: sessionmaker[Session], name: str) -> tuple[ScheduleRun, bool] | None:
     """The newest run of the schedule and whether its batch is still running."""
     with sessions() as session:
-        run = session.scalars(select(ScheduleRun).where(ScheduleRun.schedule == name)
-                              .order_by(ScheduleRun.slot_at.desc(), ScheduleRun.id.desc()).limit(1)).first()
+        run = runs.newest_run(session, name)
         if run is None:
             return None
-        running = run.batch_id is not None and _unfinished(session, run.batch_id)
+        running = run.batch_id is not None and runs.unfinished(session, run.batch_id)
     return run, running
 
 
 def _recorded(sessions: sessionmaker[Session], name: str, slot: float) -> ScheduleRun | None:
     with sessions() as session:
-        return session.scalars(
-            select(ScheduleRun).where(ScheduleRun.schedule == name, ScheduleRun.slot_at == slot)
-        ).first()
-
-
-def _unfinished(session: Session, batch_id: int) -> bool:
-    return session.scalars(
-        select(Job.id).where(Job.batch_id == batch_id, Job.state.not_in([s.value for s in TERMINAL])).limit(1)
-    ).first() is not None
-
-
-def _running_batch(session: Session, name: str) -> int | None:
-    """A batch of this schedule that still has a job not terminal (held jobs count), if any."""
-    return session.scalars(
-        select(ScheduleRun.batch_id).join(Job, Job.batch_id == ScheduleRun.batch_id)
-        .where(ScheduleRun.schedule == name, Job.state.not_in([s.value for s in TERMINAL]))
-        .order_by(ScheduleRun.batch_id.desc()).limit(1)
-    ).first()
+        return runs.recorded(session, name, slot)
 
 
 def _busy(session: Session, name: str) -> str | None:
     """Why a new slot of this schedule cannot start now (None: it can)."""
-    running = _running_batch(session, name)
+    running = runs.running_batch(session, name)
     if running is not None:
         return f"batch {running} still running"
-    queued = session.scalar(select(func.count()).select_from(ScheduleRun)
-                            .where(ScheduleRun.schedule == name, ScheduleRun.state == RunState.QUEUED.value))
+    queued = runs.queued_count(session, name)
     return f"{queued} earlier slot(s) queued" if queued else None
 
 
@@ -236,26 +196,6 @@ def _create(factory: sessionmaker[Session], schedule: Schedule, manifest: Manife
     base = manifest.output_dir or default_output_dir(schedule.name)
     per_run = dataclasses.replace(manifest, output_dir=str(Path(base) / slot_folder(schedule, slot)))
     return create_batch(factory, per_run, now=now, name=batch_name(schedule, slot))
-
-
-def _lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a schedule name."""
-    return int.from_bytes(hashlib.sha256(f"nanobatch-schedule:{name}".encode()).digest()[:8], "big", signed=True)
-
-
-@contextmanager
-def _locked(sessions: sessionmaker[Session], name: str) -> Iterator[tuple[Session, sessionmaker[Session]]]:
-    """One transaction holding the schedule's lock; ``create_batch`` joins it through the factory.
-
-    The factory's sessions are bound to this transaction's connection and never commit it
-    (``join_transaction_mode="rollback_only"``): everything commits together, or nothing does.
-    """
-    with sessions.kw["bind"].connect() as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
-        factory = sessionmaker(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
-        with factory() as session:
-            yield session, factory
 
 
 # -- entry points for the CLI and the Celery task ---------------------------------------------------

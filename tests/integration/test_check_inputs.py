@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from batch.commands.batches import fingerprint
+from batch.core.fingerprint import fingerprint
 from batch.files.cache import input_validators
 
 

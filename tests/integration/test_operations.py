@@ -7,7 +7,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from batch.commands.batches import SubmitOptions, batch_status, create_batch
 from batch.commands.operations import cancel, resume, retry
 from batch.commands.plan import plan
 from batch.core.cost import PriceTable
@@ -15,7 +14,9 @@ from batch.engine.steps import advance_all
 from batch.engine.tick import drain, tick
 from batch.manifest import load_manifest
 from batch.simulator import SimulatorConfig, running_simulator
+from batch.store.batches import SubmitOptions, create_batch
 from batch.store.models import Job, JobEvent, Output
+from batch.store.queries import batch_status
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, write_manifest
 

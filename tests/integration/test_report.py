@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batch.commands.listing import list_batches
 from batch.engine.runtime import Runtime
 from batch.engine.tick import drain
 from batch.errors import InputError
@@ -25,6 +24,7 @@ from batch.reports.html import render_html
 from batch.reports.thumbs import make_thumb
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.store import db
+from batch.store.queries import list_batches
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
 BROKEN_ERROR = "HTTP 404 when fetching the image"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from batch.commands.batches import create_batch
 from batch.core.states import JobState
 from batch.manifest import JobSpec, Limits, Manifest
 from batch.store import db
 from batch.store import jobs as store
+from batch.store.batches import create_batch
 from batch.store.models import Job, JobEvent
 from tests.conftest import Backend
 

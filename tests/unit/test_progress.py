@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from batch.cli import console
-from batch.commands.batches import BatchStatus
 from batch.core.progress import Estimate, RateTracker, Sample, estimate, format_eta, format_rate
+from batch.store.queries import BatchStatus
 
 
 def samples(*pairs: tuple[float, int]) -> list[Sample]:

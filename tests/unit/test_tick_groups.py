@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from batch.engine.tick import GROUP_MAX, GROUP_WINDOW, QUEUE_BUNCH, FirstPolls, _due, _groups, queue_bunch
+from batch.core.pacing import GROUP_MAX, GROUP_WINDOW, QUEUE_BUNCH, FirstPolls, queue_bunch
+from batch.core.pacing import due as _due
+from batch.core.pacing import groups as _groups
 
 
 def test_jobs_due_together_share_a_message_that_starts_at_the_last_ones_slot() -> None:

@@ -1,0 +1,101 @@
+"""Batch rows: create a batch with its jobs, and the writes of operations (budget, cancel marks).
+
+Job state is still written only through ``batch.store.jobs``; here are the batch's own columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch.core.fingerprint import fingerprint
+from batch.core.states import JobState
+from batch.manifest import Manifest
+from batch.store.db import transaction
+from batch.store.models import Batch, Job
+
+INSERT_CHUNK = 5_000
+
+
+def default_output_dir(name: str) -> str:
+    """``./out/<name>`` with the name made safe for a folder."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "batch"
+    return str((Path.cwd() / "out" / slug).resolve())
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """Choices made at submit time: name, cache bypass, budget override, input validators."""
+
+    name: str | None = None
+    force: bool = False
+    budget_usd: float | None = None
+    validators: dict[str, str] | None = None
+
+
+def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: float,
+                 name: str | None = None, options: SubmitOptions | None = None) -> int:
+    """Write the batch row and one pending row per job in one transaction; return the batch id."""
+    opts = options or SubmitOptions(name=name)
+    batch_name = name or opts.name or manifest.name
+    extra: dict[str, Any] = {"force": True} if opts.force else {}
+    if manifest.notify:
+        extra["notify"] = manifest.notify
+    with transaction(sessions) as session:
+        batch = Batch(
+            name=batch_name,
+            manifest_path=str(Path(manifest.path).resolve()),
+            output_dir=manifest.output_dir or default_output_dir(batch_name),
+            created_at=now,
+            requests_per_second=manifest.limits.requests_per_second,
+            submits_per_second=manifest.limits.submits_per_second,
+            max_in_flight=manifest.limits.max_in_flight,
+            budget_usd=opts.budget_usd if opts.budget_usd is not None else manifest.budget_usd,
+            options=extra,
+        )
+        session.add(batch)
+        session.flush()
+        rows = [
+            {
+                "batch_id": batch.id, "key": spec.id, "state": JobState.PENDING.value, "inputs": spec.inputs,
+                "output_name": spec.output_name, "fingerprint": fingerprint(spec.inputs, opts.validators),
+                "next_action_at": now, "created_at": now, "attempts": 0, "submits": 0, "polls": 0,
+                "uncertain_submits": 0,
+            }
+            for spec in manifest.jobs
+        ]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            session.execute(insert(Job), rows[start:start + INSERT_CHUNK])
+        return batch.id
+
+
+def get_batch(sessions: sessionmaker[Session], batch_id: int) -> Batch | None:
+    """The batch row (detached: read after the session closes), or None."""
+    with sessions() as session:
+        return session.get(Batch, batch_id)
+
+
+def set_budget(session: Session, batch_id: int, budget_usd: float) -> None:
+    """Give the batch a new budget (``resume --budget``)."""
+    batch = session.get(Batch, batch_id)
+    assert batch is not None
+    batch.budget_usd = budget_usd
+
+
+def mark_cancelled(session: Session, batch_id: int, now: float) -> None:
+    """Mark the batch cancelled (no more submits), keeping the first time it was."""
+    batch = session.get(Batch, batch_id)
+    assert batch is not None
+    batch.cancelled_at = batch.cancelled_at or now
+
+
+def clear_cancelled(session: Session, batch_id: int) -> None:
+    """Lift the batch's cancel mark (``retry --cancelled`` runs it again)."""
+    batch = session.get(Batch, batch_id)
+    assert batch is not None
+    batch.cancelled_at = None

@@ -1,0 +1,186 @@
+"""The reads that status, listing, operations, reports, notify and the steps need.
+
+Each returns plain values or rows read in one short session; none writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch.core.progress import iso_utc
+from batch.core.states import TERMINAL, JobState, StateCounts
+from batch.store import jobs as store
+from batch.store.models import Batch, Job, Output
+
+S = JobState
+DEFAULT_LIMIT = 20
+# Built once: every step reads its jobs with these (see ``batch.engine.steps._read_all``).
+_JOBS_AND_BATCHES = (select(Job, Batch).join(Batch, Job.batch_id == Batch.id)
+                     .where(Job.id.in_(bindparam("job_ids", expanding=True))))
+_FINISHED_PRINTS = select(Job.fingerprint).where(Job.fingerprint.in_(bindparam("prints", expanding=True)),
+                                                 Job.state.in_([S.SUCCEEDED.value, S.CACHED.value]))
+
+
+# -- status and listing -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchStatus(StateCounts):
+    """A batch's progress as ``nanobatch status`` shows it."""
+
+    batch_id: int
+    name: str
+    counts: dict[str, int]
+    output_dir: str
+    uncertain_submits: int
+    cost: float
+    parked: str | None = None  # why pending jobs wait for a person (e.g. the budget was reached)
+    budget_usd: float | None = None
+
+    @property
+    def settled(self) -> bool:
+        """True when nothing will move without a person: every job terminal, held, or parked pending."""
+        waiting = {S.HELD.value} | ({S.PENDING.value} if self.parked else set())
+        moving = sum(n for s, n in self.counts.items() if JobState(s) not in TERMINAL and s not in waiting)
+        return moving == 0
+
+    @property
+    def done(self) -> bool:
+        """True when every job is terminal."""
+        return self.finished == self.total
+
+    @property
+    def all_succeeded(self) -> bool:
+        """True when every job ended succeeded (or cached)."""
+        return self.succeeded == self.total
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``status --json`` document."""
+        return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
+                "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
+                "parked": self.parked, "budget_usd": self.budget_usd}
+
+
+def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
+    """The batch's counts by state, or None when there is no such batch."""
+    with sessions() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            return None
+        counts, uncertain = store.state_totals(session, batch_id)
+    return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, batch.charged_usd,
+                       batch.options.get("parked"), batch.budget_usd)
+
+
+def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:
+    """The most recently created batch, if any."""
+    with sessions() as session:
+        return session.scalars(select(Batch.id).order_by(Batch.id.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class BatchSummary(StateCounts):
+    """One line of the batch list: counts by state and what it cost so far."""
+
+    batch_id: int
+    name: str
+    created_at: float
+    counts: dict[str, int]
+    cost: float
+
+    @property
+    def done(self) -> int:
+        """Jobs in a terminal state (the list's "done" column)."""
+        return self.finished
+
+    def as_json(self) -> dict[str, Any]:
+        """One element of the ``status --json`` list."""
+        return {"batch_id": self.batch_id, "name": self.name, "created_at": iso_utc(self.created_at),
+                "total": self.total, "done": self.done, "succeeded": self.succeeded, "failed": self.failed,
+                "counts": self.counts, "cost_usd": round(self.cost, 6)}
+
+
+def list_batches(sessions: sessionmaker[Session], *, limit: int = DEFAULT_LIMIT) -> list[BatchSummary]:
+    """The ``limit`` most recent batches, newest first, each with its counts by state and cost."""
+    with sessions() as session:
+        batches = session.execute(
+            select(Batch.id, Batch.name, Batch.created_at, Batch.charged_usd).order_by(Batch.id.desc()).limit(limit)
+        ).all()
+        ids = [row.id for row in batches]
+        rows = session.execute(
+            select(Job.batch_id, Job.state, func.count())
+            .where(Job.batch_id.in_(ids))
+            .group_by(Job.batch_id, Job.state)
+        ).all() if ids else []
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for batch_id, state, count in rows:
+        counts[batch_id][state] = int(count)
+    return [BatchSummary(b.id, b.name, b.created_at, counts[b.id], b.charged_usd) for b in batches]
+
+
+# -- operations and steps ---------------------------------------------------------------------------
+
+def job_ids(sessions: sessionmaker[Session], batch_id: int, job_states: Sequence[JobState]) -> list[int]:
+    """Ids of the batch's jobs in ``job_states``."""
+    with sessions() as session:
+        return list(session.scalars(
+            select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([s.value for s in job_states]))
+        ))
+
+
+def error_contains(text: str) -> Any:
+    """A condition for ``jobs.transition_all``'s ``only``: the job's error holds ``text`` (taken literally)."""
+    return Job.error.contains(text, autoescape=True)
+
+
+def job_and_batch(session: Session, job_id: int) -> tuple[Job, Batch] | None:
+    """The job and its batch, or None if either is gone."""
+    job = session.get(Job, job_id)
+    batch = session.get(Batch, job.batch_id) if job else None
+    return (job, batch) if job is not None and batch is not None else None
+
+
+def jobs_with_batches(session: Session, job_ids: list[int]) -> list[tuple[Job, Batch]]:
+    """The jobs with their batches, in one query (a task often carries several jobs)."""
+    return [(job, batch) for job, batch in session.execute(_JOBS_AND_BATCHES, {"job_ids": job_ids}).all()]
+
+
+def finished_prints(session: Session, prints: list[str]) -> set[str]:
+    """Those of ``prints`` that a succeeded or cached job has."""
+    return set(session.scalars(_FINISHED_PRINTS, {"prints": prints})) if prints else set()
+
+
+# -- reports and notifications ----------------------------------------------------------------------
+
+def report_rows(session: Session, batch_id: int) -> tuple[Batch, list[Job], dict[int, list[Output]]] | None:
+    """The batch, its jobs in id order and their outputs by job id; None for an unknown batch."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        return None
+    outputs: dict[int, list[Output]] = {}
+    out_query = select(Output).join(Job, Job.id == Output.job_id).where(Job.batch_id == batch_id)
+    for out in session.scalars(out_query):
+        outputs.setdefault(out.job_id, []).append(out)
+    jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.id)).all())
+    return batch, jobs, outputs
+
+
+def cost_and_end(session: Session, batch_id: int) -> tuple[float, float | None]:
+    """What the batch's jobs cost (their last runs) and when the last of them finished."""
+    cost, finished = session.execute(
+        select(func.coalesce(func.sum(Job.cost), 0.0), func.max(Job.finished_at)).where(Job.batch_id == batch_id)
+    ).one()
+    return float(cost or 0.0), finished
+
+
+def failures(session: Session, batch_id: int, limit: int) -> list[tuple[str, str | None]]:
+    """(manifest job id, error) of the batch's first ``limit`` failed jobs."""
+    rows = session.execute(
+        select(Job.key, Job.error).where(Job.batch_id == batch_id, Job.state == S.FAILED.value)
+        .order_by(Job.id).limit(limit)
+    ).all()
+    return [(key, error) for key, error in rows]
