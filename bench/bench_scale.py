@@ -32,8 +32,9 @@ from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
 from batch.store.batches import create_batch
+from batch.store.db import fresh_pg_schema
 from batch.store.models import Job
-from batch.testing.cluster import cluster_env, fresh_pg_schema, running_cluster, wait_until
+from batch.testing.cluster import cluster_env, running_cluster, wait_until
 
 STYLES = 5
 

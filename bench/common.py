@@ -26,15 +26,16 @@ import redis  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from batch.cli.local import worker_command  # noqa: E402
-from batch.commands.batches import create_batch  # noqa: E402
 from batch.core.states import TERMINAL  # noqa: E402
 from batch.manifest import load_manifest  # noqa: E402
 from batch.store import db  # noqa: E402
+from batch.store.batches import create_batch  # noqa: E402
+from batch.store.db import fresh_pg_schema  # noqa: E402
 from batch.store.jobs import counts_by_state  # noqa: E402
 from batch.store.models import Job  # noqa: E402
 from batch.testing.cluster import Cluster as ProcessCluster  # noqa: E402
 from batch.testing.cluster import cluster_env as deployment_env  # noqa: E402
-from batch.testing.cluster import fresh_pg_schema, wait_until  # noqa: E402
+from batch.testing.cluster import wait_until  # noqa: E402
 
 PG_URL = os.environ.get("NANOBATCH_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("NANOBATCH_BENCH_REDIS", "redis://127.0.0.1:6379/13")

@@ -19,7 +19,7 @@ from batch import redis as redis_server
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.simulator.testing import SimClient
 from batch.store import db
-from batch.testing.cluster import fresh_pg_schema
+from batch.store.db import fresh_pg_schema
 
 PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("NANOBATCH_TEST_REDIS_URL")

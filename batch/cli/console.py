@@ -11,10 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from batch.commands import service
-from batch.commands.batches import BatchStatus
-from batch.commands.listing import BatchSummary
 from batch.core.progress import RateTracker, format_eta, format_rate
 from batch.core.states import ACTIVE, TERMINAL, JobState
+from batch.store.queries import BatchStatus, BatchSummary
 
 if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only when used, keeping status quick
     from rich.progress import Progress, TaskID

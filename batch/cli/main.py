@@ -120,7 +120,7 @@ def submit_options(func: F) -> F:
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
            as_json: bool, dry_run: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
-    from batch.commands.batches import SubmitOptions
+    from batch.store.batches import SubmitOptions
 
     if dry_run:
         plan = service.dry_run(manifest, force=force, check_inputs=check_inputs)
@@ -146,7 +146,7 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     Exits 0 when every job succeeded, 1 otherwise.
     """
     from batch.cli import console
-    from batch.commands.batches import SubmitOptions
+    from batch.store.batches import SubmitOptions
 
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
@@ -222,7 +222,7 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
         _console().watch_status(service.status(batch_id).batch_id, interval=interval)
         return
     if batch_id is None:
-        from batch.commands.listing import list_batches
+        from batch.store.queries import list_batches
 
         summaries = list_batches(service.sessions(), limit=limit)
         if as_json:

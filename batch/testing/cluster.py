@@ -7,17 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import create_engine, text
-
 from batch.cli.local import worker_command
-from batch.store import db
 
 
 def cluster_env(*, home: Path, db_url: str, redis_url: str, api_base: str, **extra: str) -> dict[str, str]:
@@ -107,18 +103,3 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25
     return check()
 
 
-@contextmanager
-def fresh_pg_schema(base_url: str) -> Iterator[str]:
-    """A new PostgreSQL schema, as ``base_url`` with its search_path; dropped on exit."""
-    schema = f"nb_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        db.dispose_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
