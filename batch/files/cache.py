@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import requests
 from sqlalchemy.orm import Session
 
+from batch.files.atomic import atomic_file
 from batch.files.download import SavedFile
 from batch.files.outputs import output_paths
 from batch.store import outputs as outputs_store
@@ -59,14 +59,8 @@ def reuse(outputs: list[Output], output_dir: str, output_name: str) -> list[Save
 
 def _atomic_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, durable=False) as handle, open(source, "rb") as src:
+        shutil.copyfileobj(src, handle)
 
 
 def input_validators(http: requests.Session, urls: set[str], timeout: float = 10.0) -> dict[str, str]:

@@ -9,7 +9,6 @@ most a stray ``.part`` file.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from batch.core.schema import PIL_FORMATS
 from batch.errors import DownloadError
+from batch.files.atomic import atomic_file
 from batch.upstream.http import USER_AGENT, send
 
 CHUNK = 256 * 1024
@@ -56,18 +56,11 @@ def download_verified(
     nothing is left behind and no directory is listed (a flat folder may hold 100,000 files).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{writer}.part")
-    try:
-        with open(tmp, "w+b") as handle:
-            size, digest = _stream(http, url, handle, timeout)
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.seek(0)
-            width, height = _check_image(handle, output_format, allowed_sizes)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(target, tag=writer) as handle:
+        size, digest = _stream(http, url, handle, timeout)
+        handle.flush()
+        handle.seek(0)
+        width, height = _check_image(handle, output_format, allowed_sizes)
     return SavedFile(str(target), size, digest, width, height, output_format)
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.progress import iso_utc
 from batch.errors import InputError
+from batch.files.atomic import atomic_file
 from batch.store import queries
 from batch.store.models import Job, Output
 from batch.store.queries import BatchSummary
@@ -125,24 +124,15 @@ def format_for(path: Path, fmt: str | None) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
+    """Write ``data`` to ``path`` atomically (``batch.files.atomic``).
 
     Raises InputError with one line (the path and the system's reason) when it cannot.
     """
-    tmp_name: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_file(path) as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
 
 
 def render(data: ReportData, fmt: str) -> str:
