@@ -64,7 +64,7 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     redis_url = cfg.redis_url
     if redis_url is None:
         redis_url, started_redis = redis_server.ensure_redis(cfg.home)
-    worker = LocalWorker(cfg, redis_url, concurrency=concurrency)
+    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
     _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
     try:
         status = _watch(batch_id, worker, refresh)
