@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from batch.core.states import JobState
+from batch.engine.cancelling import CancelOutcome
 from batch.engine.runtime import Runtime
 from batch.engine.steps import Ctx, cancel_upstream
 from batch.errors import InputError
@@ -72,19 +73,25 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
 
 @dataclass(frozen=True)
 class CancelReport:
-    """What ``cancel`` did: jobs cancelled before submit, cancelled upstream, and left running (billed)."""
+    """What ``cancel`` did: jobs cancelled before submit, cancelled upstream, whose cancel could not be
+    sent or answered, and left running (billed). Each count is of what happened, not of what was asked."""
 
     not_submitted: int
     cancelled_upstream: int
     still_running: int
+    not_sent: int = 0
 
     def lines(self) -> list[str]:
         """The report, one fact a line."""
-        return [
+        lines = [
             f"cancelled before submitting: {self.not_submitted}",
             f"cancelled while queued upstream: {self.cancelled_upstream}",
-            f"already running upstream (they finish, are billed and recorded): {self.still_running}",
         ]
+        if self.not_sent:
+            lines.append(f"still queued upstream, cancel not sent or not answered (rate limit or API error; "
+                         f"the workers ask again at each poll, or run cancel again): {self.not_sent}")
+        lines.append(f"already running upstream (they finish, are billed and recorded): {self.still_running}")
+        return lines
 
 
 def cancel(rt: Runtime, batch_id: int) -> CancelReport:
@@ -97,12 +104,15 @@ def cancel(rt: Runtime, batch_id: int) -> CancelReport:
         batch.cancelled_at = batch.cancelled_at or now
         stopped = store.transition_all(session, batch_id, S.PENDING, S.CANCELLED, now=now, detail="batch cancelled")
         stopped += store.transition_all(session, batch_id, S.HELD, S.CANCELLED, now=now, detail="batch cancelled")
-    upstream = sum(1 for job_id in _queued(rt, batch_id) if _cancel_one(rt, job_id))
+    outcomes = [_cancel_one(rt, job_id) for job_id in _queued(rt, batch_id)]
+    upstream = outcomes.count(CancelOutcome.CANCELLED)
+    # deferred by the limiter, failed, or held by a worker at that moment (whose poll asks again)
+    not_sent = sum(1 for o in outcomes if o not in (CancelOutcome.CANCELLED, CancelOutcome.RUNNING))
     with rt.sessions() as session:
-        running = session.scalars(
+        left = session.scalars(
             select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([S.QUEUED.value, S.RUNNING.value]))
         ).all()
-    return CancelReport(len(stopped), upstream, len(running))
+    return CancelReport(len(stopped), upstream, max(len(left) - not_sent, 0), not_sent)
 
 
 def _queued(rt: Runtime, batch_id: int) -> list[int]:
@@ -110,8 +120,8 @@ def _queued(rt: Runtime, batch_id: int) -> list[int]:
         return list(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.state == S.QUEUED.value)))
 
 
-def _cancel_one(rt: Runtime, job_id: int) -> bool:
-    """Lease one queued job and ask upstream to cancel it."""
+def _cancel_one(rt: Runtime, job_id: int) -> CancelOutcome | None:
+    """Lease one queued job and ask upstream to cancel it; None when a worker holds it (nothing sent)."""
     owner = f"cancel-{uuid.uuid4().hex[:12]}"
     lease = store.Lease(owner, rt.clock() + rt.settings.lease_seconds)
     with transaction(rt.sessions) as session:
@@ -119,9 +129,9 @@ def _cancel_one(rt: Runtime, job_id: int) -> bool:
         job = session.get(Job, job_id) if claimed else None
         batch = session.get(Batch, job.batch_id) if job else None
     if job is None or batch is None:
-        return False
-    cancelled = cancel_upstream(rt, Ctx(job, batch, owner))
-    if not cancelled:
+        return None
+    outcome = cancel_upstream(rt, Ctx(job, batch, owner))
+    if outcome in (CancelOutcome.RUNNING, CancelOutcome.FAILED):  # a deferred job's lease is already dropped
         with transaction(rt.sessions) as session:
             store.update_job(session, job_id, S.QUEUED, owner, lease_owner=None, lease_until=None)
-    return cancelled
+    return outcome
