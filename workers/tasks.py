@@ -62,7 +62,7 @@ def tick() -> int:
         return run_tick(rt, lambda job_ids, owner: steps.delay(job_ids, owner),
                         dispatch_later=lambda job_ids, owner, delay: steps.apply_async((job_ids, owner),
                                                                                       countdown=delay),
-                        batches=batches)
+                        batch_ids=batches)
     finally:
         # the lock may have expired while a very long tick ran; nothing else to undo then
         with contextlib.suppress(redis.exceptions.LockError):

@@ -82,12 +82,12 @@ class FirstPolls:
 
 
 def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
-         dispatch_later: DispatchLater | None = None, batches: Collection[int] | None = None) -> int:
+         dispatch_later: DispatchLater | None = None, batch_ids: Collection[int] | None = None) -> int:
     """Claim the jobs due within one tick that the budget allows, dispatch each with its delay; how many.
 
     Without ``dispatch_later`` the tick does not look ahead: it claims only jobs due now and
     hands them all over at once (the limiter's ``acquire`` in the step still has the last word).
-    ``batches``: claim only these batches' jobs (the workers of ``run X``); None: every batch.
+    ``batch_ids``: claim only these batches' jobs (the workers of ``run X``); None: every batch.
     """
     owner = owner or uuid.uuid4().hex
     now = rt.clock()
@@ -95,9 +95,9 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     lease = store.Lease(owner, now + PLAN_AHEAD * rt.settings.tick_seconds + rt.settings.lease_seconds)
     room = rt.limiter.capacity(Rates(rt.settings.requests_per_second, rt.settings.submits_per_second),
                                PLAN_AHEAD * rt.settings.tick_seconds)
-    firsts = _first_polls(rt, now, now + horizon, batches) if dispatch_later is not None else []
+    firsts = _first_polls(rt, now, now + horizon, batch_ids) if dispatch_later is not None else []
     with transaction(rt.sessions) as session:
-        claimed = _claim(rt, session, now, now + horizon, lease, room, firsts, batches)
+        claimed = _claim(rt, session, now, now + horizon, lease, room, firsts, batch_ids)
         batches = _batches(session, {c.batch_id for c in claimed})
     api = sorted((c for c in claimed if c.state not in NO_CALL), key=lambda c: (c.due, c.job_id))
     asked = rt.clock()

@@ -34,7 +34,7 @@ def test_a_scoped_tick_leaves_other_batches_untouched(tmp_path: Path, backend: B
         deadline = time.monotonic() + 60
         while not _done(rt, beta):
             assert time.monotonic() < deadline, "beta did not finish"
-            tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batches={beta})
+            tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batch_ids={beta})
         assert sim.stats()["submits"] == 4
     status = batch_status(rt.sessions, alpha)
     assert status is not None and status.counts == {"pending": 4}
@@ -55,11 +55,11 @@ def test_a_scoped_tick_does_not_poll_another_batchs_jobs_in_flight(tmp_path: Pat
                              now=time.time())
         beta = create_batch(rt.sessions, load_manifest(_manifest(tmp_path / "beta", sim.base_url, "beta", "png")),
                             now=time.time())
-        tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batches={alpha})  # interrupted after submit
+        tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batch_ids={alpha})  # interrupted after submit
         deadline = time.monotonic() + 60
         while not _done(rt, beta):
             assert time.monotonic() < deadline, "beta did not finish"
-            tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batches={beta})
+            tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batch_ids={beta})
         with rt.sessions() as session:
             polls = session.execute(select(Job.state, Job.polls).where(Job.batch_id == alpha)).all()
     assert polls == [("queued", 0)] * 4
