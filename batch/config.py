@@ -16,6 +16,7 @@ from batch.errors import ConfigError
 
 REAL_API_BASE = "https://model-api.runcomfy.net"
 UNCERTAIN_POLICIES = ("resubmit", "hold")
+RUN_BATCHES_VAR = "NANOBATCH_RUN_BATCHES"  # set by ``run``/``resume`` for their embedded workers
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     schedules_file: Path | None = None
     price_1k_2k: float = 0.15
     price_4k: float = 0.30
+    run_batches: frozenset[int] | None = None  # the batches this process's workers serve (None: every batch)
 
     @property
     def db_url(self) -> str:
@@ -112,4 +114,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         schedules_file=Path(env["NANOBATCH_SCHEDULES"].strip()) if env.get("NANOBATCH_SCHEDULES", "").strip() else None,
         price_1k_2k=_float(env, "NANOBATCH_PRICE_1K_2K", 0.15),
         price_4k=_float(env, "NANOBATCH_PRICE_4K", 0.30),
+        run_batches=_batch_ids(env, RUN_BATCHES_VAR),
     )
+
+
+def _batch_ids(env: Mapping[str, str], name: str) -> frozenset[int] | None:
+    """A comma-separated list of batch ids (None when unset or empty)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return frozenset(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{name} must be batch ids separated by commas, got {raw!r}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from celery import Celery
@@ -9,6 +10,12 @@ from celery.signals import before_task_publish
 
 from batch.config import load_settings
 from batch.redis import ensure_redis, kombu_url
+from batch.store.scope import scope_name
+
+
+def beat_schedule_file(scope: str | None) -> str:
+    """The beat's schedule file in the data directory, one per scope (concurrent runs share no file)."""
+    return "celerybeat-schedule" if scope is None else f"celerybeat-schedule-{scope}"
 
 
 def broker_url() -> str:
@@ -17,12 +24,34 @@ def broker_url() -> str:
     return settings.redis_url or ensure_redis(settings.home)[0]
 
 
+def tick_lock_name(batches: Collection[int] | None) -> str:
+    """The Redis lock that keeps one tick at a time among the workers of one scope."""
+    name = scope_name(batches)
+    return "nanobatch:tick" if name is None else f"nanobatch:tick:{name}"
+
+
 def make_app() -> Celery:
-    """Build the Celery app with the tick, the schedules and the batch-end notifications on the beat."""
+    """Build the Celery app with the tick, the schedules and the batch-end notifications on the beat.
+
+    Workers scoped to some batches (``NANOBATCH_RUN_BATCHES``, set by ``run``/``resume``) use a
+    queue of their own, so that neither they nor shared workers take each other's messages (a
+    run's environment never touches another batch's jobs), and fire no schedules: a batch a
+    schedule starts is for the shared workers, which would otherwise not see it started.
+    """
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
     celery = Celery("nanobatch", broker=url, include=["workers.tasks"])
+    beat_schedule: dict[str, dict[str, Any]] = {
+        "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
+        "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
+    }
+    scope = scope_name(settings.run_batches)
+    if scope is None:
+        beat_schedule["nanobatch-schedules"] = {"task": "workers.tasks.fire_schedules",
+                                                "schedule": settings.schedule_seconds}
+    else:
+        celery.conf.task_default_queue = f"nanobatch-{scope}"
     celery.conf.update(
         task_ignore_result=True,
         task_acks_late=False,             # the database is the queue: a lost message costs one lease
@@ -32,12 +61,8 @@ def make_app() -> Celery:
         # nor kombu's ack emulation: it keeps each message in an "unacked" hash in Redis (two more
         # round trips per message) to redeliver it after a crash; an expired lease already does
         broker_transport_options={"ack_emulation": False},
-        beat_schedule={
-            "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
-            "nanobatch-schedules": {"task": "workers.tasks.fire_schedules", "schedule": settings.schedule_seconds},
-            "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
-        },
-        beat_schedule_filename=str(settings.home / "celerybeat-schedule"),
+        beat_schedule=beat_schedule,
+        beat_schedule_filename=str(settings.home / beat_schedule_file(scope)),
         timezone="UTC",
     )
     return celery

@@ -15,10 +15,9 @@ from batch.engine import notify
 from batch.engine.runtime import Runtime, build_runtime
 from batch.engine.steps import advance_all
 from batch.engine.tick import tick as run_tick
-from batch.redis import TICK_LOCK_KEY
 from batch.schedules import firing as scheduler
 from batch.store import db
-from workers.app import app, broker_url
+from workers.app import app, broker_url, tick_lock_name
 
 _runtime: Runtime | None = None
 _client: redis.Redis | None = None
@@ -52,16 +51,18 @@ def _after_fork(**_: object) -> None:
 
 @app.task(name="workers.tasks.tick", ignore_result=True)
 def tick() -> int:
-    """Claim due jobs and queue step tasks (jobs due together share one); one tick at a time everywhere."""
+    """Claim due jobs and queue step tasks (jobs due together share one); one tick at a time per scope."""
     rt = runtime()
-    lock = _redis().lock(TICK_LOCK_KEY, timeout=60, blocking=False)
+    batches = rt.settings.run_batches  # the workers of ``run X`` serve batch X only
+    lock = _redis().lock(tick_lock_name(batches), timeout=60, blocking=False)
     if not lock.acquire():
         return 0
     try:
         # jobs due later in this tick, or paced to the API budget, go with a countdown
         return run_tick(rt, lambda job_ids, owner: steps.delay(job_ids, owner),
                         dispatch_later=lambda job_ids, owner, delay: steps.apply_async((job_ids, owner),
-                                                                                      countdown=delay))
+                                                                                      countdown=delay),
+                        batch_ids=batches)
     finally:
         # the lock may have expired while a very long tick ran; nothing else to undo then
         with contextlib.suppress(redis.exceptions.LockError):

@@ -63,10 +63,12 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     redis_url = cfg.redis_url
     if redis_url is None:
         redis_url, started_redis = redis_server.ensure_redis(cfg.home)
-    worker = LocalWorker(cfg, redis_url, concurrency=concurrency)
+    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
     _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
     try:
         status = _watch(batch_id, worker, refresh)
+        if status.done:
+            _notify()
     except KeyboardInterrupt:
         _console.print(f"\ninterrupted: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
         raise SystemExit(130) from None
@@ -76,6 +78,18 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
             redis_server.stop_redis(cfg.home)
     print_status(status)
     return status
+
+
+def _notify() -> None:
+    """The batch-end notification pass, before the workers (and their beat, which runs it too) stop.
+
+    Without it a batch run here would be announced only by some later beat, if any ever ran.
+    """
+    from batch.engine import notify
+
+    sent = notify.notify_finished(service.sessions(), time.time())
+    if sent:
+        _console.print(f"batch-end notifications sent: {sent}")
 
 
 def _watch(batch_id: int, worker: LocalWorker, refresh: float) -> BatchStatus:

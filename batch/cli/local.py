@@ -6,36 +6,43 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
-from batch.config import Settings
+from batch.config import RUN_BATCHES_VAR, Settings
 
 
-def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None,
-                   settings: Settings | None = None) -> list[str]:
-    """The celery command line nanobatch uses for a worker (threads: steps wait on HTTP, not CPU)."""
+def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None) -> list[str]:
+    """The celery command line nanobatch uses for a worker (threads: steps wait on HTTP, not CPU).
+
+    The beat's schedule file comes from the app's configuration (one per scope, see ``workers.app``).
+    """
     cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "threads",
            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
     if name:
         cmd += ["--hostname", name]
     if beat:
         cmd.append("--beat")
-        if settings is not None:
-            cmd += ["--schedule", str(settings.home / "celerybeat-schedule")]
     return cmd
 
 
 class LocalWorker:
-    """A worker child process whose output goes to a log file in the data directory."""
+    """A worker child process whose output goes to a log file in the data directory.
 
-    def __init__(self, settings: Settings, redis_url: str, *, concurrency: int = 8) -> None:
+    ``batches``: the only batches it advances (``run X`` / ``resume X``); None: every batch.
+    """
+
+    def __init__(self, settings: Settings, redis_url: str, *, concurrency: int = 8,
+                 batches: Collection[int] | None = None) -> None:
         self.log_path = settings.home / "worker.log"
         env = {**os.environ, "NANOBATCH_REDIS_URL": redis_url, "NANOBATCH_HOME": str(settings.home)}
+        env.pop(RUN_BATCHES_VAR, None)
+        if batches is not None:
+            env[RUN_BATCHES_VAR] = ",".join(str(b) for b in sorted(batches))
         settings.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
-            worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h",
-                           settings=settings),
+            worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
             env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
         )
 

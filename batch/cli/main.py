@@ -90,11 +90,19 @@ def entry() -> None:
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @friendly_errors
 def validate(manifest: str) -> None:
-    """Check MANIFEST and print how many jobs it expands to; writes nothing."""
-    loaded = service.load(manifest)
+    """Check MANIFEST and print how many jobs it expands to.
+
+    Also creates the output folder and checks that files can be written there; writes nothing else.
+    """
+    loaded = service.validate(manifest)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{manifest}: ok, {len(loaded.jobs)} jobs in batch {loaded.name!r}")
+
+
+def _warn(message: str) -> None:
+    """A warning on stderr: the batch goes on."""
+    click.echo(f"warning: {message}", err=True)
 
 
 def submit_options(func: F) -> F:
@@ -103,7 +111,8 @@ def submit_options(func: F) -> F:
         click.option("--name", help="Batch name (default: the manifest's name)."),
         click.option("--force", is_flag=True, help="Do not reuse earlier identical results: call the API for all."),
         click.option("--check-inputs", is_flag=True,
-                     help="HEAD every input URL; an image replaced at the same URL is edited again."),
+                     help="HEAD every input URL: one that cannot be fetched fails its job unpaid; an image "
+                          "replaced at the same URL is edited again."),
         click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
     ]
     for option in reversed(options):
@@ -127,7 +136,8 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
         click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
         return
     options = SubmitOptions(force=force, budget_usd=budget)
-    batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
+    batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
+                                    warn=_warn)
     if as_json:
         click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
     else:
@@ -149,7 +159,7 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     from batch.store.batches import SubmitOptions
 
     options = SubmitOptions(force=force, budget_usd=budget)
-    batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
+    batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs, warn=_warn)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
     sys.exit(0 if status.all_succeeded else 1)
 

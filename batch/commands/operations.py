@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from batch.core.states import JobState
+from batch.engine.cancelling import CancelOutcome
 from batch.engine.runtime import Runtime
 from batch.engine.steps import Ctx, cancel_upstream
 from batch.errors import InputError
@@ -66,19 +67,25 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
 
 @dataclass(frozen=True)
 class CancelReport:
-    """What ``cancel`` did: jobs cancelled before submit, cancelled upstream, and left running (billed)."""
+    """What ``cancel`` did: jobs cancelled before submit, cancelled upstream, whose cancel could not be
+    sent or answered, and left running (billed). Each count is of what happened, not of what was asked."""
 
     not_submitted: int
     cancelled_upstream: int
     still_running: int
+    not_sent: int = 0
 
     def lines(self) -> list[str]:
         """The report, one fact a line."""
-        return [
+        lines = [
             f"cancelled before submitting: {self.not_submitted}",
             f"cancelled while queued upstream: {self.cancelled_upstream}",
-            f"already running upstream (they finish, are billed and recorded): {self.still_running}",
         ]
+        if self.not_sent:
+            lines.append(f"still queued upstream, cancel not sent or not answered (rate limit or API error; "
+                         f"the workers ask again at each poll, or run cancel again): {self.not_sent}")
+        lines.append(f"already running upstream (they finish, are billed and recorded): {self.still_running}")
+        return lines
 
 
 def cancel(rt: Runtime, batch_id: int) -> CancelReport:
@@ -89,24 +96,26 @@ def cancel(rt: Runtime, batch_id: int) -> CancelReport:
         batches.mark_cancelled(session, batch_id, now)
         stopped = store.transition_all(session, batch_id, S.PENDING, S.CANCELLED, now=now, detail="batch cancelled")
         stopped += store.transition_all(session, batch_id, S.HELD, S.CANCELLED, now=now, detail="batch cancelled")
-    queued = queries.job_ids(rt.sessions, batch_id, [S.QUEUED])
-    upstream = sum(1 for job_id in queued if _cancel_one(rt, job_id))
-    running = queries.job_ids(rt.sessions, batch_id, [S.QUEUED, S.RUNNING])
-    return CancelReport(len(stopped), upstream, len(running))
+    outcomes = [_cancel_one(rt, job_id) for job_id in queries.job_ids(rt.sessions, batch_id, [S.QUEUED])]
+    upstream = outcomes.count(CancelOutcome.CANCELLED)
+    # deferred by the limiter, failed, or held by a worker at that moment (whose poll asks again)
+    not_sent = sum(1 for o in outcomes if o not in (CancelOutcome.CANCELLED, CancelOutcome.RUNNING))
+    left = queries.job_ids(rt.sessions, batch_id, [S.QUEUED, S.RUNNING])
+    return CancelReport(len(stopped), upstream, max(len(left) - not_sent, 0), not_sent)
 
 
-def _cancel_one(rt: Runtime, job_id: int) -> bool:
-    """Lease one queued job and ask upstream to cancel it."""
+def _cancel_one(rt: Runtime, job_id: int) -> CancelOutcome | None:
+    """Lease one queued job and ask upstream to cancel it; None when a worker holds it (nothing sent)."""
     owner = f"cancel-{uuid.uuid4().hex[:12]}"
     lease = store.Lease(owner, rt.clock() + rt.settings.lease_seconds)
     with transaction(rt.sessions) as session:
         claimed = store.claim_one(session, job_id, S.QUEUED, now=rt.clock(), lease=lease)
         found = queries.job_and_batch(session, job_id) if claimed else None
     if found is None:
-        return False
+        return None
     job, batch = found
-    cancelled = cancel_upstream(rt, Ctx(job, batch, owner))
-    if not cancelled:
+    outcome = cancel_upstream(rt, Ctx(job, batch, owner))
+    if outcome in (CancelOutcome.RUNNING, CancelOutcome.FAILED):  # a deferred job's lease is already dropped
         with transaction(rt.sessions) as session:
             store.update_job(session, job_id, S.QUEUED, owner, lease_owner=None, lease_until=None)
-    return cancelled
+    return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
@@ -13,12 +14,13 @@ from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import SubmitOptions, create_batch
+from batch.store.batches import SubmitOptions, create_batch, default_output_dir, input_failures
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
     from batch.commands.plan import Plan
     from batch.engine.runtime import Runtime
+    from batch.files.cache import InputCheck
 
 
 @cache
@@ -39,19 +41,33 @@ def load(path: str) -> Manifest:
     return load_manifest(path)
 
 
+def validate(path: str, *, name: str | None = None) -> Manifest:
+    """Load the manifest and run every check that costs nothing (``preflight``): creates the output folder."""
+    from batch.commands.preflight import check_outputs
+
+    manifest = load(path)
+    check_outputs(manifest, manifest.output_dir or default_output_dir(name or manifest.name))
+    return manifest
+
+
 def submit(path: str, *, name: str | None = None, options: SubmitOptions | None = None,
-           check_inputs: bool = False) -> tuple[int, int]:
+           check_inputs: bool = False, warn: Callable[[str], None] = lambda _: None) -> tuple[int, int]:
     """Validate the manifest, then store it as a batch; returns (batch id, job count).
 
-    A missing token against the real API is an error before any row is written.
+    A missing token against the real API, an output folder that cannot be written or output
+    names that clash are errors before any row is written. With ``check_inputs``, a job whose
+    input URL cannot be fetched is stored failed, unsubmitted, and ``warn`` is told why.
     """
     cfg = settings()
     if cfg.is_real_api:
         cfg.require_token()
-    manifest = load(path)
     opts = options or SubmitOptions()
+    manifest = validate(path, name=name or opts.name)
     if check_inputs:
-        opts = replace(opts, validators=_validators(manifest))
+        checked = _check_inputs(manifest)
+        opts = replace(opts, validators=checked.validators, unreachable=checked.problems)
+        for spec_id, error in input_failures(manifest, checked.problems).items():
+            warn(f"job {spec_id}: {error}")
     batch_id = create_batch(sessions(), manifest, now=time.time(), name=name, options=opts)
     return batch_id, len(manifest.jobs)
 
@@ -59,22 +75,24 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
 def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Plan:
     """What submitting the manifest would run, reuse and cost; writes nothing (not even a new database)."""
     from batch.commands.plan import plan
+    from batch.commands.preflight import check_outputs
     from batch.core.cost import PriceTable
 
     manifest = load(path)
+    check_outputs(manifest, "", probe=False)
     cfg = settings()
     existing = cfg.database_url is not None or (cfg.home / "nanobatch.db").exists()
     return plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), sessions() if existing else None,
-                force=force, validators=_validators(manifest) if check_inputs else None)
+                force=force, validators=_check_inputs(manifest).validators if check_inputs else None)
 
 
-def _validators(manifest: Manifest) -> dict[str, str]:
+def _check_inputs(manifest: Manifest) -> InputCheck:
     import requests
 
-    from batch.files.cache import input_validators
+    from batch.files.cache import check_input_urls
 
     urls = {url for spec in manifest.jobs for url in spec.inputs.get("image_urls", [])}
-    return input_validators(requests.Session(), urls)
+    return check_input_urls(requests.Session(), urls)
 
 
 def runtime() -> Runtime:

@@ -17,6 +17,7 @@ from batch import errors
 from batch.core.cost import within_budget
 from batch.core.states import JobState
 from batch.core.timing import backoff_delay, next_poll_delay
+from batch.engine.cancelling import CancelOutcome
 from batch.engine.runtime import Runtime
 from batch.files.cache import find_reusable, reuse
 from batch.files.download import SavedFile
@@ -264,18 +265,21 @@ def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Cal
     return then(answer)
 
 
-def cancel_upstream(rt: Runtime, ctx: Ctx) -> bool:
-    """Ask upstream to cancel a queued job; True if it was cancelled (a running one runs on, billed)."""
+def cancel_upstream(rt: Runtime, ctx: Ctx) -> CancelOutcome:
+    """Ask upstream to cancel a queued job (true when the poll step is over, see ``CancelOutcome``)."""
     if not _acquired(rt, ctx, "cancel"):
-        return True
+        return CancelOutcome.DEFERRED
     try:
         outcome = rt.client.cancel(ctx.job.request_id or "")
     except errors.ApiError as exc:
         log.warning("job %s: cancel failed: %s", ctx.job.id, exc)
-        return False
+        if isinstance(exc, errors.RateLimited):
+            rt.limiter.rate_limited(exc.retry_after)
+        return CancelOutcome.FAILED
     if outcome != "cancelled":
-        return False
-    return _move(rt, ctx, S.CANCELLED, upstream_status="cancelled", detail="cancelled upstream while queued") or True
+        return CancelOutcome.RUNNING
+    _move(rt, ctx, S.CANCELLED, upstream_status="cancelled", detail="cancelled upstream while queued")
+    return CancelOutcome.CANCELLED  # upstream cancelled it, even if the job had moved meanwhile
 
 
 def fetch(rt: Runtime, ctx: Ctx) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from batch.core.pacing import FirstPolls
 from batch.core.states import JobState
 from batch.core.timing import MIN_SAMPLES, QueueModel, RuntimeEstimate, first_poll_age
 from batch.engine.runtime import Runtime
-from batch.store import claims, samples
+from batch.store import claims, samples, scope
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.jobs import FAR_FUTURE
@@ -61,11 +61,12 @@ class Claimed:
 
 
 def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
-         dispatch_later: DispatchLater | None = None) -> int:
+         dispatch_later: DispatchLater | None = None, batch_ids: Collection[int] | None = None) -> int:
     """Claim the jobs due within one tick that the budget allows, dispatch each with its delay; how many.
 
     Without ``dispatch_later`` the tick does not look ahead: it claims only jobs due now and
     hands them all over at once (the limiter's ``acquire`` in the step still has the last word).
+    ``batch_ids``: claim only these batches' jobs (the workers of ``run X``); None: every batch.
     """
     owner = owner or uuid.uuid4().hex
     now = rt.clock()
@@ -73,9 +74,9 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
     lease = store.Lease(owner, now + PLAN_AHEAD * rt.settings.tick_seconds + rt.settings.lease_seconds)
     room = rt.limiter.capacity(Rates(rt.settings.requests_per_second, rt.settings.submits_per_second),
                                PLAN_AHEAD * rt.settings.tick_seconds)
-    firsts = _first_polls(rt, now, now + horizon) if dispatch_later is not None else []
+    firsts = _first_polls(rt, now, now + horizon, batch_ids) if dispatch_later is not None else []
     with transaction(rt.sessions) as session:
-        claimed = _claim(rt, session, now, now + horizon, lease, room, firsts)
+        claimed = _claim(rt, session, now, now + horizon, lease, room, firsts, batch_ids)
         batches = claims.batches_by_id(session, {c.batch_id for c in claimed})
     api = sorted((c for c in claimed if c.state not in NO_CALL), key=lambda c: (c.due, c.job_id))
     asked = rt.clock()
@@ -94,19 +95,21 @@ def tick(rt: Runtime, dispatch: Dispatch, *, owner: str | None = None,
 
 
 def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease, room: Capacity,
-           firsts: Sequence[FirstPolls]) -> list[Claimed]:
-    ids = store.claim(session, job_states=NO_CALL, now=now, due_by=due_by, lease=lease, limit=MAX_CLAIM)
+           firsts: Sequence[FirstPolls], batches: Collection[int] | None) -> list[Claimed]:
+    ids = store.claim(session, job_states=NO_CALL, now=now, due_by=due_by, lease=lease, limit=MAX_CLAIM,
+                      where=scope.within(batches))
     # submits with a ceiling of their own are served first (that ceiling is the batch's pace);
     # otherwise jobs already upstream come first and submits take what is left
     submits_first = room.submits < room.calls
-    submits = _claim_submits(rt, session, now, due_by, lease, min(room.submits, MAX_CLAIM)) if submits_first else []
+    submits = (_claim_submits(rt, session, now, due_by, lease, min(room.submits, MAX_CLAIM), batches)
+               if submits_first else [])
     calls = room.calls - len(submits)
     polls = store.claim(session, job_states=POLLING, now=now, due_by=due_by, lease=lease, limit=min(calls, MAX_CLAIM),
-                        where=claims.not_first_polls_in_queue(firsts))
+                        where=scope.within(batches, claims.not_first_polls_in_queue(firsts)))
     early = _claim_first_polls(session, firsts, now, due_by, lease, min(calls - len(polls), MAX_CLAIM))
     if not submits_first:
         budget = min(calls - len(polls) - len(early), room.submits, MAX_CLAIM)
-        submits = _claim_submits(rt, session, now, due_by, lease, budget)
+        submits = _claim_submits(rt, session, now, due_by, lease, budget, batches)
     ids += polls + list(early) + submits
     if not ids:
         return []
@@ -115,13 +118,13 @@ def _claim(rt: Runtime, session: Session, now: float, due_by: float, lease: stor
             for job_id, state, due, batch_id, submitted in claims.claimed_rows(session, ids)]
 
 
-def _first_polls(rt: Runtime, now: float, due_by: float) -> list[FirstPolls]:
-    """Per batch with jobs not polled since their submit, or waiting in upstream's queue: which of
-    them to poll in this tick."""
+def _first_polls(rt: Runtime, now: float, due_by: float, batches: Collection[int] | None) -> list[FirstPolls]:
+    """Per batch (of ``batches``, None: all) with jobs not polled since their submit, or waiting in
+    upstream's queue: which of them to poll in this tick."""
     with rt.sessions() as session:
         waiting, fresh = claims.batches_awaiting_polls(session)  # fresh: jobs not polled since their submit
     plans: list[FirstPolls] = []
-    for batch_id in sorted(waiting):
+    for batch_id in sorted(b for b in waiting if scope.serves(batches, b)):
         queue = rt.queue(batch_id)
         if queue is not None:
             plans.append(_first_polls_in_queue(rt, batch_id, queue, due_by))
@@ -169,7 +172,7 @@ def _claim_first_polls(session: Session, firsts: Sequence[FirstPolls], now: floa
 
 
 def _claim_submits(rt: Runtime, session: Session, now: float, due_by: float, lease: store.Lease,
-                   budget: int) -> list[int]:
+                   budget: int, batches: Collection[int] | None) -> list[int]:
     """Pending jobs to submit: at most ``budget``, and no more than each batch's free upstream slots."""
     if budget <= 0:
         return []
@@ -177,6 +180,8 @@ def _claim_submits(rt: Runtime, session: Session, now: float, due_by: float, lea
     free_global = rt.settings.max_in_flight - sum(in_flight.values())
     claimed: list[int] = []
     for batch in store.batches_with_due_pending(session, now):
+        if not scope.serves(batches, batch.id):
+            continue
         cap = min(rt.settings.max_in_flight, batch.max_in_flight or rt.settings.max_in_flight)
         slots = min(free_global, cap - in_flight.get(batch.id, 0), budget - len(claimed))
         if slots <= 0:

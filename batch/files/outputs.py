@@ -2,23 +2,84 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import requests
 
 from batch.core.schema import OUTPUT_DIMENSIONS
+from batch.errors import InputError
 from batch.files.download import SavedFile, download_verified
 from batch.store.models import Batch, Job
 
+log = logging.getLogger(__name__)
+
+
+# A job's answer may hold several images; this many are kept, the first as ``name.ext``, then
+# ``name-2.ext`` ... Validation reserves all their names, so no job's file can land on another's.
+MAX_OUTPUTS_PER_JOB = 4
+PROBE_NAME = ".nanobatch-write-probe"
+
+
+def output_names(output_name: str, count: int) -> list[str]:
+    """Relative names (``/``-separated) of ``count`` outputs: the name itself, then ``name-2.ext``..."""
+    base = PurePosixPath(output_name)
+    return [str(base)] + [str(base.with_name(f"{base.stem}-{n}{base.suffix}")) for n in range(2, count + 1)]
+
 
 def output_paths(output_dir: str, output_name: str, count: int) -> list[Path]:
-    """Target paths for ``count`` outputs: the name itself, then ``name-2.ext``, ``name-3.ext``..."""
-    base = Path(output_dir) / PurePosixPath(output_name)
-    paths = [base]
-    for n in range(2, count + 1):
-        paths.append(base.with_name(f"{base.stem}-{n}{base.suffix}"))
-    return paths
+    """Target paths for ``count`` outputs (see ``output_names``)."""
+    return [Path(output_dir) / name for name in output_names(output_name, count)]
+
+
+@dataclass(frozen=True)
+class Collision:
+    """An output path of ``job`` that ``other``'s outputs take too: the same file, or (``folder``) a
+    folder that ``other``'s files go in."""
+
+    job: str
+    path: str
+    other: str
+    folder: bool = False
+
+
+def output_collisions(jobs: Iterable[tuple[str, str]]) -> list[Collision]:
+    """Clashes among the (job id, output name) pairs, counting every output a job may return.
+
+    Names compare without case (two names differing only in case are one file on macOS and Windows).
+    """
+    owners: dict[str, tuple[str, str]] = {}  # lower-cased path -> (job, path)
+    found: list[Collision] = []
+    for job, output_name in jobs:
+        for path in output_names(output_name, MAX_OUTPUTS_PER_JOB):
+            other, _ = owners.setdefault(path.lower(), (job, path))
+            if other != job:
+                found.append(Collision(job, path, other))
+    folders: dict[str, str] = {}  # lower-cased folder -> a job with files inside it
+    for key, (job, _) in owners.items():
+        parts = key.split("/")
+        for end in range(1, len(parts)):
+            folders.setdefault("/".join(parts[:end]), job)
+    found += [Collision(job, path, folders[key], folder=True) for key, (job, path) in owners.items() if key in folders]
+    return found
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Create ``output_dir`` and write (then remove) a probe file in it; InputError naming it if that fails."""
+    folder = Path(output_dir)
+    probe = folder / PROBE_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise InputError(f"output_dir {output_dir}: a file is in the way (it, or a folder above it, "
+                         "is not a folder)") from None
+    except OSError as exc:
+        raise InputError(f"output_dir {output_dir}: cannot write there ({exc.strerror or exc})") from None
 
 
 def allowed_sizes(inputs: dict[str, Any]) -> set[tuple[int, int]]:
@@ -32,7 +93,9 @@ def allowed_sizes(inputs: dict[str, Any]) -> set[tuple[int, int]]:
 
 def download_all(http: requests.Session, job: Job, batch: Batch) -> list[SavedFile]:
     """Download and verify every output URL of ``job``; raise DownloadError on the first bad one."""
-    urls = job.result_urls or []
+    urls = (job.result_urls or [])[:MAX_OUTPUTS_PER_JOB]  # the rest stay recorded in result_urls
+    if len(job.result_urls or []) > len(urls):
+        log.warning("job %s: %d outputs; the first %d are kept", job.id, len(job.result_urls or []), len(urls))
     paths = output_paths(batch.output_dir, job.output_name, len(urls))
     fmt = job.inputs.get("output_format", "png")
     sizes = allowed_sizes(job.inputs)

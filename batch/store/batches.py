@@ -18,6 +18,7 @@ from batch.core.states import JobState
 from batch.manifest import Manifest
 from batch.store.db import transaction
 from batch.store.models import Batch, Job
+from batch.store.rejects import fail_unsubmitted
 
 INSERT_CHUNK = 5_000
 
@@ -36,6 +37,18 @@ class SubmitOptions:
     force: bool = False
     budget_usd: float | None = None
     validators: dict[str, str] | None = None
+    unreachable: dict[str, str] | None = None  # input url -> why it cannot be fetched: its jobs fail unsubmitted
+
+
+def input_failures(manifest: Manifest, unreachable: dict[str, str]) -> dict[str, str]:
+    """Job id -> error, for the jobs with an input URL that cannot be fetched."""
+    failures: dict[str, str] = {}
+    for spec in manifest.jobs:
+        bad = [url for url in spec.inputs.get("image_urls", []) if url in unreachable]
+        if bad:
+            failures[spec.id] = (f"input {bad[0]} {unreachable[bad[0]]} (found by --check-inputs before "
+                                 "submitting: nothing paid)")
+    return failures
 
 
 def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: float,
@@ -71,6 +84,8 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
         ]
         for start in range(0, len(rows), INSERT_CHUNK):
             session.execute(insert(Job), rows[start:start + INSERT_CHUNK])
+        if opts.unreachable:
+            fail_unsubmitted(session, batch.id, input_failures(manifest, opts.unreachable), now=now)
         return batch.id
 
 

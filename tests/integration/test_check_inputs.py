@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from batch.core.fingerprint import fingerprint
-from batch.files.cache import input_validators
+from batch.files.cache import check_input_urls, input_validators
 
 
 @pytest.fixture
@@ -46,3 +46,12 @@ def test_replaced_image_gets_a_new_fingerprint(files: tuple[Path, str]) -> None:
 def test_unreachable_input_does_not_break_the_check() -> None:
     assert input_validators(requests.Session(), {"http://127.0.0.1:1/x.png"}, timeout=2) == {
         "http://127.0.0.1:1/x.png": ""}
+
+
+def test_a_missing_or_unreachable_input_is_a_problem_named_with_its_status(files: tuple[Path, str]) -> None:
+    folder, base = files
+    (folder / "here.png").write_bytes(b"an image")
+    here, gone, down = f"{base}/here.png", f"{base}/gone.png", "http://127.0.0.1:1/x.png"
+    checked = check_input_urls(requests.Session(), {here, gone, down}, timeout=2)
+    assert checked.problems == {gone: "answered HTTP 404", down: "unreachable (ConnectionError)"}
+    assert checked.validators[here]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 from sqlalchemy import select
 
+from batch import errors
 from batch.commands.operations import cancel, resume, retry
 from batch.commands.plan import plan
 from batch.core.cost import PriceTable
@@ -17,6 +19,7 @@ from batch.simulator import SimulatorConfig, running_simulator
 from batch.store.batches import SubmitOptions, create_batch
 from batch.store.models import Job, JobEvent, Output
 from batch.store.queries import batch_status
+from batch.upstream.limiter import Limiter, NullLimiter, Rates
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, write_manifest
 
@@ -126,3 +129,41 @@ def test_budget_stops_part_way_then_resume_with_more(tmp_path: Path, backend: Ba
         drain(rt, batch_id, timeout=30)
         assert sim.stats()["cost_charged"] <= 1.00
     assert counts(rt, batch_id) == {"succeeded": 6}
+
+
+class _Deferring:
+    """A limiter that grants every call but cancels, which it asks to wait for."""
+
+    def __init__(self, inner: Limiter) -> None:
+        self.inner = inner
+
+    def acquire(self, kind: str, rates: Rates) -> float:
+        return 5.0 if kind == "cancel" else self.inner.acquire(kind, rates)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_cancel_counts_only_the_cancels_that_happened(tmp_path: Path, backend: Backend) -> None:
+    with running_simulator(SimulatorConfig(latency=(1.5, 1.5), workers=1)) as sim:
+        rt = make_runtime(make_settings(tmp_path, backend.db_url, sim.base_url), backend.redis_url)
+        batch_id = create_batch(rt.sessions, load_manifest(write_manifest(tmp_path, sim.base_url, items=2, styles=2)),
+                                now=time.time())
+        tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner))  # four submitted; one runs upstream
+        time.sleep(0.3)
+        limiter = rt.limiter
+        rt.limiter = _Deferring(limiter)  # type: ignore[assignment]
+        deferred = cancel(rt, batch_id)
+        assert (deferred.cancelled_upstream, deferred.not_sent, deferred.still_running) == (0, 4, 0)
+        assert any("not sent" in line and line.endswith(": 4") for line in deferred.lines())
+        rt.limiter = NullLimiter()  # the 429 below would pause the shared limiter for everyone
+        refused = errors.RateLimited("429 from upstream", retry_after=0.1)
+        with patch.object(rt.client, "cancel", side_effect=refused):
+            limited = cancel(rt, batch_id)
+        assert (limited.cancelled_upstream, limited.not_sent) == (0, 4)
+        rt.limiter = limiter
+        done = cancel(rt, batch_id)
+        assert (done.cancelled_upstream, done.not_sent, done.still_running) == (3, 0, 1)
+        assert sim.stats()["jobs_by_state"]["cancelled"] == 3
+    assert counts(rt, batch_id) == {"cancelled": 3, "queued": 1}
+

@@ -41,8 +41,14 @@ def test_missing_token_is_a_clear_error() -> None:
         ({"NANOBATCH_MAX_IN_FLIGHT": "-1"}, "must be positive"),
         ({"NANOBATCH_UNCERTAIN_SUBMIT": "pray"}, "resubmit, hold"),
         ({"RUNCOMFY_API_TOKEN_FILE": "/nonexistent/token"}, "cannot read"),
+        ({"NANOBATCH_RUN_BATCHES": "3,x"}, "NANOBATCH_RUN_BATCHES must be batch ids"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env)
+
+
+def test_run_batches_scope_the_workers_and_default_to_every_batch() -> None:
+    assert load_settings({}).run_batches is None
+    assert load_settings({"NANOBATCH_RUN_BATCHES": "7,3"}).run_batches == frozenset({3, 7})
