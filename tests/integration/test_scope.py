@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from batch.commands.batches import batch_status, create_batch
 from sqlalchemy import select
 
 from batch.engine.steps import advance_all
@@ -13,7 +12,9 @@ from batch.engine.tick import tick
 from batch.manifest import load_manifest
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.simulator.journal import body_sha256
+from batch.store.batches import create_batch
 from batch.store.models import Job
+from batch.store.queries import batch_status
 from tests.conftest import Backend
 from tests.helpers import journal_submits, make_runtime, make_settings, write_manifest
 
