@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from batch.core.states import JobState
+from batch.engine.moves import Ctx
 from batch.engine.runtime import Runtime
-from batch.engine.steps import Ctx, cancel_upstream
+from batch.engine.steps import cancel_upstream
 from batch.errors import InputError
 from batch.store import jobs as store
 from batch.store.db import transaction
