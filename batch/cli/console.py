@@ -109,8 +109,8 @@ def print_status(status: BatchStatus) -> None:
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
     if status.parked:
-        left = status.counts.get("pending", 0)
-        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs left pending. Continue with "
+        left = status.counts.get(JobState.PARKED.value, 0)
+        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
                        f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
     if status.counts.get("held"):
         _console.print(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "

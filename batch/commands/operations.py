@@ -32,7 +32,7 @@ def _batch(rt: Runtime, batch_id: int) -> Batch:
 
 
 def resume(rt: Runtime, batch_id: int, *, budget_usd: float | None = None) -> int:
-    """Make a stopped batch runnable again: a new budget if given, parked jobs due now.
+    """Make a stopped batch runnable again: a new budget if given, parked jobs pending and due now.
 
     Jobs whose workers died need nothing: their leases expire and the next tick claims them.
     Returns how many parked jobs were released.
@@ -96,8 +96,9 @@ def cancel(rt: Runtime, batch_id: int) -> CancelReport:
         batch = session.get(Batch, batch_id)
         assert batch is not None
         batch.cancelled_at = batch.cancelled_at or now
-        stopped = store.transition_all(session, batch_id, S.PENDING, S.CANCELLED, now=now, detail="batch cancelled")
-        stopped += store.transition_all(session, batch_id, S.HELD, S.CANCELLED, now=now, detail="batch cancelled")
+        stopped = [job_id for source in (S.PENDING, S.PARKED, S.HELD)
+                   for job_id in store.transition_all(session, batch_id, source, S.CANCELLED, now=now,
+                                                      detail="batch cancelled")]
     upstream = sum(1 for job_id in _queued(rt, batch_id) if _cancel_one(rt, job_id))
     with rt.sessions() as session:
         running = session.scalars(
