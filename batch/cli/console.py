@@ -124,8 +124,8 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep) -> BatchStatus:
     """A live bar of the batch (counts by state, rate, ETA), refreshed every ``interval`` seconds.
 
-    Returns when no job is active any more (held jobs wait for a person and do not keep it open),
-    or on Ctrl-C, which stops watching only: the batch carries on.
+    Returns when no job is active any more (held and parked jobs wait for a person and do not keep
+    it open), or on Ctrl-C, which stops watching only: the batch carries on.
     """
     status = fetch(batch_id)
     tracker = RateTracker(status.total)
@@ -145,6 +145,9 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     held = status.counts.get(JobState.HELD.value, 0)
     if held:
         _console.print(f"[yellow]{held} job(s) held for a person to decide (uncertain submits)[/yellow]")
+    if status.parked:
+        _console.print(f"[yellow]{status.counts.get(JobState.PARKED.value, 0)} job(s) parked: {status.parked}; "
+                       f"[bold]nanobatch resume {batch_id} --budget <dollars>[/bold] continues[/yellow]")
     return status
 
 
