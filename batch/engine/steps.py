@@ -4,6 +4,8 @@ A step reads the job, makes at most one API call (or one round of downloads) out
 transaction, and writes the outcome with ``store.transition`` in a short transaction. It
 never sleeps: waiting is writing ``next_action_at`` and dropping the lease, so that the tick
 brings the job back when it is due. Every write is conditional on the lease still being ours.
+Each handler returns ``Next``: ``CONTINUE`` when the job is still ours and its next step is
+due now, ``STOP`` otherwise; the ways a step writes its job are in ``engine.moves``.
 """
 
 from __future__ import annotations
