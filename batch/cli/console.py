@@ -122,8 +122,8 @@ def print_status(status: BatchStatus) -> None:
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
     if status.parked:
-        left = status.counts.get("pending", 0)
-        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs left pending. Continue with "
+        left = status.counts.get(JobState.PARKED.value, 0)
+        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
                        f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
     if status.counts.get("held"):
         _console.print(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "
@@ -137,8 +137,8 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep) -> BatchStatus:
     """A live bar of the batch (counts by state, rate, ETA), refreshed every ``interval`` seconds.
 
-    Returns when no job is active any more (held jobs wait for a person and do not keep it open),
-    or on Ctrl-C, which stops watching only: the batch carries on.
+    Returns when no job is active any more (held and parked jobs wait for a person and do not keep
+    it open), or on Ctrl-C, which stops watching only: the batch carries on.
     """
     status = fetch(batch_id)
     tracker = RateTracker(status.total)
@@ -158,6 +158,9 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     held = status.counts.get(JobState.HELD.value, 0)
     if held:
         _console.print(f"[yellow]{held} job(s) held for a person to decide (uncertain submits)[/yellow]")
+    if status.parked:
+        _console.print(f"[yellow]{status.counts.get(JobState.PARKED.value, 0)} job(s) parked: {status.parked}; "
+                       f"[bold]nanobatch resume {batch_id} --budget <dollars>[/bold] continues[/yellow]")
     return status
 
 

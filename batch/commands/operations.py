@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from batch.core.states import JobState
 from batch.engine.cancelling import CancelOutcome
+from batch.engine.moves import Ctx
 from batch.engine.runtime import Runtime
-from batch.engine.steps import Ctx, cancel_upstream
+from batch.engine.steps import cancel_upstream
 from batch.errors import InputError
 from batch.store import batches, queries
 from batch.store import jobs as store
@@ -30,7 +31,7 @@ def _batch(rt: Runtime, batch_id: int) -> Batch:
 
 
 def resume(rt: Runtime, batch_id: int, *, budget_usd: float | None = None) -> int:
-    """Make a stopped batch runnable again: a new budget if given, parked jobs due now.
+    """Make a stopped batch runnable again: a new budget if given, parked jobs pending and due now.
 
     Jobs whose workers died need nothing: their leases expire and the next tick claims them.
     Returns how many parked jobs were released.
@@ -94,8 +95,9 @@ def cancel(rt: Runtime, batch_id: int) -> CancelReport:
     now = rt.clock()
     with transaction(rt.sessions) as session:
         batches.mark_cancelled(session, batch_id, now)
-        stopped = store.transition_all(session, batch_id, S.PENDING, S.CANCELLED, now=now, detail="batch cancelled")
-        stopped += store.transition_all(session, batch_id, S.HELD, S.CANCELLED, now=now, detail="batch cancelled")
+        stopped = [job_id for source in (S.PENDING, S.PARKED, S.HELD)
+                   for job_id in store.transition_all(session, batch_id, source, S.CANCELLED, now=now,
+                                                      detail="batch cancelled")]
     outcomes = [_cancel_one(rt, job_id) for job_id in queries.job_ids(rt.sessions, batch_id, [S.QUEUED])]
     upstream = outcomes.count(CancelOutcome.CANCELLED)
     # deferred by the limiter, failed, or held by a worker at that moment (whose poll asks again)

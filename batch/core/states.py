@@ -4,9 +4,11 @@ This module is pure. ``batch.store.transition`` is the one place that applies a 
 the database, and it refuses any pair this table does not list.
 
     pending ──> submitting ──> queued ──> running ──> fetching ──> downloading ──> succeeded
-       │            │  │          │          │           │              │
-       │            │  └─> held   └──────────┴──> cancelled / failed <──┘
-       └─> cached   └─> pending (retry after an answered error, or an uncertain submit resubmitted)
+     │ │ │          │  │          │          │           │              │
+     │ │ │          │  └─> held   └──────────┴──> cancelled / failed <──┘
+     │ │ └─> cached └─> pending (retry after an answered error, or an uncertain submit resubmitted)
+     │ └─> parked ──> pending (``resume``) or cancelled
+     └─> cancelled / failed
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class JobState(StrEnum):
     FETCHING = "fetching"        # upstream finished; its result must be read
     DOWNLOADING = "downloading"  # outputs listed; files being downloaded and verified
     HELD = "held"                # an uncertain submit held for a person to decide
+    PARKED = "parked"            # not submitted: the batch's budget was reached; ``resume`` goes on
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -46,18 +49,21 @@ ACTIVE: frozenset[JobState] = frozenset(
         JobState.DOWNLOADING,
     }
 )
+# States that wait for a person: ``retry --held`` or ``cancel``; ``resume`` or ``cancel``.
+WAITING: frozenset[JobState] = frozenset({JobState.HELD, JobState.PARKED})
 # States in which a request exists (or may exist) upstream: they count against max_in_flight.
 IN_FLIGHT: frozenset[JobState] = frozenset({JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING})
 
 S = JobState
 ALLOWED: dict[JobState, frozenset[JobState]] = {
-    S.PENDING: frozenset({S.SUBMITTING, S.CACHED, S.CANCELLED, S.FAILED}),
+    S.PENDING: frozenset({S.SUBMITTING, S.CACHED, S.PARKED, S.CANCELLED, S.FAILED}),
     S.SUBMITTING: frozenset({S.QUEUED, S.PENDING, S.HELD, S.FAILED, S.CANCELLED}),
     S.QUEUED: frozenset({S.QUEUED, S.RUNNING, S.FETCHING, S.DOWNLOADING, S.CANCELLED, S.FAILED}),
     S.RUNNING: frozenset({S.RUNNING, S.FETCHING, S.DOWNLOADING, S.CANCELLED, S.FAILED}),
     S.FETCHING: frozenset({S.RUNNING, S.DOWNLOADING, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
     S.DOWNLOADING: frozenset({S.SUCCEEDED, S.FAILED}),
     S.HELD: frozenset({S.PENDING, S.CANCELLED, S.FAILED}),
+    S.PARKED: frozenset({S.PENDING, S.CANCELLED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset({S.PENDING}),
     S.CANCELLED: frozenset({S.PENDING}),

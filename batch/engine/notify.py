@@ -37,6 +37,8 @@ import requests
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.core import retry
+from batch.core.retry import Decision, GiveUp, Retry
 from batch.errors import NotifyError
 from batch.store import jobs as store
 from batch.store import notifications as notes
@@ -64,9 +66,18 @@ class Policy:
     webhook_timeout: float = 10.0
     command_timeout: float = 120.0
 
-    def delay(self, attempts: int) -> float:
-        """Seconds to wait after the ``attempts``-th failure: base, 2x base, 4x base ... capped."""
-        return float(min(self.backoff_base * 2 ** max(attempts - 1, 0), self.backoff_cap))
+    def decide(self, attempts: int, error: str) -> Decision:
+        """After the ``attempts``-th failure: wait base, 2x base, 4x base ... capped, or give up.
+
+        No jitter (a ``rand`` of 1.0): a batch has one row per channel, there is no crowd to spread.
+        """
+        return retry.decide(attempts, self.max_attempts, _no_jitter, error=error, base=self.backoff_base,
+                            cap=self.backoff_cap)
+
+
+def _no_jitter() -> float:
+    """The ``rand`` for ``retry.decide`` that keeps the whole backoff step."""
+    return 1.0
 
 
 def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Policy | None = None,
@@ -136,14 +147,13 @@ def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: 
 
 def _failed(sessions: sessionmaker[Session], note: Notification, now: float, policy: Policy, error: str) -> None:
     attempts = note.attempts + 1
-    give_up = attempts >= policy.max_attempts
+    decision = policy.decide(attempts, error)
     values: dict[str, Any] = {"attempts": attempts, "last_error": error[:ERROR_TAIL]}
-    values.update({"state": "failed"} if give_up else {"next_attempt_at": now + policy.delay(attempts)})
+    values.update({"next_attempt_at": now + decision.delay} if isinstance(decision, Retry) else {"state": "failed"})
     with transaction(sessions) as session:
         notes.record(session, note.id, **values)
-    if give_up:
-        log.error("batch %s: %s notification failed after %d attempts: %s", note.batch_id, note.channel,
-                  attempts, error)
+    if isinstance(decision, GiveUp):
+        log.error("batch %s: %s notification failed: %s", note.batch_id, note.channel, decision.message)
     else:
         log.warning("batch %s: %s notification failed (attempt %d, retrying): %s", note.batch_id, note.channel,
                     attempts, error)

@@ -4,20 +4,22 @@ A step reads the job, makes at most one API call (or one round of downloads) out
 transaction, and writes the outcome with ``store.transition`` in a short transaction. It
 never sleeps: waiting is writing ``next_action_at`` and dropping the lease, so that the tick
 brings the job back when it is due. Every write is conditional on the lease still being ours.
+Each handler returns ``Next``: ``CONTINUE`` when the job is still ours and its next step is
+due now, ``STOP`` otherwise; the ways a step writes its job are in ``engine.moves``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from batch import errors
 from batch.core.cost import within_budget
 from batch.core.states import JobState
-from batch.core.timing import backoff_delay, next_poll_delay
+from batch.core.timing import next_poll_delay
 from batch.engine.cancelling import CancelOutcome
+from batch.engine.moves import CONTINUE, STOP, Ctx, Next, acquired, leave, move, retry_or_fail, wait, with_changes
 from batch.engine.runtime import Runtime
 from batch.files.cache import find_reusable, reuse
 from batch.files.download import SavedFile
@@ -25,30 +27,13 @@ from batch.files.outputs import download_all, output_rows
 from batch.store import jobs as store
 from batch.store import queries
 from batch.store.db import transaction
-from batch.store.models import Batch, Job
 from batch.upstream.client import Result
 
 S = JobState
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """The job and batch as read at the start of a step, and who holds the lease.
-
-    ``maybe_cached``: False when, as the step's jobs were read, no finished job shared this one's
-    fingerprint (the submit then skips the lookup of files to reuse).
-    """
-
-    job: Job
-    batch: Batch
-    owner: str
-    maybe_cached: bool = True
-
-
-Handler = Callable[[Runtime, Ctx], bool]  # True: the next step is due now, go on
+Handler = Callable[[Runtime, Ctx], Next]
 
 
 def advance_all(rt: Runtime, job_ids: Iterable[int], owner: str) -> None:
@@ -92,87 +77,41 @@ def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> N
         if handler is None:
             return
         try:
-            go_on = handler(rt, ctx)
+            then = handler(rt, ctx)
         except Exception as exc:  # a bug or an unforeseen failure: count it, never loop on it silently
             log.exception("job %s: step %s failed", job_id, job.state)
-            _retry_or_fail(rt, ctx, errors.NanobatchError(f"internal error in step {job.state}: {exc!r}"))
+            retry_or_fail(rt, ctx, errors.NanobatchError(f"internal error in step {job.state}: {exc!r}"))
             return
-        if not go_on:
+        if then is STOP:
             return
-
-
-def _move(rt: Runtime, ctx: Ctx, target: JobState, *, release: bool = True, detail: str | None = None,
-          **values: Any) -> bool:
-    with transaction(rt.sessions) as session:
-        return store.transition(
-            session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
-            release=release, detail=detail, **values,
-        )
-
-
-def _wait(rt: Runtime, ctx: Ctx, delay: float, **values: Any) -> bool:
-    """Stay in the same state, come back in ``delay`` seconds; the lease is dropped."""
-    with transaction(rt.sessions) as session:
-        store.update_job(
-            session, ctx.job.id, S(ctx.job.state), ctx.owner,
-            next_action_at=rt.clock() + delay, lease_owner=None, lease_until=None, **values,
-        )
-    return False
-
-
-def _retry_or_fail(rt: Runtime, ctx: Ctx, exc: Exception, *, back_to: JobState | None = None) -> bool:
-    """A retryable failure: back off and try again, or fail once the attempts are spent."""
-    attempts = ctx.job.attempts + 1
-    if isinstance(exc, errors.RateLimited):
-        rt.limiter.rate_limited(exc.retry_after)
-    if attempts >= rt.settings.max_attempts:
-        return _move(rt, ctx, S.FAILED, error=f"gave up after {attempts} attempts: {exc}", attempts=attempts)
-    delay = backoff_delay(attempts, rt.rand)
-    if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
-        delay = max(delay, exc.retry_after)
-    if back_to is not None:
-        return _move(rt, ctx, back_to, detail=str(exc), attempts=attempts, error=str(exc),
-                     next_action_at=rt.clock() + delay)
-    return _wait(rt, ctx, delay, attempts=attempts, error=str(exc))
-
-
-def _acquired(rt: Runtime, ctx: Ctx, kind: str) -> bool:
-    wait = rt.limiter.acquire(kind, rt.rates_for(ctx.batch))
-    if wait > 0:
-        _wait(rt, ctx, wait)
-        return False
-    return True
 
 
 # -- submit -----------------------------------------------------------------------------------
 
-def submit(rt: Runtime, ctx: Ctx) -> bool:
+def submit(rt: Runtime, ctx: Ctx) -> Next:
     """pending -> submitting (committed first) -> POST -> queued with the request id."""
     if ctx.batch.cancelled_at is not None:
-        return _move(rt, ctx, S.CANCELLED, detail="batch cancelled before submit") and False
+        return leave(rt, ctx, S.CANCELLED, detail="batch cancelled before submit")
     if not ctx.batch.options.get("force") and ctx.maybe_cached and _reuse_cached(rt, ctx):
-        return False
-    if not _budget_allows(rt, ctx):
-        return False
-    if not _acquired(rt, ctx, "submit"):
-        return False
+        return STOP
+    if not _budget_allows(rt, ctx) or not acquired(rt, ctx, "submit"):
+        return STOP
     now = rt.clock()
-    if not _move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
-        return False
-    ctx = Ctx(_with(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
+    if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
+        return STOP
+    ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
     try:
         request_id = rt.client.submit(ctx.job.inputs)
     except errors.UncertainDelivery as exc:
         return uncertain_submit(rt, ctx, str(exc))
     except errors.RetryableError as exc:
-        return _retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
+        return retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
     except errors.PermanentError as exc:
-        return _move(rt, ctx, S.FAILED, error=str(exc))
+        return leave(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
     first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
-    _move(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
-          upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
-    return False
+    return leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
+                 upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
 
 
 def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
@@ -215,7 +154,7 @@ def _budget_allows(rt: Runtime, ctx: Ctx) -> bool:
     return False
 
 
-def uncertain_submit(rt: Runtime, ctx: Ctx, why: str) -> bool:
+def uncertain_submit(rt: Runtime, ctx: Ctx, why: str) -> Next:
     """A POST may have been accepted without our knowing its request id: apply the explicit policy.
 
     ``resubmit`` sends it again, flagged as a possible duplicate charge; ``hold`` parks the job
@@ -223,20 +162,20 @@ def uncertain_submit(rt: Runtime, ctx: Ctx, why: str) -> bool:
     """
     count = ctx.job.uncertain_submits + 1
     if rt.settings.uncertain_submit == "hold":
-        return _move(rt, ctx, S.HELD, uncertain_submits=count,
+        return leave(rt, ctx, S.HELD, uncertain_submits=count,
                      detail=f"uncertain submit, held: {why}", error=f"uncertain submit: {why}")
-    return _move(rt, ctx, S.PENDING, uncertain_submits=count, next_action_at=rt.clock(),
+    return leave(rt, ctx, S.PENDING, uncertain_submits=count, next_action_at=rt.clock(),
                  detail=f"uncertain submit, resubmitting (possible duplicate charge): {why}")
 
 
-def recover_submitting(rt: Runtime, ctx: Ctx) -> bool:
+def recover_submitting(rt: Runtime, ctx: Ctx) -> Next:
     """A job found in ``submitting`` with an expired lease: its worker died around the POST."""
     return uncertain_submit(rt, ctx, "worker lost during submit")
 
 
 # -- poll and fetch -----------------------------------------------------------------------------
 
-def poll(rt: Runtime, ctx: Ctx) -> bool:
+def poll(rt: Runtime, ctx: Ctx) -> Next:
     """Ask upstream how the job is doing: ``/result``, or ``/status`` to learn a queued job's position.
 
     A poll reads ``/result`` (a job found finished costs one call, not two), except right after
@@ -244,30 +183,30 @@ def poll(rt: Runtime, ctx: Ctx) -> bool:
     is set by it, and the poll after that reads ``/result`` again.
     """
     if ctx.batch.cancelled_at is not None and ctx.job.state == S.QUEUED.value and cancel_upstream(rt, ctx):
-        return False
+        return STOP
     if ctx.job.upstream_status == "in_queue" and ctx.job.queue_position is None:
         return _api_step(rt, ctx, "status", lambda: rt.client.status(ctx.job.request_id or ""),
                          lambda answer: _after_status(rt, ctx, answer.status, answer.queue_position))
     return fetch(rt, ctx)
 
 
-def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Callable[[T], bool]) -> bool:
+def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Callable[[T], Next]) -> Next:
     """One budgeted API call: wait for the limiter, call, then act on the answer or the error."""
-    if not _acquired(rt, ctx, kind):
-        return False
+    if not acquired(rt, ctx, kind):
+        return STOP
     try:
         answer = call()
     except errors.RetryableError as exc:
-        return _retry_or_fail(rt, ctx, exc)
+        return retry_or_fail(rt, ctx, exc)
     except errors.PermanentError as exc:
-        return _move(rt, ctx, S.FAILED, error=str(exc))
+        return leave(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
     return then(answer)
 
 
 def cancel_upstream(rt: Runtime, ctx: Ctx) -> CancelOutcome:
     """Ask upstream to cancel a queued job (true when the poll step is over, see ``CancelOutcome``)."""
-    if not _acquired(rt, ctx, "cancel"):
+    if not acquired(rt, ctx, "cancel"):
         return CancelOutcome.DEFERRED
     try:
         outcome = rt.client.cancel(ctx.job.request_id or "")
@@ -278,17 +217,17 @@ def cancel_upstream(rt: Runtime, ctx: Ctx) -> CancelOutcome:
         return CancelOutcome.FAILED
     if outcome != "cancelled":
         return CancelOutcome.RUNNING
-    _move(rt, ctx, S.CANCELLED, upstream_status="cancelled", detail="cancelled upstream while queued")
+    move(rt, ctx, S.CANCELLED, upstream_status="cancelled", detail="cancelled upstream while queued")
     return CancelOutcome.CANCELLED  # upstream cancelled it, even if the job had moved meanwhile
 
 
-def fetch(rt: Runtime, ctx: Ctx) -> bool:
+def fetch(rt: Runtime, ctx: Ctx) -> Next:
     """Read the job's result: its outputs when finished, else when to ask again."""
     return _api_step(rt, ctx, "result", lambda: rt.client.result(ctx.job.request_id or ""),
                      lambda result: _after_result(rt, ctx, result))
 
 
-def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position: int | None) -> bool:
+def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position: int | None) -> Next:
     now = rt.clock()
     age = now - (ctx.job.submitted_at or now)
     queue = rt.queue(ctx.batch.id) if position or upstream == "in_progress" else None
@@ -298,37 +237,39 @@ def _next_poll(rt: Runtime, ctx: Ctx, target: JobState, upstream: str, position:
     values: dict[str, Any] = {"upstream_status": upstream, "queue_position": position, "polls": ctx.job.polls + 1,
                               "position_at": now if position else None}
     if target.value == ctx.job.state:
-        return _wait(rt, ctx, delay, **values)
-    return _move(rt, ctx, target, next_action_at=now + delay, **values) and False
+        return wait(rt, ctx, delay, **values)
+    return leave(rt, ctx, target, next_action_at=now + delay, **values)
 
 
-def _after_status(rt: Runtime, ctx: Ctx, status: str, position: int | None) -> bool:
+def _after_status(rt: Runtime, ctx: Ctx, status: str, position: int | None) -> Next:
     if status == "in_queue":
         return _next_poll(rt, ctx, S.QUEUED, status, position)
     if status == "in_progress":
         return _next_poll(rt, ctx, S.RUNNING, status, None)
     if status == "cancelled":
-        return _move(rt, ctx, S.CANCELLED, upstream_status=status, detail="cancelled upstream") and False
-    return _move(rt, ctx, S.FETCHING, release=False, upstream_status=status, polls=ctx.job.polls + 1,
+        return leave(rt, ctx, S.CANCELLED, upstream_status=status, detail="cancelled upstream")
+    moved = move(rt, ctx, S.FETCHING, release=False, upstream_status=status, polls=ctx.job.polls + 1,
                  completed_at=rt.clock(), next_action_at=rt.clock())
+    return CONTINUE if moved else STOP  # the result is to be read now
 
 
-def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> bool:
+def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
     status = result.status
     if status == "in_queue" and ctx.job.state == S.QUEUED.value:
         # still waiting upstream: ask its position now (the next poll would anyway), so that the
         # queue is sighted while the jobs behind it can still be polled at its pace
         with transaction(rt.sessions) as session:
-            return store.update_job(session, ctx.job.id, S.QUEUED, ctx.owner, upstream_status=status,
+            kept = store.update_job(session, ctx.job.id, S.QUEUED, ctx.owner, upstream_status=status,
                                     queue_position=None, position_at=None, polls=ctx.job.polls + 1)
+        return CONTINUE if kept else STOP
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)
     common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
     if status == "cancelled":
-        return _move(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common) and False
+        return leave(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common)
     if status == "failed":
-        return _move(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common) and False
+        return leave(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common)
     return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
 
 
@@ -344,23 +285,12 @@ def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
     return min(seen, ctx.job.submitted_at + result.upstream_seconds)
 
 
-def _with(job: Job, **changes: Any) -> Job:
-    """The job row of this step with some columns changed as written, for the rest of the step.
-
-    Changed in place: the row is detached (nothing is written back from it) and each step
-    reads the job afresh, so no one else sees it.
-    """
-    for key, value in changes.items():
-        setattr(job, key, value)
-    return job
-
-
-def download(rt: Runtime, ctx: Ctx) -> bool:
+def download(rt: Runtime, ctx: Ctx) -> Next:
     """A job in ``downloading`` (its last download failed): download and verify its outputs again."""
     return _download(rt, ctx, None)
 
 
-def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> bool:
+def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> Next:
     """Download and verify every output, then record the files and succeed in one transaction.
 
     Straight after a poll found the job done, ``result`` holds what to record of its answer
@@ -369,19 +299,19 @@ def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> bool:
     the job where it was, and the next poll reads the result again.
     """
     if result is not None:
-        ctx = Ctx(_with(ctx.job, **result), ctx.batch, ctx.owner)
+        ctx = Ctx(with_changes(ctx.job, **result), ctx.batch, ctx.owner)
     try:
         saved = download_all(rt.http, ctx.job, ctx.batch)
     except errors.DownloadError as exc:
         if result is not None:
-            if not _move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):
-                return False
-            ctx = Ctx(_with(ctx.job, state=S.DOWNLOADING.value), ctx.batch, ctx.owner)
+            if not move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):
+                return STOP
+            ctx = Ctx(with_changes(ctx.job, state=S.DOWNLOADING.value), ctx.batch, ctx.owner)
         if exc.retryable:
-            return _retry_or_fail(rt, ctx, exc)
-        return _move(rt, ctx, S.FAILED, error=str(exc))
+            return retry_or_fail(rt, ctx, exc)
+        return leave(rt, ctx, S.FAILED, error=str(exc))
     _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", via=result, error=None)
-    return False
+    return STOP
 
 
 HANDLERS: dict[JobState, Handler] = {

@@ -55,7 +55,7 @@ def transition(
         values.update(lease_owner=None, lease_until=None)
     if target in states.TERMINAL:
         values.setdefault("finished_at", now)
-    if not update_job(session, job_id, source, owner, state=target.value, **values):
+    if not _write(session, job_id, source, owner, {**values, "state": target.value}):
         return False
     if values.get("cost"):
         session.connection().execute(_ADD_CHARGE, {"job_id": job_id, "cost": values["cost"]})
@@ -84,6 +84,17 @@ _ADD_OUTPUT = insert(Output)
 
 def update_job(session: Session, job_id: int, state: JobState, owner: str | None, /, **values: Any) -> bool:
     """Write columns of a job in ``state`` (held by ``owner`` if given); False if it was not there.
+
+    Never the state itself (a TypeError): a state change is a ``transition``, checked against
+    the table and logged.
+    """
+    if "state" in values:
+        raise TypeError(f"update_job cannot change the state of job {job_id}; use store.transition")
+    return _write(session, job_id, state, owner, values)
+
+
+def _write(session: Session, job_id: int, state: JobState, owner: str | None, values: dict[str, Any]) -> bool:
+    """The conditional UPDATE under ``update_job`` and ``transition``.
 
     Runs as a Core statement on the session's connection: the ORM's bulk-update bookkeeping
     (matching loaded objects) costs more than the UPDATE itself, and steps hold no loaded rows.
@@ -189,7 +200,7 @@ def state_totals(session: Session, batch_id: int) -> tuple[dict[str, int], int]:
     return {state: count for state, count, _ in rows}, sum(int(uncertain) for _, _, uncertain in rows)
 
 
-FAR_FUTURE = 1e12  # parked jobs wait for a person (``resume``), not for the clock
+FAR_FUTURE = 1e12  # a time no job is due by: "due whenever" for a claim that looks ahead without limit
 
 
 def spend(session: Session, batch_id: int) -> tuple[float, int]:
@@ -207,32 +218,25 @@ def spend(session: Session, batch_id: int) -> tuple[float, int]:
 
 
 def park_pending(session: Session, batch_id: int, job_id: int, owner: str, *, reason: str, now: float) -> int:
-    """Stop a batch's submits: pending jobs (this one, leased by ``owner``, and every unleased one) wait
-    until ``unpark``; the reason is kept on the batch. Returns how many jobs were parked."""
+    """Stop a batch's submits: its pending jobs (this one, leased by ``owner``, and every unleased
+    one) move to ``parked`` until ``unpark``. The reason goes on the batch and in each job's event.
+    Returns how many jobs were parked."""
     batch = session.get(Batch, batch_id)
     if batch is not None:
         batch.options = {**batch.options, "parked": reason, "parked_at": now}
-    mine = and_(Job.id == job_id, Job.lease_owner == owner)
-    free = or_(Job.lease_until.is_(None), Job.lease_until < now)
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Job)
-        .where(Job.batch_id == batch_id, Job.state == JobState.PENDING.value, or_(mine, free))
-        .values(next_action_at=FAR_FUTURE, lease_owner=None, lease_until=None)
-    )
-    return result.rowcount
+    mine = transition(session, job_id, JobState.PENDING, JobState.PARKED, now=now, owner=owner, release=True,
+                      detail=reason)
+    others = transition_all(session, batch_id, JobState.PENDING, JobState.PARKED, now=now, detail=reason)
+    return int(mine) + len(others)
 
 
 def unpark(session: Session, batch_id: int, now: float) -> int:
-    """Make a parked batch's pending jobs due now and clear the reason; returns how many."""
+    """Make a batch's parked jobs pending again, due now, and clear the reason; returns how many."""
     batch = session.get(Batch, batch_id)
     if batch is not None:
         batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at")}
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Job)
-        .where(Job.batch_id == batch_id, Job.state == JobState.PENDING.value, Job.next_action_at >= FAR_FUTURE)
-        .values(next_action_at=now)
-    )
-    return result.rowcount
+    return len(transition_all(session, batch_id, JobState.PARKED, JobState.PENDING, now=now, detail="resumed",
+                              next_action_at=now))
 
 
 def transition_all(

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.progress import iso_utc
-from batch.core.states import TERMINAL, JobState, StateCounts
+from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
 from batch.store.models import Batch, Job, Output
 
@@ -38,14 +38,13 @@ class BatchStatus(StateCounts):
     output_dir: str
     uncertain_submits: int
     cost: float
-    parked: str | None = None  # why pending jobs wait for a person (e.g. the budget was reached)
+    parked: str | None = None  # why the parked jobs wait for a person (e.g. the budget was reached)
     budget_usd: float | None = None
 
     @property
     def settled(self) -> bool:
-        """True when nothing will move without a person: every job terminal, held, or parked pending."""
-        waiting = {S.HELD.value} | ({S.PENDING.value} if self.parked else set())
-        moving = sum(n for s, n in self.counts.items() if JobState(s) not in TERMINAL and s not in waiting)
+        """True when nothing will move without a person: every job terminal, held or parked."""
+        moving = sum(n for s, n in self.counts.items() if JobState(s) not in TERMINAL | WAITING)
         return moving == 0
 
     @property
@@ -72,8 +71,9 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         if batch is None:
             return None
         counts, uncertain = store.state_totals(session, batch_id)
+    parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, batch.charged_usd,
-                       batch.options.get("parked"), batch.budget_usd)
+                       parked, batch.budget_usd)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

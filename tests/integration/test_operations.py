@@ -16,7 +16,9 @@ from batch.engine.steps import advance_all
 from batch.engine.tick import drain, tick
 from batch.manifest import load_manifest
 from batch.simulator import SimulatorConfig, running_simulator
+from batch.store import jobs as store
 from batch.store.batches import SubmitOptions, create_batch
+from batch.store.db import transaction
 from batch.store.models import Job, JobEvent, Output
 from batch.store.queries import batch_status
 from batch.upstream.limiter import Limiter, NullLimiter, Rates
@@ -122,7 +124,7 @@ def test_budget_stops_part_way_then_resume_with_more(tmp_path: Path, backend: Ba
         drain(rt, batch_id, timeout=30)
         status = batch_status(rt.sessions, batch_id)
         assert status is not None and status.settled and not status.done
-        assert status.counts == {"succeeded": 3, "pending": 3} and "budget" in (status.parked or "")
+        assert status.counts == {"succeeded": 3, "parked": 3} and "budget" in (status.parked or "")
         assert sim.stats()["submits"] == 3
         assert resume(rt, batch_id, budget_usd=1.00) == 3
         assert resume(rt, batch_id) == 0
@@ -167,3 +169,18 @@ def test_cancel_counts_only_the_cancels_that_happened(tmp_path: Path, backend: B
         assert sim.stats()["jobs_by_state"]["cancelled"] == 3
     assert counts(rt, batch_id) == {"cancelled": 3, "queued": 1}
 
+
+def test_cancel_also_cancels_parked_jobs(tmp_path: Path, backend: Backend) -> None:
+    rt = make_runtime(make_settings(tmp_path, backend.db_url, "http://127.0.0.1:9"), backend.redis_url)
+    manifest = load_manifest(write_manifest(tmp_path, "http://127.0.0.1:9", items=2, styles=2))
+    batch_id = create_batch(rt.sessions, manifest, now=time.time())
+    with transaction(rt.sessions) as session:
+        first = session.scalars(select(Job.id).where(Job.batch_id == batch_id).order_by(Job.id)).first()
+        assert first is not None
+        assert store.park_pending(session, batch_id, first, "nobody", reason="budget $0.10 reached",
+                                  now=rt.clock()) == 4
+    status = batch_status(rt.sessions, batch_id)
+    assert status is not None and status.settled and status.parked == "budget $0.10 reached"
+    assert cancel(rt, batch_id).not_submitted == 4
+    status = batch_status(rt.sessions, batch_id)
+    assert status is not None and status.counts == {"cancelled": 4} and status.parked is None

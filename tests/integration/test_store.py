@@ -5,15 +5,18 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from batch.core.states import JobState
+from batch.engine.tick import tick
 from batch.manifest import JobSpec, Limits, Manifest
 from batch.store import db
 from batch.store import jobs as store
 from batch.store.batches import create_batch
-from batch.store.models import Job, JobEvent
+from batch.store.models import Batch, Job, JobEvent
 from tests.conftest import Backend
+from tests.helpers import make_runtime, make_settings
 
 S = JobState
 
@@ -105,3 +108,57 @@ def test_recorded_costs_add_up_on_the_batch_and_a_rerun_is_paid_again(tmp_path: 
         store.transition(s, first, S.QUEUED, S.DOWNLOADING, now=104.0, cost=0.15)
         charged, in_flight = store.spend(s, batch_id)
     assert (round(charged, 6), in_flight) == (0.6, 1)
+
+
+def test_parking_and_unparking_are_transitions_with_events(tmp_path: Path, backend: Backend) -> None:
+    sessions, batch_id = make_batch(backend.db_url, tmp_path, 3)
+    reason = "budget $1.00 reached"
+    with db.transaction(sessions) as s:  # type: ignore[arg-type]
+        [mine] = store.claim(s, job_states=[S.PENDING], now=200.0, lease=store.Lease("w", 260.0), limit=1)
+        assert store.park_pending(s, batch_id, mine, "w", reason=reason, now=201.0) == 3
+    with sessions() as s:  # type: ignore[operator]
+        jobs = s.scalars(select(Job)).all()
+        events = s.scalars(select(JobEvent).order_by(JobEvent.id)).all()
+        batch = s.get(Batch, batch_id)
+    assert {(j.state, j.lease_owner) for j in jobs} == {("parked", None)}
+    assert sorted(e.job_id for e in events) == sorted(j.id for j in jobs)
+    assert {(e.from_state, e.to_state, e.at, e.detail) for e in events} == {("pending", "parked", 201.0, reason)}
+    assert batch is not None and batch.options["parked"] == reason
+    with db.transaction(sessions) as s:  # type: ignore[arg-type]
+        assert store.unpark(s, batch_id, now=300.0) == 3
+        assert store.unpark(s, batch_id, now=301.0) == 0  # twice is harmless
+    with sessions() as s:  # type: ignore[operator]
+        jobs = s.scalars(select(Job)).all()
+        last = s.scalars(select(JobEvent).where(JobEvent.id > events[-1].id)).all()
+        batch = s.get(Batch, batch_id)
+    assert {(j.state, j.next_action_at) for j in jobs} == {("pending", 300.0)}
+    assert {(e.from_state, e.to_state, e.detail) for e in last} == {("parked", "pending", "resumed")} and len(last) == 3
+    assert batch is not None and "parked" not in batch.options
+
+
+def test_the_tick_never_claims_a_parked_job(tmp_path: Path, backend: Backend) -> None:
+    sessions, batch_id = make_batch(backend.db_url, tmp_path, 2)
+    with db.transaction(sessions) as s:  # type: ignore[arg-type]
+        first = s.scalars(select(Job.id).order_by(Job.id)).first()
+        assert first is not None
+        store.park_pending(s, batch_id, first, "nobody", reason="budget", now=100.0)
+    rt = make_runtime(make_settings(tmp_path, backend.db_url, "http://127.0.0.1:9"))
+    handed: list[int] = []
+    tick(rt, lambda job_ids, owner: handed.extend(job_ids), dispatch_later=lambda ids, owner, delay: handed.extend(ids))
+    assert handed == []
+    with db.transaction(sessions) as s:  # type: ignore[arg-type]
+        store.unpark(s, batch_id, now=rt.clock())
+    tick(rt, lambda job_ids, owner: handed.extend(job_ids), dispatch_later=lambda ids, owner, delay: handed.extend(ids))
+    assert len(handed) == 2
+
+
+def test_update_job_cannot_change_the_state(tmp_path: Path, backend: Backend) -> None:
+    sessions, _ = make_batch(backend.db_url, tmp_path, 1)
+    with db.transaction(sessions) as s:  # type: ignore[arg-type]
+        job_id = s.scalars(select(Job.id)).one()
+        with pytest.raises(TypeError, match="cannot change the state"):
+            store.update_job(s, job_id, S.PENDING, None, state=S.FAILED.value)
+        assert store.update_job(s, job_id, S.PENDING, None, error="kept")
+    with sessions() as s:  # type: ignore[operator]
+        job = s.get(Job, job_id)
+    assert job is not None and (job.state, job.error) == ("pending", "kept")

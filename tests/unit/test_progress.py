@@ -122,6 +122,22 @@ def test_watch_status_runs_until_no_job_is_active(capsys: pytest.CaptureFixture[
     assert "9/10" in out and "1 job(s) held" in out
 
 
+def test_watch_status_stops_at_a_parked_batch_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    script = [{"pending": 4}, {"succeeded": 2, "parked": 2}]
+    calls: list[int] = []
+
+    def fetch(batch_id: int) -> BatchStatus:
+        calls.append(batch_id)
+        counts = script[min(len(calls) - 1, len(script) - 1)]
+        reason = "budget $0.30 reached" if "parked" in counts else None
+        return BatchStatus(7, "watched", counts, "/tmp/out", 0, 0.3, reason)
+
+    final = console.watch_status(7, interval=1.0, fetch=fetch, clock=lambda: 0.0, sleep=lambda _: None)
+    assert final.counts == script[-1] and calls == [7, 7]
+    out = capsys.readouterr().out
+    assert "2 job(s) parked: budget $0.30 reached" in out and "nanobatch resume 7 --budget" in out
+
+
 def test_watch_status_ctrl_c_returns_quietly(capsys: pytest.CaptureFixture[str]) -> None:
     def sleep(_: float) -> None:
         raise KeyboardInterrupt

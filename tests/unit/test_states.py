@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch.core.states import ACTIVE, ALLOWED, IN_FLIGHT, TERMINAL, JobState, check, sources_of
+from batch.core.states import ACTIVE, ALLOWED, IN_FLIGHT, TERMINAL, WAITING, JobState, check, sources_of
 from batch.errors import IllegalTransition
 
 S = JobState
@@ -51,3 +51,23 @@ def test_every_state_has_a_row_and_terminal_states_only_reopen_by_retry() -> Non
 
 def test_sources_of_submitting_is_pending_only() -> None:
     assert sources_of(S.SUBMITTING) == {S.PENDING}
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "allowed"),
+    [
+        (S.PENDING, S.PARKED, True),         # the budget was reached before its submit
+        (S.PARKED, S.PENDING, True),         # resume
+        (S.PARKED, S.CANCELLED, True),       # cancel
+        (S.PARKED, S.SUBMITTING, False),     # never submitted straight from parked: resume first
+        (S.SUBMITTING, S.PARKED, False),     # a POST may be on the wire: too late to park
+        (S.QUEUED, S.PARKED, False),
+    ],
+)
+def test_parked_is_entered_from_pending_and_left_by_resume_or_cancel(source: JobState, target: JobState,
+                                                                     allowed: bool) -> None:
+    assert (target in ALLOWED[source]) is allowed
+
+
+def test_parked_waits_for_a_person_and_holds_no_upstream_slot() -> None:
+    assert S.PARKED in WAITING and S.PARKED not in ACTIVE | IN_FLIGHT | TERMINAL
