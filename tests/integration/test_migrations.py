@@ -7,11 +7,11 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from batch.commands.batches import create_batch
 from sqlalchemy import inspect, text
 
 from batch.manifest import JobSpec, Limits, Manifest
 from batch.store import db
+from batch.store.batches import create_batch
 from batch.store.models import Base
 from tests.conftest import Backend
 
