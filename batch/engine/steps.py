@@ -23,6 +23,7 @@ from batch.engine.runtime import Runtime
 from batch.files.cache import find_reusable, reuse
 from batch.files.download import SavedFile
 from batch.files.outputs import download_all, output_rows
+from batch.storage import hooks as storage
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.models import Batch, Job
@@ -161,12 +162,12 @@ def submit(rt: Runtime, ctx: Ctx) -> bool:
         return False
     if not _acquired(rt, ctx, "submit"):
         return False
-    now = rt.clock()
+    body, now = storage.sign(ctx.job, ctx.batch), rt.clock()  # signed before the write-ahead move
     if not _move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
         return False
     ctx = Ctx(_with(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
     try:
-        request_id = rt.client.submit(ctx.job.inputs)
+        request_id = rt.client.submit(body)
     except errors.UncertainDelivery as exc:
         return uncertain_submit(rt, ctx, str(exc))
     except errors.RetryableError as exc:
@@ -186,7 +187,7 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
         earlier = find_reusable(session, ctx.job.fingerprint, ctx.job.id)
     if earlier is None:
         return False
-    saved = reuse(earlier, ctx.batch.output_dir, ctx.job.output_name)
+    saved = storage.publish(ctx.batch, reuse(earlier, ctx.batch.output_dir, ctx.job.output_name))
     _finish_with_files(rt, ctx, S.CACHED, saved, f"reused the files of job {earlier[0].job_id}", cost=0.0)
     return True
 
@@ -329,6 +330,9 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> bool:
     common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
     if status == "cancelled":
         return _move(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common) and False
+    again = storage.sign_again(ctx.job, status, result.error, rt.settings.max_attempts, rt.clock())
+    if again is not None:
+        return _move(rt, ctx, S.PENDING, via=S.FAILED, **again, **common) and False
     if status == "failed":
         return _move(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common) and False
     return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
@@ -373,7 +377,7 @@ def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> bool:
     if result is not None:
         ctx = Ctx(_with(ctx.job, **result), ctx.batch, ctx.owner)
     try:
-        saved = download_all(rt.http, ctx.job, ctx.batch)
+        saved = storage.publish(ctx.batch, download_all(rt.http, ctx.job, ctx.batch))
     except errors.DownloadError as exc:
         if result is not None:
             if not _move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):
