@@ -9,6 +9,7 @@ leaves no object and is simply done again.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from batch.storage.store import Bucket
 
 CHUNK = 1 << 20
 UPLOAD_THREADS = 8
+SKIPPED = -2
 
 
 def sha256_file(path: Path) -> str:
@@ -55,8 +57,18 @@ def upload_missing(bucket: Bucket, files: Iterable[LocalInput], *,
     Raises StorageError on the first failure (the files uploaded before it stay uploaded).
     """
     unique = {f.ref: f for f in files}
+    failed = threading.Event()  # after a failure, start no more uploads
 
     def one(item: LocalInput) -> int:
+        if failed.is_set():
+            return SKIPPED
+        try:
+            return upload(item)
+        except BaseException:
+            failed.set()
+            raise
+
+    def upload(item: LocalInput) -> int:
         ref = parse_ref(item.ref)
         assert ref is not None and ref.bucket == bucket.name, item.ref
         size = item.path.stat().st_size

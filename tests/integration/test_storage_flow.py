@@ -98,3 +98,56 @@ def test_wrong_credentials_or_missing_bucket_fail_validation_at_the_line(
     assert text.startswith(f"{path}:2: storage.url: s3://{bucket}")
     assert ("access denied" if what == "secret" else "not found") in text
     assert "not-the-secret" not in text and s3_env.secret_key not in text
+
+
+class CrashingBucket:
+    """The real bucket, but the process "dies" (an exception no one catches) during the ``crash_at``-th upload."""
+
+    def __init__(self, real: object, crash_at: int) -> None:
+        self.real, self.crash_at, self.puts = real, crash_at, 0
+        self.name = real.name  # type: ignore[attr-defined]
+
+    def head(self, key: str) -> object:
+        return self.real.head(key)  # type: ignore[attr-defined]
+
+    def put_file(self, key: str, path: Path) -> object:
+        self.puts += 1
+        if self.puts == self.crash_at:
+            raise SystemExit("killed mid-upload")
+        return self.real.put_file(key, path)  # type: ignore[attr-defined]
+
+
+def test_resume_after_crash_mid_upload_uploads_only_what_is_missing(tmp_path: Path, s3_env: LocalS3) -> None:
+    from batch.storage.uploads import upload_missing
+
+    prefix = f"t{time.time_ns()}"
+    manifest = load_manifest(photos_manifest(tmp_path, s3_env, prefix, photos=5))
+    real = bucket_for("s3", s3_env.bucket, manifest.storage)
+    crashing = CrashingBucket(real, crash_at=3)
+    with pytest.raises(SystemExit):
+        upload_missing(crashing, manifest.uploads, threads=1)  # type: ignore[arg-type]
+    present = [f for f in manifest.uploads if real.head(f.ref.split("/", 3)[3]) is not None]
+    assert len(present) == 2  # the two finished; the interrupted one left no object
+    report = upload_inputs(manifest)
+    assert (report.uploaded, report.present) == (3, 2)
+
+
+def test_bucket_outputs_of_a_cached_batch_are_published_too(tmp_path: Path, sqlite_url: str, s3_env: LocalS3) -> None:
+    prefix = f"t{time.time_ns()}"
+    path = photos_manifest(tmp_path, s3_env, prefix, photos=1, output_url=s3_env.url(f"{prefix}/first"))
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0), workers=2)) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url))
+        manifest = load_manifest(path)
+        upload_inputs(manifest)
+        drain(rt, create(rt, manifest), timeout=60)
+        path.write_text(path.read_text().replace(f"{prefix}/first", f"{prefix}/second"))
+        second = create(rt, load_manifest(path))
+        drain(rt, second, timeout=60)
+        submits = sim.stats()["submits"]
+    with rt.sessions() as session:
+        jobs = session.scalars(select(Job).where(Job.batch_id == second)).all()
+        outputs = session.scalars(select(Output).where(Output.job_id.in_([j.id for j in jobs]))).all()
+    assert {j.state for j in jobs} == {"cached"} and submits == 2
+    assert len(outputs) == 2 and all(o.object_url and f"/{prefix}/second/" in o.object_url for o in outputs)
+    bucket = bucket_for("s3", s3_env.bucket, None)
+    assert all(bucket.head(o.object_url.split("/", 3)[3]) is not None for o in outputs if o.object_url)
