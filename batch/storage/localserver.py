@@ -81,7 +81,11 @@ class LocalS3:
                                         start_new_session=True)
         log.close()
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-        self._wait(timeout)
+        try:
+            self._wait(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait(self, timeout: float) -> None:
@@ -97,7 +101,6 @@ class LocalS3:
                 return
             except (requests.RequestException, StorageError):
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise RuntimeError(f"weed mini did not answer within {timeout} s") from None
                 time.sleep(0.2)
 
@@ -127,3 +130,38 @@ class LocalS3:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m batch.storage.localserver DIR ENV_FILE``: run a server until SIGTERM/SIGINT.
+
+    Once the bucket answers, its ``AWS_*`` variables (and ``NANOBATCH_DEMO_BUCKET``) are written
+    to ENV_FILE (mode 0600) as ``export`` lines for a shell to source.
+    """
+    import signal
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.exit("usage: python -m batch.storage.localserver DIR ENV_FILE")
+    server = LocalS3(Path(args[0])).start()
+    stop = {"now": False}
+
+    def ask_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, ask_stop)
+    signal.signal(signal.SIGINT, ask_stop)
+    env_file = Path(args[1])
+    lines = [f"export {k}={v}" for k, v in {**server.env(), "NANOBATCH_DEMO_BUCKET": server.bucket}.items()]
+    env_file.touch(mode=0o600)
+    env_file.write_text("\n".join(lines) + "\n")
+    try:
+        while not stop["now"] and server.process is not None and server.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        env_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
