@@ -151,3 +151,27 @@ def test_bucket_outputs_of_a_cached_batch_are_published_too(tmp_path: Path, sqli
     assert len(outputs) == 2 and all(o.object_url and f"/{prefix}/second/" in o.object_url for o in outputs)
     bucket = bucket_for("s3", s3_env.bucket, None)
     assert all(bucket.head(o.object_url.split("/", 3)[3]) is not None for o in outputs if o.object_url)
+
+
+def test_a_scheduled_run_uploads_its_inputs_and_writes_to_its_own_bucket_folder(
+        tmp_path: Path, sqlite_url: str, s3_env: LocalS3) -> None:
+    from batch.schedules.file import load_schedules
+    from batch.schedules.firing import RunState, fire_schedules
+    from batch.store import db
+    from batch.store.models import Batch
+
+    prefix = f"t{time.time_ns()}"
+    photos_manifest(tmp_path, s3_env, prefix, photos=2, output_url=s3_env.url(f"{prefix}/out"))
+    schedules = "schedules:\n  - {name: nightly, manifest: jobs.yaml, cron: '0 2 * * *'}\n"
+    (tmp_path / "schedules.yaml").write_text(schedules)
+    sessions = db.session_factory(sqlite_url)
+    slot = 1_780_279_200.0  # 2026-06-01 02:00 UTC
+    (fired,) = fire_schedules(sessions, load_schedules(tmp_path / "schedules.yaml"), slot + 1)
+    assert fired.state is RunState.FIRED
+    bucket = bucket_for("s3", s3_env.bucket, None)
+    manifest = load_manifest(tmp_path / "jobs.yaml")
+    assert all(bucket.head(f.ref.split("/", 3)[3]) is not None for f in manifest.uploads)
+    with sessions() as session:
+        batch = session.get_one(Batch, fired.batch_id)
+    assert batch.options["output_url"].startswith(s3_env.url(f"{prefix}/out/"))
+    assert batch.options["output_url"] != s3_env.url(f"{prefix}/out")
