@@ -53,6 +53,11 @@ def test_local_photos_run_through_a_bucket(tmp_path: Path, sqlite_url: str, s3_e
         stored = bytes(obstore.get(bucket._store, key).bytes())
         assert stored == data and hashlib.sha256(stored).hexdigest() == out.sha256
         assert out.object_bytes == out.bytes == len(data) and out.object_etag
+    from batch.reports.data import load_report
+    from batch.reports.html import render_html
+
+    page = render_html(load_report(rt.sessions, batch_id))  # input thumbnails read from the bucket
+    assert page.count("data:image/jpeg;base64") >= 9 and "input unavailable" not in page
 
 
 def test_resubmitted_batch_uploads_nothing_again(tmp_path: Path, s3_env: LocalS3) -> None:
