@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch.storage.refs import parse_ref
-from batch.storage.store import Bucket
+
+if TYPE_CHECKING:  # the manifest hashes files with this module; the client loads only to upload
+    from batch.storage.store import Bucket
 
 CHUNK = 1 << 20
 UPLOAD_THREADS = 8
