@@ -37,7 +37,12 @@ class InputResolver:
     def resolve(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[int, str]]:
         """``inputs`` with local files replaced by references, and a problem per unusable file (by index)."""
         urls = inputs.get("image_urls")
-        if type(urls) is not list or all(type(u) is str and u.startswith(_URL_PREFIXES) for u in urls):
+        if type(urls) is not list:
+            return inputs, {}
+        for url in urls:  # the common case, all URLs, costs one loop (100,000 jobs: no genexpr per job)
+            if type(url) is not str or not url.startswith(_URL_PREFIXES):
+                break
+        else:
             return inputs, {}
         resolved: list[Any] = []
         problems: dict[int, str] = {}
