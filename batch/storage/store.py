@@ -94,6 +94,9 @@ class Bucket:
     def _error(self, exc: BaseException, key: str) -> StorageError:
         where = self.ref(key) if key else f"{self.scheme}://{self.name}"
         text = str(exc)
+        if "/latest/api/token" in text or "/latest/meta-data" in text:  # no keys, no profile: IMDS failed
+            return StorageError(f"{where}: no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                                "or AWS_PROFILE)")
         if isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(m in text for m in DENIED):
             return StorageError(f"{where}: access denied (check the credentials: AWS_* variables or profile)")
         if isinstance(exc, NotFoundError | FileNotFoundError) or any(m in text for m in MISSING):
@@ -127,6 +130,8 @@ def open_bucket(ref: ObjectRef, *, endpoint_url: str | None = None, region: str 
     if endpoint:
         options.update(endpoint=endpoint, allow_http=endpoint.startswith("http://"),
                        virtual_hosted_style_request=False)
+    if env.get("AWS_METADATA_ENDPOINT"):
+        options["metadata_endpoint"] = env["AWS_METADATA_ENDPOINT"]
     keys = {name: env[var] for var, name in AWS_KEYS.items() if env.get(var)}
     if keys:
         options.update(keys)

@@ -155,3 +155,14 @@ def test_sign_again_only_for_a_signed_input_upstream_could_not_fetch(
     assert (values is not None) == again
     if values is not None:
         assert values["request_id"] is None and values["attempts"] == attempts + 1 and values["next_action_at"] == 100.0
+
+
+def test_no_credentials_at_all_is_said_plainly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from batch.storage.store import StorageError, open_store
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws profile either
+    env = {"AWS_METADATA_ENDPOINT": "http://127.0.0.1:9"}  # the instance-metadata fallback: nothing there
+    with pytest.raises(StorageError) as caught:
+        open_store("s3://bucket/x", endpoint_url="http://127.0.0.1:9", env=env).check("x")
+    assert str(caught.value) == ("s3://bucket/x: no credentials found (set AWS_ACCESS_KEY_ID and "
+                                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
