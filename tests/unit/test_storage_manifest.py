@@ -166,3 +166,13 @@ def test_no_credentials_at_all_is_said_plainly(monkeypatch: pytest.MonkeyPatch, 
         open_store("s3://bucket/x", endpoint_url="http://127.0.0.1:9", env=env).check("x")
     assert str(caught.value) == ("s3://bucket/x: no credentials found (set AWS_ACCESS_KEY_ID and "
                                  "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
+
+
+def test_csv_columns_may_name_local_files(tmp_path: Path) -> None:
+    _photos(tmp_path, ["a.jpg"])
+    (tmp_path / "items.csv").write_text("sku,photo\nmug,photos/a.jpg\nlamp,https://e.com/lamp.jpg\n")
+    path = _write(tmp_path, STORAGE + "name: n\nmatrix:\n  items: {csv: items.csv}\n"
+                                      "  styles: [{name: s, prompt: p}]\n  image_urls: ['{photo}']\n")
+    manifest = load_manifest(path)
+    (upload,) = manifest.uploads
+    assert [j.inputs["image_urls"] for j in manifest.jobs] == [[upload.ref], ["https://e.com/lamp.jpg"]]
