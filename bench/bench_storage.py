@@ -67,7 +67,7 @@ def compare_libraries(s3: Any, payload: bytes) -> dict[str, Any]:
     client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id=s3.access_key,
                           aws_secret_access_key=s3.secret_key, region_name="us-east-1",
                           config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-    store = bucket._store
+    store = bucket.client
     obstore.put(store, "bench/warm", b"x")
     client.put_object(Bucket=s3.bucket, Key="bench/warm", Body=b"x")
     n = 2000

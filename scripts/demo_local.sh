@@ -38,11 +38,9 @@ status=0
 echo "demo-local: objects in s3://$PHOTOS_BUCKET/local-photos/:"
 "$PY" - <<'PYEOF'
 import os
-import obstore
 from batch.storage.store import open_store
 bucket = open_store(f"s3://{os.environ['PHOTOS_BUCKET']}")
-for chunk in obstore.list(bucket._store, "local-photos/"):
-    for meta in chunk:
-        print(f"  {meta['path']}  {meta['size']} bytes")
+for key in bucket.keys("local-photos/"):
+    print(f"  {key}")
 PYEOF
 exit $status

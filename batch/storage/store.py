@@ -77,6 +77,25 @@ class Bucket:
             raise self._error(exc, key) from None
         return ObjectInfo(key, path.stat().st_size, result.get("e_tag"))
 
+    @property
+    def client(self) -> Any:
+        """The obstore store itself, for calls this class does not wrap (benchmarks, tests)."""
+        return self._store
+
+    def read(self, key: str) -> bytes:
+        """The object's bytes."""
+        try:
+            return bytes(obstore.get(self._store, key).bytes())
+        except (BaseError, OSError) as exc:
+            raise self._error(exc, key) from None
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, in the store's order."""
+        try:
+            return [meta["path"] for chunk in obstore.list(self._store, prefix) for meta in chunk]
+        except (BaseError, OSError) as exc:
+            raise self._error(exc, prefix) from None
+
     def sign_get(self, key: str, seconds: float) -> str:
         """A pre-signed GET URL for ``key``, valid ``seconds`` from now (no network call)."""
         try:

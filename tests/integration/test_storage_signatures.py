@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import obstore
 import pytest
 import requests
 from sqlalchemy import select, update
@@ -28,9 +29,7 @@ def signed(s3_env: LocalS3) -> tuple[str, str]:
     """An object and a GET URL for it signed for 1 second."""
     bucket = bucket_for("s3", s3_env.bucket, None)
     key = f"sig/{time.time_ns()}.txt"
-    import obstore
-
-    obstore.put(bucket._store, key, b"hello")
+    obstore.put(bucket.client, key, b"hello")
     return key, bucket.sign_get(key, 1)
 
 
