@@ -9,7 +9,9 @@ retryable download error, so a file not fully uploaded is never recorded as done
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,3 +44,41 @@ def publish(options: dict[str, Any], output_dir: str, saved: list[SavedFile]) ->
             raise DownloadError(f"{ref} holds {size} after the upload of {file.bytes}", retryable=True)
         published.append(replace(file, object_url=str(ref), object_etag=found.etag, object_bytes=found.size))
     return published
+
+
+def object_matches(url: str, size: int, etag: str | None) -> bool:
+    """True if the object at ``url`` is there with this size (and ETag, when one was recorded).
+
+    For the reuse of an earlier job's output whose local copy is gone (another machine, a
+    cleaned disk). Credentials and endpoint come from the environment.
+    """
+    ref = parse_ref(url)
+    if ref is None:
+        return False
+    try:
+        found = bucket_for(ref.scheme, ref.bucket, None).head(ref.key)
+    except StorageError:
+        return False
+    return found is not None and found.size == size and (etag is None or found.etag == etag)
+
+
+def restore(url: str, target: Path, sha256: str) -> None:
+    """Put the object at ``url`` at ``target`` (atomically) if its content has this sha256."""
+    ref = parse_ref(url)
+    if ref is None:
+        raise DownloadError(f"not a bucket reference: {url!r}")
+    try:
+        data = bucket_for(ref.scheme, ref.bucket, None).read(ref.key)
+    except StorageError as exc:
+        raise DownloadError(f"cannot read {url}: {exc}", retryable=True) from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise DownloadError(f"{url} no longer holds the recorded file (sha256 differs)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -20,7 +20,7 @@ from batch.simulator import SimulatorConfig, running_simulator
 from batch.storage.localserver import LocalS3
 from batch.storage.prepare import check_access, upload_inputs
 from batch.storage.signing import bucket_for
-from batch.store.models import Job, Output
+from batch.store.models import Batch, Job, Output
 from tests.helpers import make_runtime, make_settings
 from tests.storage_helpers import create, photos_manifest
 
@@ -161,7 +161,6 @@ def test_a_scheduled_run_uploads_its_inputs_and_writes_to_its_own_bucket_folder(
     from batch.schedules.file import load_schedules
     from batch.schedules.firing import RunState, fire_schedules
     from batch.store import db
-    from batch.store.models import Batch
 
     prefix = f"t{time.time_ns()}"
     photos_manifest(tmp_path, s3_env, prefix, photos=2, output_url=s3_env.url(f"{prefix}/out"))
@@ -208,3 +207,31 @@ def test_failed_bucket_upload_is_not_done_and_retry_publishes(tmp_path: Path, sq
     assert {r["state"] for r in rows} == {"succeeded"}
     assert sorted(obj for r in rows for obj in r["objects"]) == [f"s3://{late}/out/p0-beach.png",
                                                                  f"s3://{late}/out/p0-studio.png"]
+
+
+def test_cache_reuses_bucket_copies_when_local_files_are_gone(tmp_path: Path, sqlite_url: str, s3_env: LocalS3) -> None:
+    """Another machine, or a cleaned disk: the earlier results live on in the bucket and are not paid again."""
+    import shutil
+
+    prefix = f"t{time.time_ns()}"
+    path = photos_manifest(tmp_path, s3_env, prefix, photos=1, output_url=s3_env.url(f"{prefix}/first"))
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0), workers=2)) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url))
+        manifest = load_manifest(path)
+        upload_inputs(manifest)
+        first = create(rt, manifest)
+        drain(rt, first, timeout=60)
+        with rt.sessions() as session:
+            local_dir = session.get_one(Batch, first).output_dir
+        shutil.rmtree(local_dir)
+        path.write_text(path.read_text().replace(f"{prefix}/first", f"{prefix}/second"))
+        second = create(rt, load_manifest(path))
+        drain(rt, second, timeout=60)
+        submits = sim.stats()["submits"]
+    with rt.sessions() as session:
+        jobs = session.scalars(select(Job).where(Job.batch_id == second)).all()
+        outputs = session.scalars(select(Output).where(Output.job_id.in_([j.id for j in jobs]))).all()
+    assert {j.state for j in jobs} == {"cached"} and submits == 2
+    for out in outputs:  # back on disk from the bucket, verified, and published to the new place
+        assert hashlib.sha256(Path(out.path).read_bytes()).hexdigest() == out.sha256
+        assert out.object_url and f"/{prefix}/second/" in out.object_url
