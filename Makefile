@@ -10,7 +10,7 @@ SHELL := /bin/bash
 # pip's notes about this machine's extra package indexes are noise for a newcomer
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: install test lint demo worker bench clean
+.PHONY: install test lint demo demo-local worker bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: install
 
 demo: install
 	@bash scripts/demo.sh "$(NB)" "$(DEMO_PORT)"
+
+demo-local: install
+	@bash scripts/demo_local.sh "$(NB)" "$(DEMO_PORT)"
 
 worker: install
 	$(NB) worker

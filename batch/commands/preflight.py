@@ -6,8 +6,9 @@ files could never be written is refused at once instead of being paid for job by
 
 from __future__ import annotations
 
+from batch.errors import ManifestError
 from batch.files.outputs import MAX_OUTPUTS_PER_JOB, Collision, check_output_dir, output_collisions
-from batch.manifest import Manifest, ManifestError, Problem
+from batch.manifest import Manifest, Problem
 
 
 def check_outputs(manifest: Manifest, output_dir: str, *, probe: bool = True) -> None:

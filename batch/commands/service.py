@@ -35,10 +35,23 @@ def sessions() -> sessionmaker[Session]:
 
 
 def load(path: str) -> Manifest:
-    """Load and validate a manifest (raises ManifestError listing every problem)."""
+    """Load and validate a manifest (raises ManifestError listing every problem).
+
+    A manifest naming buckets has them checked too (credentials, bucket there), before any cost.
+    """
     from batch.manifest import load_manifest
 
-    return load_manifest(path)
+    manifest = load_manifest(path)
+    if manifest.storage or manifest.output_url or manifest.uploads or _names_buckets(manifest):
+        from batch.storage.prepare import check_access
+
+        check_access(manifest)
+    return manifest
+
+
+def _names_buckets(manifest: Manifest) -> bool:
+    return any("://" in url and not url.startswith(("https://", "http://"))
+               for spec in manifest.jobs for url in spec.inputs.get("image_urls", ()))
 
 
 def validate(path: str, *, name: str | None = None) -> Manifest:
@@ -68,6 +81,10 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
         opts = replace(opts, validators=checked.validators, unreachable=checked.problems)
         for spec_id, error in input_failures(manifest, checked.problems).items():
             warn(f"job {spec_id}: {error}")
+    if manifest.uploads:
+        from batch.storage.prepare import upload_inputs
+
+        upload_inputs(manifest)  # every input in its bucket before any job can be submitted
     batch_id = create_batch(sessions(), manifest, now=time.time(), name=name, options=opts)
     return batch_id, len(manifest.jobs)
 

@@ -7,7 +7,7 @@ downloader checks output dimensions with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,15 +71,19 @@ def is_public_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def check_inputs(body: Mapping[str, Any]) -> list[FieldProblem]:
-    """Every way ``body`` breaks the model's input schema; empty when it is valid."""
+def check_inputs(body: Mapping[str, Any], url_ok: Callable[[object], bool] | None = None) -> list[FieldProblem]:
+    """Every way ``body`` breaks the model's input schema; empty when it is valid.
+
+    ``url_ok``: what counts as a usable image URL (default: a public http(s) URL; the manifest
+    also takes bucket references, signed at submit time).
+    """
     problems = [FieldProblem(k, "unknown field") for k in body if k not in INPUT_FIELDS]
     prompt = body.get("prompt")
     if prompt is None:
         problems.append(FieldProblem("prompt", "field required"))
     elif not isinstance(prompt, str) or not prompt.strip():
         problems.append(FieldProblem("prompt", "must be a non-empty string"))
-    problems.extend(_check_image_urls(body.get("image_urls")))
+    problems.extend(_check_image_urls(body.get("image_urls"), url_ok or is_public_url))
     for name, allowed in ENUM_FIELDS.items():
         if name in body and body[name] not in allowed:
             problems.append(
@@ -88,7 +92,7 @@ def check_inputs(body: Mapping[str, Any]) -> list[FieldProblem]:
     return problems
 
 
-def _check_image_urls(urls: object) -> list[FieldProblem]:
+def _check_image_urls(urls: object, url_ok: Callable[[object], bool]) -> list[FieldProblem]:
     if urls is None:
         return [FieldProblem("image_urls", "field required")]
     if not isinstance(urls, list):
@@ -98,7 +102,7 @@ def _check_image_urls(urls: object) -> list[FieldProblem]:
     return [
         FieldProblem(f"image_urls.{i}", f"not a public http(s) URL: {url!r}")
         for i, url in enumerate(urls)
-        if not is_public_url(url)
+        if not url_ok(url)
     ]
 
 

@@ -24,6 +24,7 @@ from batch.engine.runtime import Runtime
 from batch.files.cache import find_reusable, reuse
 from batch.files.download import SavedFile
 from batch.files.outputs import download_all, output_rows
+from batch.storage import hooks as storage
 from batch.store import jobs as store
 from batch.store import queries
 from batch.store.db import transaction
@@ -96,12 +97,12 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
         return STOP
     if not _budget_allows(rt, ctx) or not acquired(rt, ctx, "submit"):
         return STOP
-    now = rt.clock()
+    body, now = storage.sign(ctx.job, ctx.batch), rt.clock()  # signed before the write-ahead move
     if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
         return STOP
     ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
     try:
-        request_id = rt.client.submit(ctx.job.inputs)
+        request_id = rt.client.submit(body)
     except errors.UncertainDelivery as exc:
         return uncertain_submit(rt, ctx, str(exc))
     except errors.RetryableError as exc:
@@ -120,7 +121,7 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
         earlier = find_reusable(session, ctx.job.fingerprint, ctx.job.id)
     if earlier is None:
         return False
-    saved = reuse(earlier, ctx.batch.output_dir, ctx.job.output_name)
+    saved = storage.publish(ctx.batch, reuse(earlier, ctx.batch.output_dir, ctx.job.output_name))
     _finish_with_files(rt, ctx, S.CACHED, saved, f"reused the files of job {earlier[0].job_id}", cost=0.0)
     return True
 
@@ -268,6 +269,9 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
     common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
     if status == "cancelled":
         return leave(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common)
+    again = storage.sign_again(ctx.job, status, result.error, rt.settings.max_attempts, rt.clock())
+    if again is not None:
+        return leave(rt, ctx, S.PENDING, via=S.FAILED, **again, **common)
     if status == "failed":
         return leave(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common)
     return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
@@ -301,7 +305,7 @@ def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> Next:
     if result is not None:
         ctx = Ctx(with_changes(ctx.job, **result), ctx.batch, ctx.owner)
     try:
-        saved = download_all(rt.http, ctx.job, ctx.batch)
+        saved = storage.publish(ctx.batch, download_all(rt.http, ctx.job, ctx.batch))
     except errors.DownloadError as exc:
         if result is not None:
             if not move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):

@@ -2,8 +2,9 @@
 
 Two jobs are identical when their fingerprints match (model + canonical inputs, optionally the
 inputs' HTTP validators, see ``batch.core.fingerprint``). The earlier file counts only if it
-is still on disk with the recorded size and sha256; it is then copied (atomically) to the new
-job's output path, or left alone when the path is the same.
+is still on disk with the recorded size and sha256 (or, its local copy gone, its copy in a bucket
+is there with the recorded size and ETag); it is then copied (atomically) to the new job's
+output path, or left alone when the path is the same.
 """
 
 from __future__ import annotations
@@ -42,9 +43,20 @@ def find_reusable(session: Session, fingerprint: str, exclude_job: int) -> list[
     """Outputs of the newest earlier job with this fingerprint whose files all still verify."""
     for job_id in outputs_store.finished_with(session, fingerprint, exclude_job):
         outputs = outputs_store.outputs_of(session, job_id)
-        if outputs and all(file_matches(o.path, o.bytes, o.sha256) for o in outputs):
+        if outputs and all(_available(o) for o in outputs):
             return list(outputs)
     return None
+
+
+def _available(output: Output) -> bool:
+    """The file verifies on disk, or (its local copy gone) its copy in a bucket is there."""
+    if file_matches(output.path, output.bytes, output.sha256):
+        return True
+    if output.object_url is None:
+        return False
+    from batch.storage.outputs import object_matches
+
+    return object_matches(output.object_url, output.bytes, output.object_etag)
 
 
 def reuse(outputs: list[Output], output_dir: str, output_name: str) -> list[SavedFile]:
@@ -52,7 +64,11 @@ def reuse(outputs: list[Output], output_dir: str, output_name: str) -> list[Save
     targets = output_paths(output_dir, output_name, len(outputs))
     saved = []
     for source, target in zip(outputs, targets, strict=True):
-        if Path(source.path).resolve() != target.resolve():
+        if source.object_url and not os.path.exists(source.path):  # only its bucket copy is left
+            from batch.storage.outputs import restore
+
+            restore(source.object_url, target, source.sha256)
+        elif Path(source.path).resolve() != target.resolve():
             _atomic_copy(Path(source.path), target)
         saved.append(SavedFile(str(target), source.bytes, source.sha256, source.width, source.height, source.format))
     return saved

@@ -36,6 +36,9 @@ class SavedFile:
     width: int
     height: int
     format: str
+    object_url: str | None = None  # the copy in the batch's bucket (output_dir: s3://...), once uploaded
+    object_etag: str | None = None
+    object_bytes: int | None = None
 
 
 def download_verified(

@@ -110,6 +110,7 @@ def output_rows(job: Job, saved: list[SavedFile]) -> list[dict[str, Any]]:
     urls = job.result_urls or []
     return [
         {"job_id": job.id, "idx": i, "path": f.path, "url": urls[i] if i < len(urls) else None, "bytes": f.bytes,
-         "sha256": f.sha256, "width": f.width, "height": f.height, "format": f.format}
+         "sha256": f.sha256, "width": f.width, "height": f.height, "format": f.format,
+         "object_url": f.object_url, "object_etag": f.object_etag, "object_bytes": f.object_bytes}
         for i, f in enumerate(saved)
     ]

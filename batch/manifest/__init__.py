@@ -5,7 +5,9 @@ raises ``ManifestError`` whose ``problems`` list every problem found (file:line,
 
 Top-level keys: ``name`` (required), ``output_dir``, ``output_name`` (template, default ``{id}``;
 the extension comes from ``output_format``), ``budget_usd``, ``limits``, ``vars``, ``defaults``
-(input fields), ``jobs`` (explicit jobs), ``matrix`` (items x styles), ``notify``.
+(input fields), ``jobs`` (explicit jobs), ``matrix`` (items x styles), ``notify``, ``storage``
+(where local input files are uploaded; ``image_urls`` may name local files and ``s3://``,
+``gs://``, ``az://`` references, see ``inputs``; ``output_dir`` may be a bucket reference).
 See ``jobs.example.yaml`` at the repository root for a commented example, and the module
 docstrings of ``yamlsrc`` (YAML 1.2 scalars, ``${ENV}``), ``templates`` (``{var}``), ``expand``
 (variables, order, problem lines), ``recipes`` (input layering) and ``checks`` (the safe-name

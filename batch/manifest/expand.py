@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import gc
 from pathlib import Path
+from typing import Any
 
 from batch.core import schema
 from batch.errors import UnknownVariable
 
 from .checks import check_keys, get_list, get_string, get_vars, id_problem, output_name_problem, type_name
+from .inputs import InputResolver, url_ok
 from .items import Item, load_items
 from .model import JobSpec, ProblemLog
 from .recipes import Layer, Recipe, compile_layer, compile_output_name, make_recipe, render_steps
@@ -31,14 +33,16 @@ JOB_KEYS = ("id", "vars", "output_name", *schema.INPUT_FIELDS)
 MATRIX_KEYS = ("items", "styles", "id", "output_name", *schema.INPUT_FIELDS)
 STYLE_KEYS = ("name", "vars", *schema.INPUT_FIELDS)
 DEFAULT_MATRIX_ID = "{sku}-{style}"
+FILES_MATRIX_ID = "{stem}-{style}"
 
 
 class Expander:
     """Builds and checks jobs, keeping ids and output names unique across the manifest."""
 
     def __init__(self, log: ProblemLog, base_vars: dict[str, str], defaults: Layer,
-                 output_name: Template | None) -> None:
+                 output_name: Template | None, resolver: InputResolver | None = None) -> None:
         self.log = log
+        self.resolver = resolver or InputResolver(Path.cwd(), None)
         self.base = base_vars
         self.defaults = defaults
         self.output_name = output_name or Template("{id}", 0, "output_name", "{id}", ("id",))
@@ -100,6 +104,8 @@ class Expander:
         raw = get_string(block, "id", "matrix", self.log)
         if raw is not None:
             return compile_template(raw, block.line_of("id"), "id", self.log, "matrix")
+        if fields is not None and "sku" not in fields and "stem" in fields:  # items: {files: ...}
+            return Template(FILES_MATRIX_ID, line, "id", FILES_MATRIX_ID, ("stem", "style"))
         if fields is not None and "sku" not in fields:
             self.log.add(line, "matrix.id", "required when the items have no 'sku' field "
                                                   "(e.g. id: \"{name}-{style}\")")
@@ -176,14 +182,7 @@ class Expander:
         except UnknownVariable:
             self._report_unknown(recipe, variables, line, item)
             return
-        ok = True
-        problems = schema.check_inputs(inputs)
-        if problems:
-            label = self._label(recipe, item)
-            for problem in problems:
-                self.log.job_problem(recipe.field_line(problem.field, line), label, problem.field,
-                                     problem.message)
-            ok = False
+        inputs, ok = self._check(recipe, inputs, line, item)
         urls = inputs.get("image_urls")
         if type(urls) is list and schema.GOOGLE_IMAGE_LIMIT < len(urls) <= schema.MAX_IMAGE_URLS:
             self.log.job_warning(recipe.field_line("image_urls", line), self._label(recipe, item),
@@ -194,6 +193,21 @@ class Expander:
         output_name = f"{name}.{extension}"
         if self._identity_ok(recipe, job_id, output_name if extension else None, line, item) and ok:
             self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables))
+
+    def _check(self, recipe: Recipe, inputs: dict[str, Any], line: int,
+               item: Item | None) -> tuple[dict[str, Any], bool]:
+        """Resolve local input files, then check the inputs against the schema (reporting problems)."""
+        inputs, unusable = self.resolver.resolve(inputs)
+        problems = [*(schema.FieldProblem(f"image_urls.{i}", message) for i, message in unusable.items()),
+                    *(p for p in schema.check_inputs(inputs, url_ok)
+                      if not (unusable and p.field.startswith("image_urls.")
+                              and int(p.field.rsplit(".", 1)[1]) in unusable))]
+        if not problems:
+            return inputs, True
+        label = self._label(recipe, item)
+        for problem in problems:
+            self.log.job_problem(recipe.field_line(problem.field, line), label, problem.field, problem.message)
+        return inputs, False
 
     def _identity_ok(self, recipe: Recipe, job_id: str, output_name: str | None, line: int,
                      item: Item | None) -> bool:

@@ -1,8 +1,14 @@
-"""Matrix items: an inline list of mappings, or ``{csv: path}`` with a header row."""
+"""Matrix items: an inline list of mappings, ``{csv: path}`` with a header row, or ``{files: glob}``.
+
+``{files: "photos/*.jpg"}`` makes one item per matching file (relative to the manifest's folder,
+in name order) with the fields ``file`` (its path, as matched) and ``stem`` (its name without
+the extension).
+"""
 
 from __future__ import annotations
 
 import csv
+import glob
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,17 +35,37 @@ def load_items(matrix: YMap, base_dir: Path, log: ProblemLog) -> tuple[list[Item
     if isinstance(raw, YList):
         return _inline(raw, log)
     if isinstance(raw, YMap):
-        check_keys(raw, ("csv",), "matrix.items", log)
+        check_keys(raw, ("csv", "files"), "matrix.items", log)
+        if "files" in raw:
+            return _from_files(raw.get("files"), raw.line_of("files"), base_dir, log)
         path = raw.get("csv")
         if isinstance(path, str) and path.strip():
             return _from_csv(path, raw.line_of("csv"), base_dir, log)
-        log.add(raw.line_of("csv"), "matrix.items.csv", "must name a CSV file, e.g. {csv: catalog.csv}")
+        log.add(raw.line_of("csv"), "matrix.items.csv",
+                "must name a CSV file, e.g. {csv: catalog.csv}, or use {files: \"photos/*.jpg\"}")
         return None
     if raw is None:
         log.add(line, "matrix.items", "required: a list of mappings or {csv: file.csv}")
     else:
         log.add(line, "matrix.items", f"must be a list of mappings or {{csv: file.csv}}, not {type_name(raw)}")
     return None
+
+
+def _from_files(pattern: object, line: int, base_dir: Path, log: ProblemLog) -> tuple[list[Item], set[str]] | None:
+    if not isinstance(pattern, str) or not pattern.strip():
+        log.add(line, "matrix.items.files", "must be a glob pattern, e.g. {files: \"photos/*.jpg\"}")
+        return None
+    root = str(base_dir)
+    found = sorted(p for p in glob.glob(os.path.join(glob.escape(root), pattern), recursive=True) if os.path.isfile(p))
+    if not found:
+        log.add(line, "matrix.items.files", f"no file matches {pattern!r} (relative to the manifest's folder)")
+        return None
+    items = []
+    for path in found:
+        shown = Path(os.path.relpath(path, root)).as_posix()
+        stem = Path(path).stem
+        items.append(Item({"file": shown, "stem": stem}, line, stem))
+    return items, {"file", "stem"}
 
 
 def _label(fields: dict[str, str], fallback: str) -> str:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from batch.storage.config import StorageConfig
+    from batch.storage.uploads import LocalInput
 
 from batch.errors import ManifestError
 
@@ -40,6 +45,10 @@ class Manifest:
     budget_usd: float | None
     notify: dict[str, Any] | None
     warnings: list[str]
+    storage: StorageConfig | None = None  # the storage: block (where local inputs are uploaded)
+    output_url: str | None = None  # output_dir given as a bucket reference (files are also kept locally)
+    uploads: tuple[LocalInput, ...] = ()  # local input files, each once, by the reference they go to
+    lines: dict[str, int] = dataclasses.field(default_factory=dict)  # where storage:/output_dir are written
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from batch.core import schema
+from batch.storage.config import StorageConfig
+from batch.storage.refs import parse_ref
 
 from .checks import check_keys, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander
+from .inputs import InputResolver, storage_config
 from .model import Limits, Manifest, ProblemLog
 from .recipes import compile_layer, compile_output_name
 from .templates import render_vars
 from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
-            "matrix", "notify")
+            "matrix", "notify", "storage")
+STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
 
 
@@ -57,11 +61,12 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
         raise AssertionError("unreachable")  # pragma: no cover
     check_keys(doc, TOP_KEYS, "", log)
     name = get_string(doc, "name", "", log, required=True)
-    output_dir = _output_dir(doc, base_dir, log)
+    output_dir, output_url = _output_dir(doc, base_dir, log)
     limits = _limits(doc, log)
     budget = get_positive(doc, "budget_usd", "", log)
     notify = get_mapping(doc, "notify", "", log)
-    expander = _expander(doc, log)
+    storage = _storage(doc, log)
+    expander = _expander(doc, log, InputResolver(base_dir, storage))
     expander.explicit(doc)
     expander.matrix(doc, base_dir)
     if not expander.jobs and log.count == 0:
@@ -76,24 +81,45 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
         budget_usd=None if budget is None else float(budget),
         notify=None if notify is None else _plain(notify),
         warnings=log.warnings(),
+        storage=storage,
+        output_url=output_url,
+        uploads=tuple(expander.resolver.uploads.values()),
+        lines={key: doc.line_of(key) for key in ("storage", "output_dir") if key in doc},
     )
 
 
-def _expander(doc: YMap, log: ProblemLog) -> Expander:
+def _expander(doc: YMap, log: ProblemLog, resolver: InputResolver) -> Expander:
     block, lines = get_vars(doc, "vars", "", log)
     base_vars = render_vars(block, lines, {}, "vars", log)
     defaults = get_mapping(doc, "defaults", "", log)
     if defaults is not None:
         check_keys(defaults, schema.INPUT_FIELDS, "defaults", log)
     return Expander(log, base_vars, compile_layer(defaults, "defaults", log),
-                    compile_output_name(doc, "", log))
+                    compile_output_name(doc, "", log), resolver)
 
 
-def _output_dir(doc: YMap, base_dir: Path, log: ProblemLog) -> str | None:
+def _output_dir(doc: YMap, base_dir: Path, log: ProblemLog) -> tuple[str | None, str | None]:
+    """The local output folder, or (None, the bucket reference) for ``output_dir: s3://bucket/prefix``."""
     raw = get_string(doc, "output_dir", "", log)
     if raw is None:
+        return None, None
+    if "://" in raw:
+        if parse_ref(raw) is None:
+            log.add(doc.line_of("output_dir"), "output_dir",
+                    f"must be a folder or a bucket reference (s3://, gs://, az://), not {raw!r}")
+        return None, raw.rstrip("/")
+    return str((base_dir / Path(raw).expanduser()).resolve()), None
+
+
+def _storage(doc: YMap, log: ProblemLog) -> StorageConfig | None:
+    block = get_mapping(doc, "storage", "", log)
+    if block is None:
         return None
-    return str((base_dir / Path(raw).expanduser()).resolve())
+    check_keys(block, STORAGE_KEYS, "storage", log)
+    config, problems = storage_config(_plain(block))
+    for key, message in problems.items():
+        log.add(block.line_of(key), f"storage.{key}", message)
+    return config
 
 
 def _limits(doc: YMap, log: ProblemLog) -> Limits:

@@ -28,11 +28,12 @@ FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 COLUMNS: tuple[str, ...] = (
     "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
-    "outputs", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
+    "outputs", "objects", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
     "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
-LIST_COLUMNS = frozenset({"inputs", "outputs", "sha256", "size", "bytes"})
+# "objects": the outputs' copies in the batch's bucket (output_dir: s3://...), "" for local-only ones.
+LIST_COLUMNS = frozenset({"inputs", "outputs", "objects", "sha256", "size", "bytes"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
         "id": job.key, "state": job.state, "prompt": inputs.get("prompt", ""),
         "inputs": list(inputs.get("image_urls", [])), "aspect_ratio": inputs.get("aspect_ratio", "auto"),
         "resolution": inputs.get("resolution", "1K"), "output_format": inputs.get("output_format", "png"),
-        "outputs": [o.path for o in ordered], "sha256": [o.sha256 for o in ordered],
+        "outputs": [o.path for o in ordered], "objects": [o.object_url or "" for o in ordered],
+        "sha256": [o.sha256 for o in ordered],
         "size": [f"{o.width}x{o.height}" for o in ordered], "bytes": [o.bytes for o in ordered],
         "cost": job.cost, "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
         "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),

@@ -62,6 +62,7 @@ def make_thumb(data: bytes, size: int = THUMB_PX) -> Thumb | None:
 
 
 _local = threading.local()
+SIGNED_SECONDS = 300  # a report reads each input once, right away
 
 
 def _session() -> requests.Session:
@@ -73,9 +74,13 @@ def _session() -> requests.Session:
 
 
 def fetch_url(url: str, timeout: float = FETCH_TIMEOUT) -> bytes | None:
-    """GET ``url`` (http or https only) within ``timeout`` seconds; None on any failure or oversize."""
+    """GET ``url`` (http(s), or a bucket reference signed for the purpose) within ``timeout`` seconds;
+    None on any failure or oversize."""
     if not url.startswith(("http://", "https://")):
-        return None
+        signed = _signed(url)
+        if signed is None:
+            return None
+        url = signed
     try:
         with _session().get(url, timeout=timeout, stream=True) as resp:
             if resp.status_code != 200:
@@ -90,6 +95,22 @@ def fetch_url(url: str, timeout: float = FETCH_TIMEOUT) -> bytes | None:
     except requests.RequestException:
         return None
     return b"".join(chunks)
+
+
+def _signed(reference: str) -> str | None:
+    """A short-lived GET URL for a bucket reference (credentials and endpoint from the environment)."""
+    from batch.storage.refs import parse_ref
+
+    ref = parse_ref(reference)
+    if ref is None or not ref.key:
+        return None
+    from batch.storage.signing import bucket_for
+    from batch.storage.store import StorageError
+
+    try:
+        return bucket_for(ref.scheme, ref.bucket, None).sign_get(ref.key, SIGNED_SECONDS)
+    except StorageError:
+        return None
 
 
 def read_path(path: str) -> bytes | None:

@@ -131,7 +131,7 @@ def run_now(sessions: sessionmaker[Session], schedule: Schedule, now: float) -> 
 
     Raises ManifestError when the manifest is unusable (nothing is recorded then).
     """
-    manifest = load_manifest(schedule.manifest)
+    manifest = _prepared(load_manifest(schedule.manifest))
     slot = float(int(now))
     fired = fire_slot(sessions, schedule, slot, now, manifest=manifest, force=True)
     if fired is not None:
@@ -186,15 +186,26 @@ def _decide(schedule: Schedule, busy: str | None, problem: str | None) -> tuple[
 def _load(schedule: Schedule) -> tuple[Manifest | None, str | None]:
     """The schedule's manifest, or why it cannot be used (recorded on the slot, never retried)."""
     try:
-        return load_manifest(schedule.manifest), None
+        return _prepared(load_manifest(schedule.manifest)), None
     except ManifestError as exc:
         log.error("schedule %s: manifest %s is unusable:\n%s", schedule.name, schedule.manifest, exc)
         return None, f"manifest unusable: {exc}"
 
 
+def _prepared(manifest: Manifest) -> Manifest:
+    """The manifest, its local input files uploaded to its bucket (raises ManifestError if that fails)."""
+    if manifest.uploads:
+        from batch.storage.prepare import upload_inputs
+
+        upload_inputs(manifest)
+    return manifest
+
+
 def _create(factory: sessionmaker[Session], schedule: Schedule, manifest: Manifest, slot: float, now: float) -> int:
     base = manifest.output_dir or default_output_dir(schedule.name)
-    per_run = dataclasses.replace(manifest, output_dir=str(Path(base) / slot_folder(schedule, slot)))
+    folder = slot_folder(schedule, slot)
+    url = manifest.output_url and f"{manifest.output_url}/{folder}"  # each run in its own bucket folder too
+    per_run = dataclasses.replace(manifest, output_dir=str(Path(base) / folder), output_url=url)
     return create_batch(factory, per_run, now=now, name=batch_name(schedule, slot))
 
 

@@ -59,6 +59,10 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
     extra: dict[str, Any] = {"force": True} if opts.force else {}
     if manifest.notify:
         extra["notify"] = manifest.notify
+    if manifest.storage is not None:
+        extra["storage"] = manifest.storage.as_options()  # endpoint, region, expiry: never credentials
+    if manifest.output_url is not None:
+        extra["output_url"] = manifest.output_url
     with transaction(sessions) as session:
         batch = Batch(
             name=batch_name,

@@ -95,6 +95,10 @@ class Output(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     format: Mapped[str] = mapped_column(String(10))
+    # the copy in the batch's bucket: reference, size and ETag as the store reported them after upload
+    object_url: Mapped[str | None] = mapped_column(Text, default=None)
+    object_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
+    object_etag: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class JobEvent(Base):
