@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from batch.commands.batches import create_batch
 from PIL import Image
 
 from batch.engine.runtime import Runtime
 from batch.manifest import Manifest
 from batch.storage.localserver import LocalS3
+from batch.store.batches import create_batch
 
 COLOURS = ("red", "green", "blue", "orange", "purple", "teal", "olive", "maroon")
 
