@@ -11,18 +11,40 @@ from pathlib import Path
 from batch.config import Settings
 
 
-def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None,
-                   settings: Settings | None = None) -> list[str]:
-    """The celery command line nanobatch uses for a worker (threads: steps wait on HTTP, not CPU)."""
+def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None) -> list[str]:
+    """The celery command line nanobatch uses for a worker (threads: steps wait on HTTP, not CPU).
+
+    A beat run inside a worker keeps its schedule in memory: its entries are intervals of
+    seconds with nothing worth keeping across a restart (schedule slots are in the database),
+    and two such beats on one data directory would otherwise write the same schedule file,
+    which Python's fallback ``dbm`` does not lock.
+    """
     cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "threads",
            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
     if name:
         cmd += ["--hostname", name]
     if beat:
-        cmd.append("--beat")
-        if settings is not None:
-            cmd += ["--schedule", str(settings.home / "celerybeat-schedule")]
+        cmd += ["--beat", "--scheduler", "celery.beat:Scheduler"]
     return cmd
+
+
+def beat_alive(settings: Settings) -> bool:
+    """True if a beat has sent a tick lately through this configuration's Redis.
+
+    An embedded Redis that is not running means no beat runs either: it is not started just
+    to ask (the worker starts it).
+    """
+    import redis
+
+    from batch import redis as redis_server
+    from batch.engine.beat import beat_alive as alive
+
+    url = settings.redis_url
+    if url is None:
+        if not redis_server.is_running(settings.home):
+            return False
+        url = redis_server.url_for(settings.home)
+    return alive(redis.Redis.from_url(url, socket_timeout=5))
 
 
 class LocalWorker:
@@ -34,8 +56,7 @@ class LocalWorker:
         settings.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
-            worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h",
-                           settings=settings),
+            worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
             env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
         )
 

@@ -168,6 +168,7 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
     from batch.cli import console
     from batch.commands import operations
 
+    service.require_batch(batch_id)
     released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
     if released:
         click.echo(f"{released} parked jobs released")
@@ -188,6 +189,7 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
     """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
     from batch.commands import operations
 
+    service.require_batch(batch_id)
     count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)
     click.echo(f"{count} jobs queued again; run them here with: nanobatch resume {batch_id}")
 
@@ -199,6 +201,7 @@ def cancel(batch_id: int) -> None:
     """Stop BATCH: no new submits, cancel jobs still queued upstream, let running ones finish (billed)."""
     from batch.commands import operations
 
+    service.require_batch(batch_id)
     report = operations.cancel(service.runtime(), batch_id)
     click.echo("\n".join(report.lines()))
 
@@ -224,10 +227,13 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
     if batch_id is None:
         from batch.commands.listing import list_batches
 
-        summaries = list_batches(service.sessions(), limit=limit)
+        factory = service.reading_sessions()
+        summaries = list_batches(factory, limit=limit) if factory is not None else []
         if as_json:
             click.echo(json.dumps([s.as_json() for s in summaries]))
-        else:
+        if not summaries:
+            click.echo(f"no batches in {service.where()}: submit a manifest first", err=as_json)
+        elif not as_json:
             _console().print_batch_list(summaries)
         return
     current = service.status(batch_id)
@@ -255,18 +261,28 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
     """Write a report of BATCH: one row per job as CSV or JSON, or a self-contained HTML page."""
     from batch.reports.data import write_report
 
-    written = write_report(service.sessions(), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
+    written = write_report(service.require_batch(batch_id), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
     click.echo(str(written))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
-@click.option("--beat/--no-beat", default=False, help="Also run the periodic tick in this worker.")
+@click.option("--beat/--no-beat", default=None,
+              help="Also run the beat (tick, schedules, notifications) here.  [default: when no other beat is alive]")
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
-    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery)."""
-    from batch.cli.local import worker_command
+@friendly_errors
+def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
+    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
 
+    Alone, it runs the beat too, so that ``submit`` then ``worker`` finishes the batch.
+    """
+    from batch.cli.local import beat_alive, worker_command
+
+    if beat is None:
+        beat = not beat_alive(service.settings())
+        if beat:
+            click.echo("worker: no beat is alive, so this worker runs one (the tick, schedules and "
+                       "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
     import os
 

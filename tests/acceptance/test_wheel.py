@@ -8,6 +8,7 @@ is reused, so after the first run this needs no download.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -41,9 +42,19 @@ def _clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's wheel, built from this checkout."""
+    """The project's wheel, built from a copy of this checkout's tracked layout.
+
+    A copy: setuptools builds in the source tree, and a stale ``build/`` left there by an
+    earlier build would put modules deleted since into the wheel.
+    """
+    source = tmp_path_factory.mktemp("source")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("batch", "workers", "migrations", "bench", "tests"):  # bench and tests must stay out
+        shutil.copytree(REPO / name, source / name, ignore=skip)
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(REPO)], out)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source)], out)
     (built,) = out.glob("nanobatch-*.whl")
     return built
 
