@@ -59,6 +59,12 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Every command on one line, grouped (running, operating, reporting, scheduling, simulator)."""
+        from batch.cli.overview import format_commands
+
+        format_commands(self.list_commands(ctx), lambda name: self.get_command(ctx, name), formatter)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nanobatch")
@@ -105,6 +111,8 @@ def submit_options(func: F) -> F:
         click.option("--check-inputs", is_flag=True,
                      help="HEAD every input URL; an image replaced at the same URL is edited again."),
         click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
+        click.option("--dry-run", is_flag=True,
+                     help="Print jobs to run, jobs cached and the estimated cost against the budget; write nothing."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -115,16 +123,14 @@ def submit_options(func: F) -> F:
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @submit_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"batch_id", "jobs"} as JSON.')
-@click.option("--dry-run", is_flag=True, help="Print jobs to run, jobs cached and the estimated cost; write nothing.")
 @friendly_errors
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-           as_json: bool, dry_run: bool) -> None:
+           dry_run: bool, as_json: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
     from batch.commands.batches import SubmitOptions
 
     if dry_run:
-        plan = service.dry_run(manifest, force=force, check_inputs=check_inputs)
-        click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json)
         return
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
@@ -140,7 +146,7 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @friendly_errors
 def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-        concurrency: int) -> None:
+        dry_run: bool, concurrency: int) -> None:
     """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
 
     Exits 0 when every job succeeded, 1 otherwise.
@@ -148,10 +154,19 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     from batch.cli import console
     from batch.commands.batches import SubmitOptions
 
+    if dry_run:
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
+        return
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
     sys.exit(0 if status.all_succeeded else 1)
+
+
+def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool) -> None:
+    """``submit --dry-run`` and ``run --dry-run``: the plan, with the budget it would run under."""
+    plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget)
+    click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
 
 
 @main.command()

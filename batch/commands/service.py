@@ -88,15 +88,17 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     return batch_id, len(manifest.jobs)
 
 
-def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Plan:
-    """What submitting the manifest would run, reuse and cost; writes nothing (not even a new database)."""
+def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budget_usd: float | None = None) -> Plan:
+    """What submitting the manifest would run, reuse and cost, against its budget (``budget_usd``,
+    else the manifest's); writes nothing (not even a new database)."""
     from batch.commands.plan import plan
     from batch.core.cost import PriceTable
 
     manifest = load(path)
     cfg = settings()
-    return plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), reading_sessions(),
-                force=force, validators=_validators(manifest) if check_inputs else None)
+    found = plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), reading_sessions(),
+                 force=force, validators=_validators(manifest) if check_inputs else None)
+    return replace(found, budget_usd=budget_usd if budget_usd is not None else manifest.budget_usd)
 
 
 def _validators(manifest: Manifest) -> dict[str, str]:

@@ -124,3 +124,53 @@ def test_a_worker_told_no_beat_stays_idle(tmp_path: Path) -> None:
         assert wait_until(lambda: redis_server.is_running(tmp_path / ".nanobatch"), timeout=30)
         moved = wait_until(lambda: _counts(tmp_path) != {"pending": 1}, timeout=5, interval=0.5)
     assert not moved and "no beat is alive" not in log.read_text(errors="replace")
+
+
+def test_run_that_ends_with_failures_points_at_report_and_retry(tmp_path: Path) -> None:
+    with spawn_simulator(["--latency", "0", "--fail-rate", "1", "--seed", "3"]) as sim:
+        manifest = write_manifest(tmp_path, sim.base_url, items=1, styles=2)
+        done = plain_nanobatch(["run", str(manifest)], tmp_path, RUNCOMFY_API_BASE=sim.base_url,
+                               RUNCOMFY_API_TOKEN="t")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 jobs failed" in done.stdout
+    assert "nanobatch report 1" in done.stdout and "nanobatch retry 1" in done.stdout
+
+
+def test_run_dry_run_prices_without_writing_and_says_when_over_budget(tmp_path: Path) -> None:
+    manifest = str(write_manifest(tmp_path, "http://127.0.0.1:9", items=2, styles=2, extra="budget_usd: 0.2\n"))
+    env = {"RUNCOMFY_API_BASE": "http://127.0.0.1:9"}
+    done = plain_nanobatch(["run", "--dry-run", manifest], tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:5] == ["jobs in manifest: 4", "jobs cached (verified files reused, no API call): 0", "jobs to run: 4",
+                         "estimated cost: $0.60", "budget: $0.20"]
+    assert lines[5].startswith("over budget: the estimate exceeds the budget by $0.40")
+    assert not (tmp_path / ".nanobatch").exists()
+    raised = plain_nanobatch(["submit", "--dry-run", "--json", "--budget", "1", manifest], tmp_path, **env)
+    assert json.loads(raised.stdout) == {"jobs": 4, "cached": 0, "to_run": 4, "estimated_cost_usd": 0.6,
+                                         "budget_usd": 1.0, "over_budget": False}
+
+
+HELP_PROBE = """
+import sys
+from click.testing import CliRunner
+from batch.cli.main import main
+result = CliRunner().invoke(main, ["--help"], terminal_width=80)
+print(result.output)
+print("simulator imported:", "batch.simulator.cli" in sys.modules)
+"""
+
+
+def test_help_lists_every_command_on_one_line_grouped_without_loading_the_simulator(tmp_path: Path) -> None:
+    from batch.cli.main import main
+
+    done = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, timeout=60, check=True)
+    out = done.stdout
+    assert out.rstrip().endswith("simulator imported: False")
+    headings = [line for line in out.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert headings == ["Options:", "Running:", "Operating:", "Reporting:", "Scheduling:", "Simulator:"]
+    names = main.list_commands(None)  # type: ignore[arg-type]
+    commands = out.split("Running:", 1)[1].split("simulator imported:")[0]
+    listed = [line.split()[0] for line in commands.splitlines() if line.startswith("  ")]
+    assert sorted(listed) == sorted(names)  # each exactly once, and no wrapped second lines
+    assert "..." not in commands and max(len(line) for line in out.splitlines()) <= 80
