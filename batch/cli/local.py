@@ -32,7 +32,8 @@ def beat_alive(settings: Settings) -> bool:
     """True if a beat has sent a tick lately through this configuration's Redis.
 
     An embedded Redis that is not running means no beat runs either: it is not started just
-    to ask (the worker starts it).
+    to ask (the worker starts it). A Redis that does not answer yet counts as no beat: the
+    worker then runs one, which is harmless, and keeps retrying its broker as before.
     """
     import redis
 
@@ -44,7 +45,10 @@ def beat_alive(settings: Settings) -> bool:
         if not redis_server.is_running(settings.home):
             return False
         url = redis_server.url_for(settings.home)
-    return alive(redis.Redis.from_url(url, socket_timeout=5))
+    try:
+        return alive(redis.Redis.from_url(url, socket_timeout=5))
+    except (redis.RedisError, OSError):
+        return False
 
 
 class LocalWorker:

@@ -41,3 +41,8 @@ def test_the_beat_marks_itself_as_it_sends_the_tick(embedded_redis: str, tmp_pat
     hook = "from workers.app import _rebind_before_tick; _rebind_before_tick(sender='workers.tasks.tick')"
     subprocess.run([sys.executable, "-c", hook], env=env, check=True, timeout=60)
     assert beat_alive(settings)
+
+
+def test_a_redis_that_does_not_answer_counts_as_no_beat(tmp_path: Path) -> None:
+    settings = load_settings({"NANOBATCH_HOME": str(tmp_path), "NANOBATCH_REDIS_URL": "redis://127.0.0.1:9/0"})
+    assert not beat_alive(settings)
