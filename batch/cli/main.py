@@ -289,7 +289,7 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
 def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
     """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
 
-    Alone, it runs the beat too, so that ``submit`` then ``worker`` finishes the batch.
+    Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
     """
     from batch.cli.local import beat_alive, worker_command
 
