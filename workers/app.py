@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Collection
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.signals import before_task_publish
 
 from batch.config import load_settings
+from batch.engine import beat
 from batch.redis import ensure_redis, kombu_url
 from batch.store.scope import scope_name
 
@@ -71,9 +75,21 @@ def make_app() -> Celery:
 app = make_app()
 
 
+_beat_redis: redis.Redis | None = None
+_TICK_SECONDS = load_settings().tick_seconds
+
+
+def _mark_beat_alive() -> None:
+    """Tell workers started alone that a beat runs (see ``batch.engine.beat``)."""
+    global _beat_redis
+    if _beat_redis is None:
+        _beat_redis = redis.Redis.from_url(broker_url())
+    beat.mark_alive(_beat_redis, f"{socket.gethostname()}:{os.getpid()}", _TICK_SECONDS)
+
+
 @before_task_publish.connect
 def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
-    """Re-declare the default queue's binding before each tick is sent.
+    """Mark the beat alive and re-declare the default queue's binding before each tick is sent.
 
     The Redis transport keeps exchange-to-queue bindings as Redis keys, and kombu declares them
     only once per connection. If Redis is flushed (or restarted without its data), messages
@@ -82,6 +98,7 @@ def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
     """
     if sender != "workers.tasks.tick":
         return
+    _mark_beat_alive()
     with app.connection_for_write() as conn:
         for queue in app.amqp.queues.values():
             queue.bind(conn.default_channel).declare()

@@ -125,6 +125,10 @@ def print_status(status: BatchStatus) -> None:
         left = status.counts.get(JobState.PARKED.value, 0)
         _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
                        f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
+    if status.counts.get("failed"):
+        batch = status.batch_id
+        _console.print(f"[red]{status.counts['failed']} jobs failed[/red]: see why with [bold]nanobatch report "
+                       f"{batch}[/bold], queue them again with [bold]nanobatch retry {batch}[/bold]")
     if status.counts.get("held"):
         _console.print(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "
                        f"[bold]nanobatch retry {status.batch_id} --held[/bold] resubmits them[/yellow]")

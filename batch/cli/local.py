@@ -15,15 +15,41 @@ from batch.config import RUN_BATCHES_VAR, Settings
 def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None) -> list[str]:
     """The celery command line nanobatch uses for a worker (threads: steps wait on HTTP, not CPU).
 
-    The beat's schedule file comes from the app's configuration (one per scope, see ``workers.app``).
+    A beat run inside a worker keeps its schedule in memory: its entries are intervals of
+    seconds with nothing worth keeping across a restart (schedule slots are in the database),
+    and two such beats on one data directory would otherwise write the same schedule file,
+    which Python's fallback ``dbm`` does not lock.
     """
     cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "threads",
            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
     if name:
         cmd += ["--hostname", name]
     if beat:
-        cmd.append("--beat")
+        cmd += ["--beat", "--scheduler", "celery.beat:Scheduler"]
     return cmd
+
+
+def beat_alive(settings: Settings) -> bool:
+    """True if a beat has sent a tick lately through this configuration's Redis.
+
+    An embedded Redis that is not running means no beat runs either: it is not started just
+    to ask (the worker starts it). A Redis that does not answer yet counts as no beat: the
+    worker then runs one, which is harmless, and keeps retrying its broker as before.
+    """
+    import redis
+
+    from batch import redis as redis_server
+    from batch.engine.beat import beat_alive as alive
+
+    url = settings.redis_url
+    if url is None:
+        if not redis_server.is_running(settings.home):
+            return False
+        url = redis_server.url_for(settings.home)
+    try:
+        return alive(redis.Redis.from_url(url, socket_timeout=5))
+    except (redis.RedisError, OSError):
+        return False
 
 
 class LocalWorker:

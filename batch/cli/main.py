@@ -58,6 +58,12 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Every command on one line, grouped (running, operating, reporting, scheduling, simulator)."""
+        from batch.cli.overview import format_commands
+
+        format_commands(self.list_commands(ctx), lambda name: self.get_command(ctx, name), formatter)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nanobatch")
@@ -113,6 +119,8 @@ def submit_options(func: F) -> F:
                      help="HEAD every input URL: one that cannot be fetched fails its job unpaid; an image "
                           "replaced at the same URL is edited again."),
         click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
+        click.option("--dry-run", is_flag=True,
+                     help="Print jobs to run, jobs cached and the estimated cost against the budget; write nothing."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -123,16 +131,14 @@ def submit_options(func: F) -> F:
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @submit_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"batch_id", "jobs"} as JSON.')
-@click.option("--dry-run", is_flag=True, help="Print jobs to run, jobs cached and the estimated cost; write nothing.")
 @friendly_errors
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-           as_json: bool, dry_run: bool) -> None:
+           dry_run: bool, as_json: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
     from batch.store.batches import SubmitOptions
 
     if dry_run:
-        plan = service.dry_run(manifest, force=force, check_inputs=check_inputs)
-        click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json)
         return
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
@@ -149,7 +155,7 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @friendly_errors
 def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-        concurrency: int) -> None:
+        dry_run: bool, concurrency: int) -> None:
     """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
 
     Exits 0 when every job succeeded, 1 otherwise.
@@ -157,10 +163,19 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     from batch.cli import console
     from batch.store.batches import SubmitOptions
 
+    if dry_run:
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
+        return
     options = SubmitOptions(force=force, budget_usd=budget)
     batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs, warn=_warn)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
     sys.exit(0 if status.all_succeeded else 1)
+
+
+def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool) -> None:
+    """``submit --dry-run`` and ``run --dry-run``: the plan, with the budget it would run under."""
+    plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget)
+    click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
 
 
 @main.command()
@@ -177,6 +192,7 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
     from batch.cli import console
     from batch.commands import operations
 
+    service.require_batch(batch_id)
     released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
     if released:
         click.echo(f"{released} parked jobs released")
@@ -197,6 +213,7 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
     """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
     from batch.commands import operations
 
+    service.require_batch(batch_id)
     count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)
     click.echo(f"{count} jobs queued again; run them here with: nanobatch resume {batch_id}")
 
@@ -208,6 +225,7 @@ def cancel(batch_id: int) -> None:
     """Stop BATCH: no new submits, cancel jobs still queued upstream, let running ones finish (billed)."""
     from batch.commands import operations
 
+    service.require_batch(batch_id)
     report = operations.cancel(service.runtime(), batch_id)
     click.echo("\n".join(report.lines()))
 
@@ -233,10 +251,13 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
     if batch_id is None:
         from batch.store.queries import list_batches
 
-        summaries = list_batches(service.sessions(), limit=limit)
+        factory = service.reading_sessions()
+        summaries = list_batches(factory, limit=limit) if factory is not None else []
         if as_json:
             click.echo(json.dumps([s.as_json() for s in summaries]))
-        else:
+        if not summaries:
+            click.echo(f"no batches in {service.where()}: submit a manifest first", err=as_json)
+        elif not as_json:
             _console().print_batch_list(summaries)
         return
     current = service.status(batch_id)
@@ -264,18 +285,28 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
     """Write a report of BATCH: one row per job as CSV or JSON, or a self-contained HTML page."""
     from batch.reports.data import write_report
 
-    written = write_report(service.sessions(), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
+    written = write_report(service.require_batch(batch_id), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
     click.echo(str(written))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
-@click.option("--beat/--no-beat", default=False, help="Also run the periodic tick in this worker.")
+@click.option("--beat/--no-beat", default=None,
+              help="Also run the beat (tick, schedules, notifications) here.  [default: when no other beat is alive]")
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
-    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery)."""
-    from batch.cli.local import worker_command
+@friendly_errors
+def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
+    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
 
+    Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
+    """
+    from batch.cli.local import beat_alive, worker_command
+
+    if beat is None:
+        beat = not beat_alive(service.settings())
+        if beat:
+            click.echo("worker: no beat is alive, so this worker runs one (the tick, schedules and "
+                       "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
     import os
 

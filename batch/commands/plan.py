@@ -22,25 +22,41 @@ class Plan:
     total: int
     cached: int
     estimated_cost: float
+    budget_usd: float | None = None  # the batch's spending limit, if it has one
 
     @property
     def to_run(self) -> int:
         """Jobs that would call the API."""
         return self.total - self.cached
 
-    def as_json(self) -> dict[str, float | int]:
-        """The plan as a JSON document."""
-        return {"jobs": self.total, "cached": self.cached, "to_run": self.to_run,
-                "estimated_cost_usd": round(self.estimated_cost, 4)}
+    @property
+    def over_budget(self) -> bool:
+        """True when the estimate exceeds the budget: the batch would stop before its end."""
+        return self.budget_usd is not None and round(self.estimated_cost, 4) > self.budget_usd
+
+    def as_json(self) -> dict[str, float | int | bool]:
+        """The plan as a JSON document (budget fields only when there is a budget)."""
+        doc: dict[str, float | int | bool] = {"jobs": self.total, "cached": self.cached, "to_run": self.to_run,
+                                              "estimated_cost_usd": round(self.estimated_cost, 4)}
+        if self.budget_usd is not None:
+            doc.update(budget_usd=self.budget_usd, over_budget=self.over_budget)
+        return doc
 
     def lines(self) -> list[str]:
         """The dry-run report, one fact a line."""
-        return [
+        lines = [
             f"jobs in manifest: {self.total}",
             f"jobs cached (verified files reused, no API call): {self.cached}",
             f"jobs to run: {self.to_run}",
             f"estimated cost: ${self.estimated_cost:.2f}",
         ]
+        if self.budget_usd is not None:
+            lines.append(f"budget: ${self.budget_usd:.2f}")
+        if self.budget_usd is not None and self.over_budget:
+            excess = self.estimated_cost - self.budget_usd
+            lines.append(f"over budget: the estimate exceeds the budget by ${excess:.2f}; the batch would stop"
+                         " when its charges reach the budget (raise it with --budget)")
+        return lines
 
 
 def plan(manifest: Manifest, prices: PriceTable, sessions: sessionmaker[Session] | None, *,

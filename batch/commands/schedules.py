@@ -15,7 +15,7 @@ from batch.schedules.firing import Fired, last_run, require_path, run_now
 
 def list_file(path: str | None) -> str:
     """``nanobatch schedules list``: the table for the schedules file, with last runs from the database."""
-    return listing(service.sessions(), load_schedules(require_path(path)), time.time())
+    return listing(service.reading_sessions(), load_schedules(require_path(path)), time.time())
 
 
 def run_file(path: str | None, name: str) -> Fired:
@@ -39,8 +39,11 @@ def beat_command(extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO", *extra]
 
 
-def listing(sessions: sessionmaker[Session], schedules: list[Schedule], now: float, count: int = 3) -> str:
-    """``schedules list``: name, cron, zone, the next ``count`` fire times and the last run, as a table."""
+def listing(sessions: sessionmaker[Session] | None, schedules: list[Schedule], now: float, count: int = 3) -> str:
+    """``schedules list``: name, cron, zone, the next ``count`` fire times and the last run, as a table.
+
+    ``sessions`` is None when there is no database yet: every schedule has then never run.
+    """
     header = ("NAME", "CRON", "TZ", "NEXT", "LAST RUN")
     rows: list[tuple[str, ...]] = []
     for schedule in schedules:
@@ -53,8 +56,8 @@ def listing(sessions: sessionmaker[Session], schedules: list[Schedule], now: flo
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
 
 
-def _last_text(sessions: sessionmaker[Session], schedule: Schedule) -> str:
-    found = last_run(sessions, schedule.name)
+def _last_text(sessions: sessionmaker[Session] | None, schedule: Schedule) -> str:
+    found = last_run(sessions, schedule.name) if sessions is not None else None
     if found is None:
         return "never"
     run, running = found

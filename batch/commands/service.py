@@ -8,6 +8,7 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.config import Settings, load_settings
@@ -15,6 +16,7 @@ from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
 from batch.store.batches import SubmitOptions, create_batch, default_output_dir, input_failures
+from batch.store.models import Batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
@@ -30,8 +32,39 @@ def settings() -> Settings:
 
 
 def sessions() -> sessionmaker[Session]:
-    """Sessions on the configured database, migrated on first use."""
+    """Sessions on the configured database, created and migrated on first use (for commands that write)."""
     return db.session_factory(settings().db_url)
+
+
+def stored() -> bool:
+    """True when there is a database to read: a configured URL, or the SQLite file in the home."""
+    cfg = settings()
+    return cfg.database_url is not None or (cfg.home / "nanobatch.db").exists()
+
+
+def where() -> str:
+    """The home and database in use, for messages: ``/abs/.nanobatch (sqlite:///...)``, no password."""
+    cfg = settings()
+    return f"{cfg.home.absolute()} ({make_url(cfg.db_url).render_as_string(hide_password=True)})"
+
+
+def reading_sessions() -> sessionmaker[Session] | None:
+    """Sessions for a command that only reads, or None when there is no database yet.
+
+    Reading never creates a home or a database: ``status`` run from the wrong directory says
+    where it looked instead of leaving an empty ``.nanobatch`` behind.
+    """
+    return sessions() if stored() else None
+
+
+def require_batch(batch_id: int) -> sessionmaker[Session]:
+    """Sessions on a database that holds ``batch_id``, else InputError naming where it looked."""
+    factory = reading_sessions()
+    if factory is not None:
+        with factory() as session:
+            if session.get(Batch, batch_id) is not None:
+                return factory
+    raise InputError(f"no batch {batch_id} in {where()}")
 
 
 def load(path: str) -> Manifest:
@@ -89,8 +122,9 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     return batch_id, len(manifest.jobs)
 
 
-def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Plan:
-    """What submitting the manifest would run, reuse and cost; writes nothing (not even a new database)."""
+def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budget_usd: float | None = None) -> Plan:
+    """What submitting the manifest would run, reuse and cost, against its budget (``budget_usd``,
+    else the manifest's); writes nothing (not even a new database)."""
     from batch.commands.plan import plan
     from batch.commands.preflight import check_outputs
     from batch.core.cost import PriceTable
@@ -98,9 +132,9 @@ def dry_run(path: str, *, force: bool = False, check_inputs: bool = False) -> Pl
     manifest = load(path)
     check_outputs(manifest, "", probe=False)
     cfg = settings()
-    existing = cfg.database_url is not None or (cfg.home / "nanobatch.db").exists()
-    return plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), sessions() if existing else None,
-                force=force, validators=_check_inputs(manifest).validators if check_inputs else None)
+    found = plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), reading_sessions(),
+                 force=force, validators=_check_inputs(manifest).validators if check_inputs else None)
+    return replace(found, budget_usd=budget_usd if budget_usd is not None else manifest.budget_usd)
 
 
 def _check_inputs(manifest: Manifest) -> InputCheck:
@@ -125,13 +159,13 @@ def runtime() -> Runtime:
 
 
 def status(batch_id: int | None) -> BatchStatus:
-    """The batch's status (default: the newest batch)."""
-    factory = sessions()
+    """The batch's status (default: the newest batch); InputError naming the home and database if none."""
+    factory = reading_sessions()
     if batch_id is None:
-        batch_id = latest_batch_id(factory)
+        batch_id = latest_batch_id(factory) if factory is not None else None
         if batch_id is None:
-            raise InputError("no batches yet: submit a manifest first")
-    found = batch_status(factory, batch_id)
+            raise InputError(f"no batches in {where()}: submit a manifest first")
+    found = batch_status(factory, batch_id) if factory is not None else None
     if found is None:
-        raise InputError(f"no batch {batch_id}")
+        raise InputError(f"no batch {batch_id} in {where()}")
     return found

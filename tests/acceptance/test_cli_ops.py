@@ -89,4 +89,5 @@ def test_retry_and_cancel_from_the_cli(tmp_path: Path) -> None:
         assert "cancelled before submitting: 2" in cancelled.stdout
         assert status_of(home, tmp_path, 1)["counts"] == {"cancelled": 2}
     missing = nanobatch(["cancel", "99"], home, tmp_path, **env)
-    assert missing.returncode == 2 and missing.stderr.strip() == "error: no batch 99"
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"error: no batch 99 in {home} (sqlite:///{home / 'nanobatch.db'})"

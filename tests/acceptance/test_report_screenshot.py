@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,10 +14,17 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "report_screenshot.py"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="no chromium binary on PATH (install it: apt-get install -y chromium)",
-)
+NO_BROWSER = "no chromium binary on PATH (install it: apt-get install -y chromium)"
+
+
+@pytest.fixture(autouse=True)
+def browser() -> None:
+    """Skip without chromium, except where NANOBATCH_REQUIRE_BROWSER=1 (CI): a skip there is a failure."""
+    if shutil.which("chromium") is not None:
+        return
+    if os.environ.get("NANOBATCH_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{NO_BROWSER}; NANOBATCH_REQUIRE_BROWSER=1 requires the browser test to run")
+    pytest.skip(NO_BROWSER)
 
 
 def test_report_screenshot_is_not_blank(tmp_path: Path) -> None:
