@@ -15,7 +15,7 @@ import pytest
 
 from batch import redis as redis_server
 from batch.simulator import spawn_simulator
-from tests.cluster import wait_until
+from batch.testing.cluster import wait_until
 from tests.helpers import write_manifest
 
 
