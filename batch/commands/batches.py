@@ -16,6 +16,7 @@ from batch.core.schema import MODEL_ID
 from batch.core.states import TERMINAL, JobState, StateCounts
 from batch.manifest import Manifest
 from batch.store import jobs as store
+from batch.store import reviews as review_store
 from batch.store.db import transaction
 from batch.store.models import Batch, Job
 
@@ -96,6 +97,7 @@ class BatchStatus(StateCounts):
     cost: float
     parked: str | None = None  # why pending jobs wait for a person (e.g. the budget was reached)
     budget_usd: float | None = None
+    reviews: dict[str, int] | None = None  # jobs currently approved / rejected
 
     @property
     def settled(self) -> bool:
@@ -118,7 +120,7 @@ class BatchStatus(StateCounts):
         """The ``status --json`` document."""
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
-                "parked": self.parked, "budget_usd": self.budget_usd}
+                "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {}}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -128,8 +130,9 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         if batch is None:
             return None
         counts, uncertain = store.state_totals(session, batch_id)
+        reviewed = review_store.counts(session, batch_id)
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, batch.charged_usd,
-                       batch.options.get("parked"), batch.budget_usd)
+                       batch.options.get("parked"), batch.budget_usd, reviewed)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

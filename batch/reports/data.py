@@ -22,14 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from batch.commands.listing import BatchSummary, iso_utc
 from batch.errors import InputError
+from batch.store import reviews
 from batch.store.models import Batch, Job, Output
+from batch.store.reviews import Decision
 
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 COLUMNS: tuple[str, ...] = (
     "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
     "outputs", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
-    "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error",
+    "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error", "review", "review_note",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
 LIST_COLUMNS = frozenset({"inputs", "outputs", "sha256", "size", "bytes"})
@@ -54,8 +56,9 @@ class ReportData:
     rows: list[dict[str, Any]]
 
 
-def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
-    """One report row. ``seconds`` runs from the job's creation to its end (None while running)."""
+def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None) -> dict[str, Any]:
+    """One report row. ``seconds`` runs from the job's creation to its end (None while running);
+    ``review`` is the job's current decision (approved, rejected, or None when not reviewed)."""
     inputs = job.inputs
     ordered = sorted(outputs, key=lambda o: o.idx)
     seconds = round(job.finished_at - job.created_at, 3) if job.finished_at is not None else None
@@ -69,6 +72,7 @@ def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
         "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),
         "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
         "uncertain_submits": job.uncertain_submits, "error": job.error,
+        "review": review.decision if review else None, "review_note": review.note if review else None,
     }
 
 
@@ -83,7 +87,8 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         for out in session.scalars(out_query):
             outputs.setdefault(out.job_id, []).append(out)
         jobs = session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.id)).all()
-        rows = [job_row(job, outputs.get(job.id, [])) for job in jobs]
+        decided = reviews.latest(session, batch_id)
+        rows = [job_row(job, outputs.get(job.id, []), decided.get(job.id)) for job in jobs]
         name, created_at, output_dir, charged = batch.name, batch.created_at, batch.output_dir, batch.charged_usd
     counts: dict[str, int] = {}
     for row in rows:
