@@ -49,6 +49,7 @@ class LazyGroup(click.Group):
         "simulate": "batch.simulator.cli:simulate",
         "review": "batch.cli.review:review",
         "export": "batch.cli.review:export",
+        "serve": "batch.cli.review:serve",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

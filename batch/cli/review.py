@@ -1,4 +1,4 @@
-"""The ``review`` and ``export`` commands, and ``retry --rejected`` (loaded only when asked for)."""
+"""The ``review``, ``export`` and ``serve`` commands, and ``retry --rejected`` (loaded only when asked for)."""
 
 from __future__ import annotations
 
@@ -86,3 +86,14 @@ def export(batch_id: int, dest: str, approved: bool) -> None:
 
     files = export_approved(service.sessions(), batch_id, dest)
     click.echo(f"{len(files)} files exported to {dest}")
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (elsewhere: a token is needed).")
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--token", envvar="NANOBATCH_SERVE_TOKEN",
+              help="Token required when not bound to loopback (default: generated and printed).")
+@friendly_errors
+def serve(host: str, port: int, token: str | None) -> None:
+    """Review outputs in a local web app: batches, contact sheets, approve/reject, reruns."""
+    from batch.web.app import run
+
+    run(service.settings(), host=host, port=port, token=token)
