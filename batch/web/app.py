@@ -8,8 +8,11 @@ static files and runs sync handlers (database, Pillow) in a thread pool out of t
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,3 +81,26 @@ def run(settings: Settings, *, host: str, port: int, token: str | None) -> None:
     suffix = f"/?token={token}" if token else "/"
     print(f"nanobatch serve: http://{shown}:{port}{suffix}  (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@contextmanager
+def background_server(app: Starlette, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free port (tests, benchmarks); yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="nanobatch-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the web server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
