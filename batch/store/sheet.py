@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from batch.store import reviews
-from batch.store.models import Job, Output
+from batch.store.models import Batch, Job, Output
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,16 @@ def job_input_url(session: Session, job_id: int, n: int) -> str | None:
     inputs = session.scalar(select(Job.inputs).where(Job.id == job_id))
     urls = list((inputs or {}).get("image_urls", []))
     return str(urls[n]) if 0 <= n < len(urls) else None
+
+
+def batch_events(session: Session, batch_id: int) -> list[tuple[float | None, str]]:
+    """What happened to the batch as a whole, with the reason: stopped (parked) and cancelled."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        return []
+    found: list[tuple[float | None, str]] = []
+    if batch.options.get("parked"):
+        found.append((batch.options.get("parked_at"), f"stopped: {batch.options['parked']}"))
+    if batch.cancelled_at is not None:
+        found.append((batch.cancelled_at, "cancelled by a person (nanobatch cancel)"))
+    return found

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from batch.commands import rerun as reruns
 from batch.commands.batches import batch_status
-from batch.commands.listing import list_batches
+from batch.commands.listing import iso_utc, list_batches
 from batch.commands.review import decide_ids
 from batch.core.progress import RateTracker, format_eta, format_rate
 from batch.core.states import ACTIVE, JobState
@@ -45,7 +45,8 @@ def _summary(request: Request, batch_id: int) -> dict[str, Any]:
     tracker = web.trackers.setdefault(batch_id, RateTracker(status.total))
     est = tracker.observe(status.finished, web.clock(), status.total)
     active = sum(n for s, n in status.counts.items() if JobState(s) in ACTIVE)
-    events = [f"stopped: {status.parked}"] if status.parked else []
+    with web.sessions() as session:
+        events = [f"{iso_utc(at) or ''} {text}".strip() for at, text in store.batch_events(session, batch_id)]
     return {"id": batch_id, "name": status.name, "total": status.total, "finished": status.finished,
             "succeeded": status.succeeded, "failed": status.failed, "counts": status.counts, "active": active,
             "cost_usd": round(status.cost, 4), "budget_usd": status.budget_usd, "reviews": status.reviews or {},

@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from batch.core.cost import PriceTable
 from batch.engine.tick import drain
+from batch.errors import InputError
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import reviews
+from batch.store.db import transaction
+from batch.store.models import Batch
 from batch.web.app import WebState, build_app
 from batch.web.thumbcache import ThumbCache
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
@@ -73,3 +77,35 @@ def test_token_and_host_guards(served: tuple[WebState, int, Path]) -> None:
     assert remote.get("/").status_code == 200  # the cookie now
     local = TestClient(build_app(state), base_url="http://rebound.example")
     assert local.get("/").status_code == 400  # a DNS name pointed at 127.0.0.1 is refused
+
+
+def test_batch_events_say_why_it_stopped(served: tuple[WebState, int, Path]) -> None:
+    state, batch_id, _ = served
+    with transaction(state.sessions) as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        batch.options = {**batch.options, "parked": "budget of $0.50 reached", "parked_at": 1_700_000_000.0}
+    client = TestClient(build_app(state), base_url="http://127.0.0.1")
+    events = client.get(f"/api/batches/{batch_id}").json()["events"]
+    assert events == ["2023-11-14T22:13:20Z stopped: budget of $0.50 reached"]
+    assert "stopped: budget of $0.50 reached" in client.get("/").text
+
+
+def test_serve_off_loopback_generates_a_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+
+    from batch.commands import service
+    from batch.web import app as web_app
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setattr(service, "sessions", lambda: None)
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'nb.db'}", "http://127.0.0.1:1")
+    web_app.run(settings, host="0.0.0.0", port=8600, token=None)
+    printed = capsys.readouterr().out
+    assert seen["host"] == "0.0.0.0" and "/?token=" in printed
+    with pytest.raises(InputError, match="--token: use at least 16 characters"):
+        web_app.run(settings, host="0.0.0.0", port=8600, token="short")
+    web_app.run(settings, host="127.0.0.1", port=8600, token=None)
+    assert "token" not in capsys.readouterr().out

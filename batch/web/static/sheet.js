@@ -22,7 +22,8 @@
     });
   }
 
-  function mark(tile, decision) {
+  function mark(tile, decision, note) {
+    tile.dataset.note = note || '';
     tile.classList.remove('d-approved', 'd-rejected', 'd-none');
     tile.classList.add('d-' + decision);
     tile.dataset.decision = decision;
@@ -33,7 +34,7 @@
     if (!ids.length) { say('nothing to review there yet'); return Promise.resolve(); }
     return post('/api/batches/' + batchId + '/review', {job_ids: ids, decision: decision, note: note || null})
       .then(function (answer) {
-        list.forEach(function (t) { if (t.dataset.out) { mark(t, decision); } });
+        list.forEach(function (t) { if (t.dataset.out) { mark(t, decision, note); } });
         say(answer.recorded + ' ' + decision);
       }).catch(function (e) { say('not saved: ' + e.message); });
   }
@@ -64,7 +65,8 @@
     document.getElementById('v-key').textContent = tile.dataset.key;
     document.getElementById('v-state').textContent = tile.dataset.state;
     var d = document.getElementById('v-decision');
-    d.textContent = tile.dataset.decision || 'unreviewed';
+    d.textContent = (tile.dataset.decision || 'unreviewed') + (tile.dataset.note ? ': ' + tile.dataset.note : '');
+    document.getElementById('v-redoes').textContent = tile.dataset.redoes ? 'redoes ' + tile.dataset.redoes : '';
     d.className = tile.dataset.decision || '';
     document.getElementById('v-prompt').textContent = tile.dataset.prompt;
     var out = document.getElementById('v-out'), inp = document.getElementById('v-in');
@@ -152,6 +154,9 @@
         var seen = JSON.stringify(b.counts);
         var summary = document.getElementById('summary');
         summary.querySelector('.done').textContent = b.finished + '/' + b.total + ' done';
+        summary.querySelector('.spend').textContent = '$' + b.cost_usd.toFixed(2) +
+          (b.budget_usd === null ? '' : ' of $' + b.budget_usd.toFixed(2));
+        summary.querySelector('.events').textContent = b.events.map(function (e) { return ' · ' + e; }).join('');
         summary.querySelector('.reviews').textContent =
           (b.reviews.approved || 0) + ' approved, ' + (b.reviews.rejected || 0) + ' rejected';
         if (last !== null && seen !== last) { refresh(); }
