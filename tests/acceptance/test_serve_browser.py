@@ -100,6 +100,7 @@ def test_review_in_the_browser(tmp_path: Path, page: Any) -> None:
             page.keyboard.press("a")  # approve, then the viewer moves on
             page.wait_for_selector(".tile.d-approved")
             page.keyboard.press("r")
+            page.wait_for_selector(".tile.d-rejected")
             page.keyboard.press("Escape")
             page.wait_for_selector("#viewer", state="hidden")
             page.keyboard.press("r")  # the third tile, from the grid

@@ -87,11 +87,9 @@
     var note = ask ? window.prompt('Note for ' + current.dataset.key + ' (' + decision + ')', '') : box.value;
     if (note === null) { return; }
     var tile = current;
-    decide([tile], decision, note).then(function () {
-      box.value = '';
-      if (!viewer.hidden) { show(tile); }
-      step(1);
-    });
+    box.value = '';
+    step(1);  // on at once: the next key acts on the next tile even while this decision is being saved
+    decide([tile], decision, note);
   }
 
   document.addEventListener('keydown', function (ev) {
