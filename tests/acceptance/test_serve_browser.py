@@ -30,6 +30,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]
 SHOTS = Path("/work/shots")
 ITEMS, STYLES = 60, 5
+IN_VIEW_LOADED = ("Array.from(document.querySelectorAll('#grid img'))"
+                  ".filter(i => i.getBoundingClientRect().top < innerHeight).every(i => i.complete && i.naturalWidth)")
 
 
 def _browser_or_skip() -> Any:
@@ -81,7 +83,7 @@ def test_review_in_the_browser(tmp_path: Path, page: Any) -> None:
             page.click(f"#batch-{batch_id} a")
             page.wait_for_selector(".tile img")
             assert page.locator(".tile").count() == 240  # the default page
-            page.wait_for_function("Array.from(document.images).slice(0, 40).every(i => i.complete && i.naturalWidth)")
+            page.wait_for_function(IN_VIEW_LOADED)
             _shot(page, tmp_path, "2-sheet")
             page.click("a[rel=next]")
             page.wait_for_selector("text=page 2 of 2")
@@ -91,6 +93,7 @@ def test_review_in_the_browser(tmp_path: Path, page: Any) -> None:
             page.fill("input[name=q]", "sku-00")
             page.click("#filters button[type=submit]")
             page.wait_for_selector(f"text={10} shown of {10} matching")  # sku-000..sku-009, style s1
+            page.wait_for_function(IN_VIEW_LOADED)
             _shot(page, tmp_path, "3-filtered")
 
             page.click(".tile >> nth=0")  # opens the viewer on the first tile
