@@ -62,6 +62,17 @@ def build_app(state: WebState, *, token: str | None = None, loopback_only: bool 
     return app
 
 
+def _check_port(host: str, port: int) -> None:
+    """A clear one-line error now rather than uvicorn's log line when the address cannot be used."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise InputError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def run(settings: Settings, *, host: str, port: int, token: str | None) -> None:
     """Serve until Ctrl-C; bound elsewhere than loopback, with a token (generated when not given)."""
     import uvicorn
@@ -69,6 +80,7 @@ def run(settings: Settings, *, host: str, port: int, token: str | None) -> None:
     from batch.commands import service
     from batch.commands.review import reviewer
 
+    _check_port(host, port)
     local = is_loopback(host)
     if not local and not token:
         token = new_secret()

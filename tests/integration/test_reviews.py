@@ -20,6 +20,7 @@ from batch.reports.data import load_report, render_csv
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import reviews
 from batch.store.models import Job, Output
+from batch.store.sheet import batch_events, sheet_jobs
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
@@ -63,6 +64,11 @@ def test_review_rerun_and_export(tmp_path: Path, backend: Backend) -> None:
         assert rerun(rt.sessions, batch_id, now=time.time()) == []  # twice: nothing more
         drain(rt, batch_id, timeout=60)
 
+    with rt.sessions() as s:  # the contact sheet's queries, on this database too
+        sheet = {j.key: j for j in sheet_jobs(s, batch_id)}
+        assert sheet["sku-000-s0~r2"].rerun_of == sheet["sku-000-s0"].id and len(sheet) == 7
+        assert sheet["sku-000-s0"].decision is not None and sheet["sku-000-s0"].outputs[0].width > 0
+        assert batch_events(s, batch_id) == []
     files = _outputs(rt, batch_id)
     old, new = files["sku-000-s0"][0], files["sku-000-s0~r2"][0]
     assert Path(old.path).exists() and Path(new.path).exists() and old.path != new.path

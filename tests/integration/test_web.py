@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,10 +103,16 @@ def test_serve_off_loopback_generates_a_token(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     monkeypatch.setattr(service, "sessions", lambda: None)
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'nb.db'}", "http://127.0.0.1:1")
-    web_app.run(settings, host="0.0.0.0", port=8600, token=None)
+    web_app.run(settings, host="0.0.0.0", port=0, token=None)
     printed = capsys.readouterr().out
     assert seen["host"] == "0.0.0.0" and "/?token=" in printed
     with pytest.raises(InputError, match="--token: use at least 16 characters"):
-        web_app.run(settings, host="0.0.0.0", port=8600, token="short")
-    web_app.run(settings, host="127.0.0.1", port=8600, token=None)
+        web_app.run(settings, host="0.0.0.0", port=0, token="short")
+    web_app.run(settings, host="127.0.0.1", port=0, token=None)
     assert "token" not in capsys.readouterr().out
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
+            web_app.run(settings, host="127.0.0.1", port=port, token=None)
