@@ -64,6 +64,7 @@ figcaption{color:#6b7280;font-size:12px}
 white-space:pre-wrap;overflow-wrap:anywhere}
 .meta{color:#6b7280;font-size:12px}
 .r-approved{background:#15803d}.r-rejected{background:#b91c1c}
+.item{grid-column:1/-1;margin:8px 0 0;font-size:15px;color:#374151}
 .more{grid-column:1/-1;color:#374151;background:#fff;border-radius:8px;padding:12px 16px}
 """
 
@@ -149,6 +150,26 @@ def _card(row: dict[str, Any], images: _Images, by_url: dict[str, Thumb | None],
     )
 
 
+def _item(row: dict[str, Any]) -> str:
+    """The job's item, as the contact sheet groups them: its input images."""
+    return " ".join(row["inputs"])
+
+
+def _grouped(rows: list[dict[str, Any]], images: _Images, by_url: dict[str, Thumb | None],
+             by_path: dict[str, Thumb | None]) -> list[str]:
+    """The cards, with a heading where the item (the input images) changes."""
+    parts: list[str] = []
+    last: str | None = None
+    for row in rows:
+        item = _item(row)
+        if item != last and item:
+            label = " ".join(url.rsplit("/", 1)[-1] for url in row["inputs"])
+            parts.append(f'<h2 class="item" title="{escape(item)}">{escape(label)}</h2>')
+        last = item
+        parts.append(_card(row, images, by_url, by_path))
+    return parts
+
+
 def _header(data: ReportData, now: float) -> str:
     head = data.header
     counts = "".join(
@@ -177,14 +198,14 @@ def render_html(data: ReportData, *, fetch: Fetch = fetch_url, now: float | None
     the file stays small enough to share; the header counts every job, and a note says how many
     more the CSV report and ``nanobatch serve`` show.
     """
-    rows = sorted(data.rows, key=lambda r: r["state"] in _FINE)[:max_cards]
+    rows = sorted(data.rows, key=lambda r: (r["state"] in _FINE, _item(r)))[:max_cards]
     by_url, by_path = thumbnails(
         (url for row in rows for url in row["inputs"]),
         (path for row in rows for path in row["outputs"]),
         fetch=fetch,
     )
     images = _Images()
-    cards = "\n".join(_card(row, images, by_url, by_path) for row in rows)
+    cards = "\n".join(_grouped(rows, images, by_url, by_path))
     if len(data.rows) > len(rows):
         cards += (f'\n<p class="more">{len(data.rows) - len(rows)} more jobs (succeeded) are not shown here: '
                   "see the CSV report, or browse them all with <code>nanobatch serve</code>.</p>")

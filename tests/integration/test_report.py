@@ -180,7 +180,8 @@ def test_html_report_is_capped_failures_first_with_links(tmp_path: Path) -> None
     from batch.reports.html import render_html
 
     def row(n: int, state: str) -> dict[str, object]:
-        return {"id": f"job-{n}", "state": state, "prompt": "p", "inputs": [], "aspect_ratio": "1:1",
+        image = "a.png" if n < 3 else "b.png"
+        return {"id": f"job-{n}", "state": state, "prompt": "p", "inputs": [f"http://x/{image}"], "aspect_ratio": "1:1",
                 "resolution": "1K", "output_format": "png", "outputs": [str(tmp_path / f"o{n}.png")],
                 "sha256": [], "size": [], "bytes": [], "cost": None, "seconds": None, "attempts": 0, "submits": 1,
                 "uncertain_submits": 0, "error": None, "review": "approved" if n == 0 else None, "review_note": None}
@@ -191,3 +192,4 @@ def test_html_report_is_capped_failures_first_with_links(tmp_path: Path) -> None
     assert page.count('<article class="card"') == 3 and "3 more jobs (succeeded) are not shown" in page
     assert page.index("job-5") < page.index("job-0")  # the failed job comes first
     assert f'href="{(tmp_path / "o0.png").as_uri()}"' in page and 'r-approved' in page
+    assert page.count('<h2 class="item"') == 2  # b.png (the failed job), then a.png: grouped by item
