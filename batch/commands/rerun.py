@@ -90,7 +90,11 @@ def plan(sessions: sessionmaker[Session], prices: PriceTable, batch_id: int,
 def rerun(sessions: sessionmaker[Session], batch_id: int, *, now: float, prompt_append: str | None = None) -> list[int]:
     """Make a new pending job for each rejected job not yet rerun; returns the new jobs' ids.
 
-    Safe to run twice: a rejected job that already has a rerun is left alone.
+    Safe to run twice: a rejected job that already has a rerun is left alone. A cancelled batch is
+    open again (as ``retry`` does), or its new jobs would never be submitted.
     """
     with transaction(sessions) as session:
-        return store.add_reruns(session, batch_id, _planned(session, batch_id, prompt_append), now=now)
+        made = store.add_reruns(session, batch_id, _planned(session, batch_id, prompt_append), now=now)
+        if made:
+            check_batch(session, batch_id).cancelled_at = None
+        return made

@@ -19,7 +19,8 @@ from batch.errors import InputError
 from batch.reports.data import load_report, render_csv
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import reviews
-from batch.store.models import Job, Output
+from batch.store.db import transaction
+from batch.store.models import Batch, Job, Output
 from batch.store.sheet import batch_events, sheet_jobs
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
@@ -59,6 +60,10 @@ def test_review_rerun_and_export(tmp_path: Path, backend: Backend) -> None:
 
         planned = plan(rt.sessions, PriceTable(0.15, 0.3), batch_id, "keep the logo")
         assert planned.keys == ["sku-000-s0~r2"] and planned.cost_usd == pytest.approx(0.15)
+        with transaction(rt.sessions) as s:  # cancelled meanwhile: a rerun opens it again
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            batch.cancelled_at = time.time()
         new_ids = rerun(rt.sessions, batch_id, now=time.time(), prompt_append="keep the logo")
         assert len(new_ids) == 1
         assert rerun(rt.sessions, batch_id, now=time.time()) == []  # twice: nothing more
