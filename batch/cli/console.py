@@ -119,6 +119,9 @@ def print_status(status: BatchStatus) -> None:
     table.add_row("[bold]total[/bold]", f"[bold]{status.total}[/bold]")
     _console.print(table)
     _console.print(f"cost charged: ${status.cost:.2f}")
+    if status.reviews and any(status.reviews.values()):
+        _console.print(f"reviewed: {status.reviews.get('approved', 0)} approved, "
+                       f"{status.reviews.get('rejected', 0)} rejected")
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
     if status.parked:

@@ -44,7 +44,12 @@ def friendly_errors(func: F) -> F:
 class LazyGroup(click.Group):
     """A group whose heavy subcommands (the simulator, with aiohttp) load only when asked for."""
 
-    lazy: ClassVar[dict[str, str]] = {"simulate": "batch.simulator.cli:simulate"}
+    lazy: ClassVar[dict[str, str]] = {
+        "simulate": "batch.simulator.cli:simulate",
+        "review": "batch.cli.review:review",
+        "export": "batch.cli.review:export",
+        "serve": "batch.cli.review:serve",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command, lazy ones included."""
@@ -208,10 +213,22 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 @click.option("--error", "error_text", help="Only failed jobs whose error contains TEXT.")
 @click.option("--cancelled", is_flag=True, help="Also jobs that were cancelled.")
 @click.option("--held", is_flag=True, help="Also jobs held after an uncertain submit (may pay twice).")
+@click.option("--rejected", is_flag=True, help="Instead: a new job for each rejected output (the old one is kept).")
+@click.option("--prompt-append", help="With --rejected: text added to the prompts of the new jobs.")
+@click.option("--yes", is_flag=True, help="With --rejected: do not ask before queuing (the cost is printed).")
 @friendly_errors
-def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool) -> None:
+def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool, rejected: bool,
+          prompt_append: str | None, yes: bool) -> None:
     """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
     from batch.commands import operations
+
+    if rejected:
+        from batch.cli.review import retry_rejected
+
+        retry_rejected(batch_id, prompt_append, yes)
+        return
+    if prompt_append:
+        raise InputError("--prompt-append goes with --rejected")
 
     service.require_batch(batch_id)
     count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)

@@ -20,16 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.core.progress import iso_utc
 from batch.errors import InputError
 from batch.files.atomic import atomic_file
-from batch.store import queries
+from batch.store import queries, reviews
 from batch.store.models import Job, Output
 from batch.store.queries import BatchSummary
+from batch.store.reviews import Decision
 
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 COLUMNS: tuple[str, ...] = (
     "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
     "outputs", "objects", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
-    "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error",
+    "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error", "review", "review_note",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
 # "objects": the outputs' copies in the batch's bucket (output_dir: s3://...), "" for local-only ones.
@@ -55,8 +56,9 @@ class ReportData:
     rows: list[dict[str, Any]]
 
 
-def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
-    """One report row. ``seconds`` runs from the job's creation to its end (None while running)."""
+def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None) -> dict[str, Any]:
+    """One report row. ``seconds`` runs from the job's creation to its end (None while running);
+    ``review`` is the job's current decision (approved, rejected, or None when not reviewed)."""
     inputs = job.inputs
     ordered = sorted(outputs, key=lambda o: o.idx)
     seconds = round(job.finished_at - job.created_at, 3) if job.finished_at is not None else None
@@ -71,6 +73,7 @@ def job_row(job: Job, outputs: Sequence[Output]) -> dict[str, Any]:
         "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),
         "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
         "uncertain_submits": job.uncertain_submits, "error": job.error,
+        "review": review.decision if review else None, "review_note": review.note if review else None,
     }
 
 
@@ -81,7 +84,8 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         if found is None:
             raise InputError(f"no batch {batch_id}")
         batch, jobs, outputs = found
-        rows = [job_row(job, outputs.get(job.id, [])) for job in jobs]
+        decided = reviews.latest(session, batch_id)
+        rows = [job_row(job, outputs.get(job.id, []), decided.get(job.id)) for job in jobs]
         name, created_at, output_dir, charged = batch.name, batch.created_at, batch.output_dir, batch.charged_usd
     counts: dict[str, int] = {}
     for row in rows:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from batch.core.progress import iso_utc
@@ -19,6 +20,8 @@ from batch.reports.data import ReportData
 from batch.reports.thumbs import Fetch, Thumb, fetch_url, thumbnails
 
 ORDER = [s.value for s in JobState]
+MAX_CARDS = 300  # about 2.5 MB of HTML with thumbnails: what one shares by mail or chat
+_FINE = frozenset({JobState.SUCCEEDED.value, JobState.CACHED.value})
 
 STYLE = """
 *{box-sizing:border-box}
@@ -48,6 +51,7 @@ white-space:nowrap}
 .side{margin:0;display:flex;flex-direction:column;align-items:center;gap:4px}
 .imgs{display:grid;gap:4px;width:100%;max-width:256px}
 .imgs.n2{grid-template-columns:1fr 1fr}
+.imgs a{display:block}
 .imgs.n3{grid-template-columns:1fr 1fr 1fr}
 .thumb{width:100%;background:#e5e7eb center/contain no-repeat;border-radius:6px}
 .ph{display:flex;align-items:center;justify-content:center;aspect-ratio:1;color:#6b7280;font-size:12px;
@@ -59,6 +63,9 @@ figcaption{color:#6b7280;font-size:12px}
 .error{margin:0;color:#991b1b;background:#fef2f2;border-left:3px solid #dc2626;padding:6px 10px;
 white-space:pre-wrap;overflow-wrap:anywhere}
 .meta{color:#6b7280;font-size:12px}
+.r-approved{background:#15803d}.r-rejected{background:#b91c1c}
+.item{grid-column:1/-1;margin:8px 0 0;font-size:15px;color:#374151}
+.more{grid-column:1/-1;color:#374151;background:#fff;border-radius:8px;padding:12px 16px}
 """
 
 SCRIPT = """
@@ -115,24 +122,52 @@ def _meta(row: dict[str, Any]) -> str:
     return " · ".join(escape(str(p)) for p in parts)
 
 
+def _linked(tag: str, path: str) -> str:
+    """The thumbnail as a link to the full-size file (absolute paths only)."""
+    target = Path(path)
+    return f'<a href="{escape(target.as_uri())}">{tag}</a>' if target.is_absolute() else tag
+
+
 def _card(row: dict[str, Any], images: _Images, by_url: dict[str, Thumb | None],
           by_path: dict[str, Thumb | None]) -> str:
     state = row["state"]
     ins = [images.tag(by_url.get(url), url, "input unavailable") for url in row["inputs"]]
     missing = "no output (failed)" if state == JobState.FAILED.value else f"no output ({state})"
-    outs = [images.tag(by_path.get(path), path, "output unreadable") for path in row["outputs"]]
+    outs = [_linked(images.tag(by_path.get(path), path, "output unreadable"), path) for path in row["outputs"]]
     outs = outs or [images.tag(None, "", missing, bad=state == JobState.FAILED.value)]
     in_caption = "input" if len(ins) == 1 else f"{len(ins)} inputs"
     out_caption = " ".join(row["size"]) or "output"
     error = f'<p class="error">{escape(row["error"])}</p>' if row["error"] and state != "succeeded" else ""
+    decided = escape(row.get("review") or "")
+    review = f' <span class="badge r-{decided}">{decided}</span>' if decided else ""
     return (
         f'<article class="card" data-state="{escape(state)}">'
         f'<div class="head"><span class="key">{escape(row["id"])}</span>'
-        f'<span class="badge s-{escape(state)}">{escape(state)}</span></div>'
+        f'<span class="badge s-{escape(state)}">{escape(state)}</span>{review}</div>'
         f'<div class="pair">{_side(ins, in_caption)}<div class="arrow">→</div>{_side(outs, out_caption)}</div>'
         f'<p class="prompt">{escape(row["prompt"])}</p>{error}'
         f'<div class="meta">{_meta(row)}</div></article>'
     )
+
+
+def _item(row: dict[str, Any]) -> str:
+    """The job's item, as the contact sheet groups them: its input images."""
+    return " ".join(row["inputs"])
+
+
+def _grouped(rows: list[dict[str, Any]], images: _Images, by_url: dict[str, Thumb | None],
+             by_path: dict[str, Thumb | None]) -> list[str]:
+    """The cards, with a heading where the item (the input images) changes."""
+    parts: list[str] = []
+    last: str | None = None
+    for row in rows:
+        item = _item(row)
+        if item != last and item:
+            label = " ".join(url.rsplit("/", 1)[-1] for url in row["inputs"])
+            parts.append(f'<h2 class="item" title="{escape(item)}">{escape(label)}</h2>')
+        last = item
+        parts.append(_card(row, images, by_url, by_path))
+    return parts
 
 
 def _header(data: ReportData, now: float) -> str:
@@ -155,15 +190,25 @@ def _header(data: ReportData, now: float) -> str:
     )
 
 
-def render_html(data: ReportData, *, fetch: Fetch = fetch_url, now: float | None = None) -> str:
-    """The whole report page. ``fetch`` gets an input URL's bytes (None when it cannot)."""
+def render_html(data: ReportData, *, fetch: Fetch = fetch_url, now: float | None = None,
+                max_cards: int = MAX_CARDS) -> str:
+    """The whole report page. ``fetch`` gets an input URL's bytes (None when it cannot).
+
+    At most ``max_cards`` jobs get a card (jobs that did not succeed first, then in job order), so
+    the file stays small enough to share; the header counts every job, and a note says how many
+    more the CSV report and ``nanobatch serve`` show.
+    """
+    rows = sorted(data.rows, key=lambda r: (r["state"] in _FINE, _item(r)))[:max_cards]
     by_url, by_path = thumbnails(
-        (url for row in data.rows for url in row["inputs"]),
-        (path for row in data.rows for path in row["outputs"]),
+        (url for row in rows for url in row["inputs"]),
+        (path for row in rows for path in row["outputs"]),
         fetch=fetch,
     )
     images = _Images()
-    cards = "\n".join(_card(row, images, by_url, by_path) for row in data.rows)
+    cards = "\n".join(_grouped(rows, images, by_url, by_path))
+    if len(data.rows) > len(rows):
+        cards += (f'\n<p class="more">{len(data.rows) - len(rows)} more jobs (succeeded) are not shown here: '
+                  "see the CSV report, or browse them all with <code>nanobatch serve</code>.</p>")
     header = _header(data, time.time() if now is None else now)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

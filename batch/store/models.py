@@ -156,3 +156,35 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[float] = mapped_column(Float)
     sent_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Review(Base):
+    """One person's decision on a job's output (``idx``) or on the whole job (``idx`` None).
+
+    Rows are never updated: a new decision is a new row, the latest one (highest id) wins and the
+    earlier ones are the history. ``decision`` is ``approved`` or ``rejected``.
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_job", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    idx: Mapped[int | None] = mapped_column(Integer, default=None)
+    decision: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    who: Mapped[str] = mapped_column(String(100))
+    at: Mapped[float] = mapped_column(Float)
+
+
+class Rerun(Base):
+    """A job made to run a rejected job again: the new job (``job_id``) and the one it redoes.
+
+    The rejected job keeps its row, outputs and reviews; the new job writes to its own file.
+    """
+
+    __tablename__ = "reruns"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    rerun_of: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[float] = mapped_column(Float)

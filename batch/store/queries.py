@@ -16,6 +16,7 @@ from batch.core.progress import iso_utc
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
 from batch.store.models import Batch, Job, Output
+from batch.store.reviews import counts as review_counts
 
 S = JobState
 DEFAULT_LIMIT = 20
@@ -40,6 +41,7 @@ class BatchStatus(StateCounts):
     cost: float
     parked: str | None = None  # why the parked jobs wait for a person (e.g. the budget was reached)
     budget_usd: float | None = None
+    reviews: dict[str, int] | None = None  # jobs currently approved / rejected
 
     @property
     def settled(self) -> bool:
@@ -61,7 +63,7 @@ class BatchStatus(StateCounts):
         """The ``status --json`` document."""
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
-                "parked": self.parked, "budget_usd": self.budget_usd}
+                "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {}}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -71,9 +73,10 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         if batch is None:
             return None
         counts, uncertain = store.state_totals(session, batch_id)
+        reviewed = review_counts(session, batch_id)
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, batch.charged_usd,
-                       parked, batch.budget_usd)
+                       parked, batch.budget_usd, reviewed)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

@@ -172,3 +172,24 @@ def test_list_batches_counts(ran: Ran) -> None:
         ran.batch_id, 6, 6, 5, 1)
     assert summary.cost == pytest.approx(5 * 0.15)
     assert summary.as_json()["created_at"].endswith("Z")
+
+
+def test_html_report_is_capped_failures_first_with_links(tmp_path: Path) -> None:
+    from batch.reports.data import BatchHeader, ReportData
+    from batch.reports.html import render_html
+    from batch.store.queries import BatchSummary  # noqa: F401 - the header's base
+
+    def row(n: int, state: str) -> dict[str, object]:
+        image = "a.png" if n < 3 else "b.png"
+        return {"id": f"job-{n}", "state": state, "prompt": "p", "inputs": [f"http://x/{image}"], "aspect_ratio": "1:1",
+                "resolution": "1K", "output_format": "png", "outputs": [str(tmp_path / f"o{n}.png")],
+                "sha256": [], "size": [], "bytes": [], "cost": None, "seconds": None, "attempts": 0, "submits": 1,
+                "uncertain_submits": 0, "error": None, "review": "approved" if n == 0 else None, "review_note": None}
+
+    rows = [row(n, "succeeded") for n in range(5)] + [row(5, "failed")]
+    header = BatchHeader(1, "b", 0.0, {"succeeded": 5, "failed": 1}, 0.0, str(tmp_path))
+    page = render_html(ReportData(header, rows), fetch=lambda _: None, now=0.0, max_cards=3)
+    assert page.count('<article class="card"') == 3 and "3 more jobs (succeeded) are not shown" in page
+    assert page.index("job-5") < page.index("job-0")  # the failed job comes first
+    assert f'href="{(tmp_path / "o0.png").as_uri()}"' in page and 'r-approved' in page
+    assert page.count('<h2 class="item"') == 2  # b.png (the failed job), then a.png: grouped by item

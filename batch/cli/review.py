@@ -1,0 +1,99 @@
+"""The ``review``, ``export`` and ``serve`` commands, and ``retry --rejected`` (loaded only when asked for)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from batch.cli.main import friendly_errors
+from batch.commands import service
+from batch.store.reviews import APPROVED, REJECTED
+
+
+@click.group()
+def review() -> None:
+    """Approve or reject a batch's outputs, and list the decisions (the latest one counts)."""
+
+
+@review.command("list")
+@click.argument("batch_id", metavar="BATCH", type=int)
+@click.option("--only", type=click.Choice([APPROVED, REJECTED, "unreviewed"]), help="Only jobs with this decision.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@friendly_errors
+def review_list(batch_id: int, only: str | None, as_json: bool) -> None:
+    """List BATCH's jobs that have files, with their current decision, who made it and when."""
+    from batch.commands.review import list_reviews
+
+    lines = list_reviews(service.sessions(), batch_id, only)
+    if as_json:
+        click.echo(json.dumps([line.as_json() for line in lines]))
+        return
+    for line in lines:
+        click.echo(line.text())
+
+
+def _decide(decision: str, batch_id: int, jobs: tuple[str, ...], note: str | None, every: bool) -> None:
+    from batch.commands.review import decide
+
+    count = decide(service.sessions(), batch_id, list(jobs), decision, now=time.time(), note=note,
+                   every_unreviewed=every)
+    click.echo(f"{count} jobs {decision}")
+
+
+def _decision_command(decision: str, verb: str) -> click.Command:
+    @click.argument("batch_id", metavar="BATCH", type=int)
+    @click.argument("jobs", metavar="[JOB]...", nargs=-1)
+    @click.option("--note", help="Why (kept with the decision).")
+    @click.option("--all", "every", is_flag=True, help="Every job with files that has no decision yet.")
+    @friendly_errors
+    def command(batch_id: int, jobs: tuple[str, ...], note: str | None, every: bool) -> None:
+        _decide(decision, batch_id, jobs, note, every)
+
+    command.__doc__ = f"{verb} JOBs of BATCH (by id), or with --all every job not yet reviewed."
+    return click.command(verb.lower())(command)
+
+
+review.add_command(_decision_command(APPROVED, "Approve"))
+review.add_command(_decision_command(REJECTED, "Reject"))
+
+
+def retry_rejected(batch_id: int, prompt_append: str | None, yes: bool) -> None:
+    """``retry --rejected``: show what rerunning the rejected jobs costs, confirm, make the new jobs."""
+    from batch.commands.rerun import plan, rerun
+    from batch.core.cost import PriceTable
+
+    cfg = service.settings()
+    planned = plan(service.sessions(), PriceTable(cfg.price_1k_2k, cfg.price_4k), batch_id, prompt_append)
+    click.echo(planned.line())
+    if not planned.keys:
+        return
+    if not yes:
+        click.confirm("Run them again?", abort=True)
+    made = rerun(service.sessions(), batch_id, now=time.time(), prompt_append=prompt_append)
+    click.echo(f"{len(made)} new jobs queued; run them here with: nanobatch resume {batch_id}")
+
+
+@click.command()
+@click.argument("batch_id", metavar="BATCH", type=int)
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--approved", is_flag=True, required=True, help="Export the approved outputs (required).")
+@friendly_errors
+def export(batch_id: int, dest: str, approved: bool) -> None:
+    """Copy BATCH's approved outputs under their output names into DEST, with DEST/export.csv listing them."""
+    from batch.commands.export import export_approved
+
+    files = export_approved(service.sessions(), batch_id, dest)
+    click.echo(f"{len(files)} files exported to {dest}")
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (elsewhere: a token is needed).")
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--token", envvar="NANOBATCH_SERVE_TOKEN",
+              help="Token required when not bound to loopback (default: generated and printed).")
+@friendly_errors
+def serve(host: str, port: int, token: str | None) -> None:
+    """Review outputs in a local web app: batches, contact sheets, approve/reject, reruns."""
+    from batch.web.app import run
+
+    run(service.settings(), host=host, port=port, token=token)

@@ -1,0 +1,116 @@
+"""What ``nanobatch review`` does: record approvals and rejections, and list the decisions."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch.core.progress import iso_utc
+from batch.errors import InputError
+from batch.store import reviews as store
+from batch.store.db import transaction
+from batch.store.models import Batch, Job
+
+
+def reviewer() -> str:
+    """Who is deciding: ``$NANOBATCH_REVIEWER``, else the login name of this process."""
+    name = os.environ.get("NANOBATCH_REVIEWER", "").strip()
+    if name:
+        return name[:100]
+    try:
+        return getpass.getuser()[:100]
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def check_batch(session: Session, batch_id: int) -> Batch:
+    """The batch, or InputError when there is none."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise InputError(f"no batch {batch_id}")
+    return batch
+
+
+def _resolve(session: Session, batch_id: int, keys: Sequence[str]) -> list[int]:
+    """Job ids for the keys; InputError naming the first unknown or unreviewable job."""
+    found = store.ids_by_key(session, batch_id, keys)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise InputError(f"batch {batch_id} has no job {missing[0]!r}")
+    ids = [found[k] for k in keys]
+    ready = set(store.reviewable(session, batch_id, ids))
+    for key in keys:
+        if found[key] not in ready:
+            raise InputError(f"job {key!r} of batch {batch_id} has no files to review yet")
+    return ids
+
+
+def decide(sessions: sessionmaker[Session], batch_id: int, keys: Sequence[str], decision: str, *, now: float,
+           note: str | None = None, who: str | None = None, every_unreviewed: bool = False) -> int:
+    """Approve or reject the jobs named by ``keys`` (or, with ``every_unreviewed``, every job that
+    has files and no decision yet); returns how many decisions were recorded."""
+    if not keys and not every_unreviewed:
+        raise InputError("name the jobs to review (their ids), or give --all for every job not yet reviewed")
+    with transaction(sessions) as session:
+        check_batch(session, batch_id)
+        if keys:
+            ids = _resolve(session, batch_id, keys)
+        else:
+            decided = store.latest(session, batch_id)
+            ids = [i for i in store.reviewable(session, batch_id) if i not in decided]
+        return store.record(session, ids, decision, who=who or reviewer(), now=now, note=note)
+
+
+def decide_ids(sessions: sessionmaker[Session], batch_id: int, job_ids: Sequence[int], decision: str, *,
+               now: float, note: str | None = None, who: str | None = None) -> int:
+    """Like ``decide`` for job ids (the web app's); ids of other batches or without files are skipped."""
+    with transaction(sessions) as session:
+        check_batch(session, batch_id)
+        ids = store.reviewable(session, batch_id, list(job_ids))
+        return store.record(session, ids, decision, who=who or reviewer(), now=now, note=note)
+
+
+@dataclass(frozen=True)
+class ReviewLine:
+    """One job in ``review list``: its key, state and current decision (None: not reviewed)."""
+
+    key: str
+    state: str
+    decision: store.Decision | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The line as plain values."""
+        current = self.decision
+        return {"id": self.key, "state": self.state, "decision": current.decision if current else None,
+                "note": current.note if current else None, "who": current.who if current else None,
+                "at": iso_utc(current.at) if current else None}
+
+    def text(self) -> str:
+        """The line as ``review list`` prints it."""
+        current = self.decision
+        if current is None:
+            return f"{self.key}\t{self.state}\tunreviewed"
+        note = f"\t{current.note}" if current.note else ""
+        return f"{self.key}\t{self.state}\t{current.decision}\t{current.who}\t{iso_utc(current.at)}{note}"
+
+
+def list_reviews(sessions: sessionmaker[Session], batch_id: int, only: str | None = None) -> list[ReviewLine]:
+    """Every job with files to review and its decision; ``only``: approved, rejected or unreviewed."""
+    with sessions() as session:
+        check_batch(session, batch_id)
+        decided = store.latest(session, batch_id)
+        rows = session.execute(select(Job.id, Job.key, Job.state).where(Job.batch_id == batch_id)
+                               .where(Job.state.in_(store.REVIEWABLE) | Job.id.in_(list(decided)))
+                               .order_by(Job.id)).all()
+    lines = [ReviewLine(key, state, decided.get(job_id)) for job_id, key, state in rows]
+    if only == "unreviewed":
+        return [line for line in lines if line.decision is None]
+    if only is not None:
+        return [line for line in lines if line.decision is not None and line.decision.decision == only]
+    return lines
