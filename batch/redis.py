@@ -4,25 +4,32 @@ our own configuration. Also the URL spellings redis-py and kombu each want, and 
 key nanobatch itself reads or writes (Celery's and kombu's own keys are theirs).
 
 Bound to a unix socket in the data directory (no TCP port), with AOF on so that Celery
-messages survive a restart. ``ensure_redis`` reuses a server that already answers and starts
-one otherwise, under a file lock so that two processes never start two servers.
+messages survive a restart. One server per data directory, shared by every process using it:
+``ensure_redis`` registers the caller as a user (``batch.redis_users``) and starts the server
+with its supervisor (``batch.redis_supervisor``) unless one runs; the supervisor restarts a
+server that dies and stops it once no user process is alive.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
+import signal
+import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import redis
 
+from batch import redis_users as users
+from batch.children import alive
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
+TMP_ROOT = Path("/tmp")  # where a private socket directory goes when the data directory's path is too long
 
 # -- every Redis key nanobatch uses, all under one prefix --
 KEY_PREFIX = "nanobatch:"
@@ -35,13 +42,39 @@ LOG_KEYS = {"api": LIMITER_PREFIX + "log:api", "submit": LIMITER_PREFIX + "log:s
 CURSOR_KEYS = {"api": LIMITER_PREFIX + "cursor:api", "submit": LIMITER_PREFIX + "cursor:submit"}  # pacing
 
 
-def socket_for(home: Path) -> Path:
-    """The socket path for this data directory (moved under /tmp if the real path is too long)."""
+def socket_for(home: Path, *, create: bool = False) -> Path:
+    """The socket path for this data directory (in a private directory under /tmp if the real path is too long).
+
+    The fallback directory must be ours (owner, mode 0700, not a link): a socket someone else put
+    there would be their broker, which we must never talk to. ``create``: make it if missing.
+    """
     sock = home / "redis" / "redis.sock"
     if len(str(sock)) <= SOCKET_PATH_MAX:
         return sock
     digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
-    return Path("/tmp") / f"nanobatch-{digest}.sock"
+    return _private_dir(create=create) / f"{digest}.sock"
+
+
+def _private_dir(*, create: bool) -> Path:
+    path = TMP_ROOT / f"nanobatch-{os.getuid()}"
+    if create:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return path  # nothing there yet: nothing can answer on it
+    problem = None
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to uid {info.st_uid}, not to you (uid {os.getuid()})"
+    elif stat.S_IMODE(info.st_mode) & 0o077:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):o}, not 700"
+    if problem:
+        raise ConfigError(f"{path} {problem}: refusing to use it for the embedded Redis socket; remove it, "
+                          "or use a shorter data directory path (NANOBATCH_HOME)")
+    return path
 
 
 def url_for(home: Path) -> str:
@@ -61,42 +94,74 @@ def is_running(home: Path) -> bool:
 
 
 def ensure_redis(home: Path, *, timeout: float = 15.0) -> tuple[str, bool]:
-    """Start the embedded server unless one runs; returns (url, started_by_us)."""
-    folder = home / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "start.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_running(home):
-            return url_for(home), False
-        _start(home, folder)
-        deadline = time.monotonic() + timeout
-        while not is_running(home):
-            if time.monotonic() > deadline:
-                raise ConfigError(f"embedded redis did not start; see {folder / 'redis.log'}")
-            time.sleep(0.05)
-    return url_for(home), True
+    """Use the embedded server of ``home``, starting it unless one runs; returns (url, started_by_us).
+
+    The calling process is registered as a user: the server stays up while any user lives (see
+    ``release``). A supervisor process, started with the server, restarts it if it dies and stops
+    it when no user is left. Safe to call again (say, when the server stopped answering).
+    """
+    socket_for(home, create=True)
+    with users.start_lock(home):
+        users.register(home)
+    deadline = time.monotonic() + timeout
+    started = False
+    while not is_running(home):
+        with users.start_lock(home):
+            fd = users.take_supervisor_lock(home)
+            if fd is not None:  # no supervisor alive: start one (at most once)
+                try:
+                    if started:
+                        raise ConfigError(f"embedded redis did not start; see {_log_hint(home)}")
+                    _spawn_supervisor(home, fd)
+                    started = True
+                finally:
+                    os.close(fd)
+        if time.monotonic() > deadline:
+            raise ConfigError(f"embedded redis did not answer within {timeout:g} s; see {_log_hint(home)}")
+        time.sleep(0.05)
+    return url_for(home), started
 
 
-def _start(home: Path, folder: Path) -> None:
-    sock = socket_for(home)
-    sock.unlink(missing_ok=True)
-    config = "\n".join([
+def register_user(home: Path, pid: int) -> None:
+    """Count process ``pid`` (a child this process started) as a user of the embedded server too."""
+    with users.start_lock(home):
+        users.register(home, pid)
+
+
+def release(home: Path) -> None:
+    """This process no longer uses the embedded server; the last user to leave stops it (soon after)."""
+    with users.start_lock(home):
+        users.unregister(home)
+
+
+def _log_hint(home: Path) -> str:
+    return f"{users.folder(home) / 'supervisor.log'} and {users.folder(home) / 'redis.log'}"
+
+
+def _spawn_supervisor(home: Path, lock_fd: int) -> None:
+    """Start the supervisor, handing it the supervisor lock; it detaches (forks) and we reap the first child."""
+    cmd = [sys.executable, "-m", "batch.redis_supervisor", str(home), server_binary(), str(lock_fd)]
+    proc = subprocess.Popen(cmd, pass_fds=[lock_fd], start_new_session=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=users.folder(home))
+    proc.wait()
+
+
+def server_config(home: Path) -> str:
+    """The embedded server's configuration: our socket, AOF on, in the foreground (its supervisor watches it)."""
+    folder = users.folder(home)
+    return "\n".join([
         "port 0",
-        f"unixsocket {sock}",
+        f"unixsocket {socket_for(home)}",
         "unixsocketperm 700",
         f"dir {folder}",
         "appendonly yes",
         "appendfsync everysec",
         'save ""',
-        "daemonize yes",
+        "daemonize no",
         f"pidfile {folder / 'redis.pid'}",
         f"logfile {folder / 'redis.log'}",
         "",
     ])
-    conf = folder / "redis.conf"
-    conf.write_text(config)
-    subprocess.run([server_binary(), str(conf)], check=True, cwd=folder,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def server_binary() -> str:
@@ -119,25 +184,33 @@ def server_binary() -> str:
 
 
 def stop_redis(home: Path, *, timeout: float = 10.0) -> bool:
-    """Shut the embedded server down cleanly (AOF flushed); False if none was running."""
+    """Stop the embedded server now, whoever uses it (AOF flushed); False if none was running."""
+    supervisor = _read_pid(users.folder(home) / "supervisor.pid")
+    if supervisor is not None and alive(supervisor):
+        os.kill(supervisor, signal.SIGTERM)  # it stops the server, then itself
+        _wait_gone(supervisor, timeout)
+        return True
     if not is_running(home):
         return False
-    pid_file = home / "redis" / "redis.pid"
-    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+    server = _read_pid(users.folder(home) / "redis.pid")
     with contextlib.suppress(redis.ConnectionError, OSError):  # it closes the connection as it exits
         redis.Redis(unix_socket_path=str(socket_for(home))).shutdown()
-    deadline = time.monotonic() + timeout
-    while pid is not None and _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    if server is not None:
+        _wait_gone(server, timeout)
     return True
 
 
-def _alive(pid: int) -> bool:
+def _read_pid(path: Path) -> int | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 # -- one Redis location, two spellings: redis-py and kombu (Celery) each want their own --

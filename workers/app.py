@@ -9,8 +9,9 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import before_task_publish
+from celery.signals import beat_embedded_init, before_task_publish
 
+from batch.children import die_with_parent
 from batch.config import load_settings
 from batch.engine import beat
 from batch.redis import ensure_redis, kombu_url
@@ -73,6 +74,19 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+_WORKER_PID = os.getpid()  # read in the embedded beat, a forked child of this process
+
+
+@beat_embedded_init.connect
+def _beat_dies_with_worker(**_: Any) -> None:
+    """The beat a worker runs (``--beat``: a forked child) is stopped when the worker dies, SIGKILL included.
+
+    A worker stopped cleanly stops its beat itself; a killed one used to leave it running on its
+    own, ticking into the broker for ever.
+    """
+    die_with_parent(_WORKER_PID)
 
 
 _beat_redis: redis.Redis | None = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -18,7 +21,9 @@ from batch.store.queries import BatchStatus, BatchSummary
 if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only when used, keeping status quick
     from rich.progress import Progress, TaskID
 
+    from batch.cli.health import Reachability
     from batch.cli.local import LocalWorker
+    from batch.config import Settings
 
 _console = Console(stderr=False)
 ORDER = [s.value for s in JobState]
@@ -46,37 +51,72 @@ def _progress(*, auto_refresh: bool = True) -> Progress:
                     console=_console, transient=False, auto_refresh=auto_refresh)
 
 
-def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTracker, now: float) -> None:
+def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTracker, now: float,
+          warnings: list[str] | None = None) -> None:
     finished = _finished(status)
     est = tracker.observe(finished, now, status.total)
+    detail = _counts_text(status)
+    if warnings:
+        detail += "  [red]" + "; ".join(warnings) + "[/red]"
     progress.update(task, total=status.total, completed=finished, speed=format_rate(est.rate),
-                    eta=format_eta(est.eta), detail=_counts_text(status))
+                    eta=format_eta(est.eta), detail=detail)
+
+
+class Terminated(Exception):
+    """``run`` received SIGTERM: it stops its workers and leaves, as on Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
 
 
 def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5) -> BatchStatus:
-    """Start embedded workers, show a progress bar until the batch is done, stop them, summarise."""
+    """Start embedded workers, show a progress bar until the batch is done, stop them, summarise.
+
+    Ctrl-C exits 130 and SIGTERM 143, both after stopping the workers. With the embedded Redis,
+    this process and its worker are registered as its users for as long as they run.
+    """
     from batch import redis as redis_server
-    from batch.cli.local import LocalWorker
 
     cfg = service.settings()
-    started_redis = False
-    redis_url = cfg.redis_url
-    if redis_url is None:
-        redis_url, started_redis = redis_server.ensure_redis(cfg.home)
-    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
-    _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
+    home = None if cfg.redis_url else cfg.home  # the embedded server's data directory, when it is used
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        status = _watch(batch_id, worker, refresh)
+        redis_url = cfg.redis_url or redis_server.ensure_redis(cfg.home)[0]
+        status = _run_workers(batch_id, cfg, redis_url, home, concurrency=concurrency, refresh=refresh)
+    except (KeyboardInterrupt, Terminated) as exc:
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+        _console.print(f"\n{why}: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
+        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if home is not None:
+            redis_server.release(home)
+    print_status(status)
+    return status
+
+
+def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None, *,
+                 concurrency: int, refresh: float) -> BatchStatus:
+    """The worker and the broker watch around the progress bar; both stopped however it ends."""
+    from batch import redis as redis_server
+    from batch.cli.health import BrokerWatch, Reachability
+    from batch.cli.local import LocalWorker
+
+    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
+    reach = Reachability()
+    watch = BrokerWatch(redis_url, reach, home=home)
+    try:
+        if home is not None:
+            redis_server.register_user(home, worker.pid)
+        watch.start()
+        _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
+        status = _watch(batch_id, worker, refresh, reach)
         if status.done:
             _notify()
-    except KeyboardInterrupt:
-        _console.print(f"\ninterrupted: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
-        raise SystemExit(130) from None
     finally:
+        watch.stop()
         worker.stop()
-        if started_redis:
-            redis_server.stop_redis(cfg.home)
-    print_status(status)
     return status
 
 
@@ -92,14 +132,33 @@ def _notify() -> None:
         _console.print(f"batch-end notifications sent: {sent}")
 
 
-def _watch(batch_id: int, worker: LocalWorker, refresh: float) -> BatchStatus:
+def _read_status(batch_id: int, last: BatchStatus, reach: Reachability) -> BatchStatus:
+    """The batch's status, or the last one known while the database does not answer (noted in ``reach``)."""
+    from sqlalchemy.exc import DBAPIError
+
+    name = f"database ({service.where()})"
+    try:
+        status = service.status(batch_id)
+    except DBAPIError:
+        reach.failed(name)
+        return last
+    reach.ok(name)
+    return status
+
+
+def _watch(batch_id: int, worker: LocalWorker, refresh: float, reach: Reachability) -> BatchStatus:
     status = service.status(batch_id)
     tracker = RateTracker(status.total)
+    said: set[str] = set()
     with _progress() as progress:
         task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
         while True:
-            status = service.status(batch_id)
-            _show(progress, task, status, tracker, time.monotonic())
+            status = _read_status(batch_id, status, reach)
+            for name, since in reach.down():
+                if f"{name}@{since}" not in said:  # once per outage, on a line of its own
+                    said.add(f"{name}@{since}")
+                    progress.console.print(f"[yellow]warning: {reach.describe(name, since)}[/yellow]")
+            _show(progress, task, status, tracker, time.monotonic(), reach.warnings())
             if status.settled or not worker.alive():
                 break
             time.sleep(refresh)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
+from batch.children import preexec
 from batch.config import RUN_BATCHES_VAR, Settings
 
 
@@ -55,6 +56,9 @@ def beat_alive(settings: Settings) -> bool:
 class LocalWorker:
     """A worker child process whose output goes to a log file in the data directory.
 
+    It receives SIGTERM (a warm shutdown) if this process dies, even of SIGKILL; its embedded beat
+    in turn dies with it (see ``workers.app``), so neither outlives the command that started them.
+
     ``batches``: the only batches it advances (``run X`` / ``resume X``); None: every batch.
     """
 
@@ -70,7 +74,13 @@ class LocalWorker:
         self._proc = subprocess.Popen(
             worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
             env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
+            preexec_fn=preexec(signal.SIGTERM),
         )
+
+    @property
+    def pid(self) -> int:
+        """The worker process's id."""
+        return self._proc.pid
 
     def alive(self) -> bool:
         """True while the child runs."""

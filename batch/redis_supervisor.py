@@ -1,0 +1,144 @@
+"""The embedded server's supervisor: ``python -m batch.redis_supervisor HOME BINARY LOCK_FD``.
+
+One per data directory, started by ``batch.redis.ensure_redis``, which hands it the open
+``supervisor.lock`` (held for as long as this process lives: that is how others know one runs).
+It runs the server as its child (which dies with it), restarts it when it dies, and once no user
+process is left (``batch.redis_users``) stops it cleanly and exits: a server never outlives
+the processes that use it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from batch import redis_users as users
+from batch.children import preexec
+
+INTERVAL = 0.2          # seconds between two looks at the server and the users
+FIRST_BACKOFF = 0.5     # seconds before restarting a server that died, doubled while it keeps dying
+MAX_BACKOFF = 10.0
+STEADY = 30.0           # a server that ran this long resets the backoff
+STOP_TIMEOUT = 10.0
+
+
+class Supervisor:
+    """Keeps one server running while users remain; the clock and sleep are injectable for tests."""
+
+    def __init__(self, home: Path, binary: str, lock_fd: int, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.home = home
+        self.folder = users.folder(home)
+        self.binary = binary
+        self.lock_fd = lock_fd
+        self.clock = clock
+        self.sleep = sleep
+        self.stopping = False
+        self.server: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.backoff = FIRST_BACKOFF
+        self.restart_at: float | None = None
+
+    def run(self) -> None:
+        """Supervise until no user is left or a SIGTERM asks to stop."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._ask_stop)
+        (self.folder / "supervisor.pid").write_text(str(os.getpid()))
+        self._stop_stray()
+        self._start()
+        while not self.stopping:
+            if not users.live_users(self.home) and self._stop_if_unused():
+                return
+            self._restart_if_dead()
+            self.sleep(INTERVAL)
+        with users.start_lock(self.home):
+            self._shutdown()
+
+    def _ask_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.log(f"signal {signum}: stopping")
+        self.stopping = True
+
+    def _stop_if_unused(self) -> bool:
+        """Under the start lock, so that nobody registers meanwhile: stop if still no user."""
+        with users.start_lock(self.home):
+            if users.live_users(self.home):
+                return False
+            self.log("no user left: stopping")
+            self._shutdown()
+            return True
+
+    def _stop_stray(self) -> None:
+        """A server without a supervisor (started by an older nanobatch) answering on our socket: stop it."""
+        import contextlib
+
+        import redis
+
+        from batch.redis import is_running, socket_for
+
+        if is_running(self.home):
+            self.log("a server without supervisor answers on the socket: shutting it down")
+            with contextlib.suppress(redis.RedisError, OSError):
+                redis.Redis(unix_socket_path=str(socket_for(self.home)), socket_timeout=5).shutdown()
+
+    def _start(self) -> None:
+        from batch.redis import server_config, socket_for
+
+        sock = socket_for(self.home)
+        sock.unlink(missing_ok=True)  # left by a server that died
+        conf = self.folder / "redis.conf"
+        conf.write_text(server_config(self.home))
+        self.server = subprocess.Popen([self.binary, str(conf)], cwd=self.folder, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       preexec_fn=preexec(signal.SIGTERM))
+        self.started_at = self.clock()
+        self.restart_at = None
+
+    def _restart_if_dead(self) -> None:
+        if self.server is None or self.server.poll() is None:
+            return
+        now = self.clock()
+        if self.restart_at is None:
+            if now - self.started_at >= STEADY:
+                self.backoff = FIRST_BACKOFF
+            self.restart_at = now + self.backoff
+            self.log(f"server exited (code {self.server.returncode}); restarting in {self.backoff:g} s")
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+        if now >= self.restart_at:
+            self._start()
+
+    def _shutdown(self) -> None:
+        """SIGTERM: the server writes its AOF and exits; then this process gives up the supervisor lock."""
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        (self.folder / "supervisor.pid").unlink(missing_ok=True)
+        os.close(self.lock_fd)
+
+    def log(self, message: str) -> None:
+        """One line in ``supervisor.log``."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.folder / "supervisor.log", "a") as out:
+            out.write(f"{stamp} [{os.getpid()}] {message}\n")
+
+
+def main(argv: list[str]) -> None:
+    """Detach (the caller reaps our first process at once), then supervise."""
+    home, binary, lock_fd = Path(argv[0]), argv[1], int(argv[2])
+    if os.fork() > 0:
+        os._exit(0)
+    Supervisor(home, binary, lock_fd).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
