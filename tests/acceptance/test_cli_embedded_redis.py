@@ -108,22 +108,23 @@ def test_a_killed_embedded_redis_is_restarted(tmp_path: Path) -> None:
                                              (signal.SIGKILL, "worker")])
 def test_no_process_outlives_the_run(tmp_path: Path, sig: signal.Signals, target: str) -> None:
     home = tmp_path / "home"
-    with spawn_simulator(["--latency", "30"]) as sim:  # slow jobs: the run is in full flight when killed
-        with started_run(tmp_path, home, sim.base_url, items=2, styles=1, name="killed") as run:
-            assert wait_until(lambda: sim.stats()["submits"] >= 2 and len(children_of(run.pid)) >= 2, timeout=30)
-            worker = children_of(run.pid)[0]
-            spawned = children_of(run.pid) + [pid_in(home / "redis" / "supervisor.pid"),
-                                              pid_in(home / "redis" / "redis.pid")]
-            assert len(spawned) >= 4 and all(alive(p) for p in spawned)  # worker, beat, supervisor, server
-            os.kill(run.pid if target == "run" else worker, sig)
-            gone = wait_until(lambda: not any(alive(p) for p in spawned), timeout=10, interval=0.1)
-            left = [p for p in spawned if alive(p)]
-            out = run.communicate(timeout=RUN_TIMEOUT)[0]
-            assert gone, f"still running: {[(p, Path(f'/proc/{p}/cmdline').read_bytes()) for p in left]}\n{out}"
-            if sig == signal.SIGTERM:
-                assert run.returncode == 128 + signal.SIGTERM and "terminated: nothing is lost" in out
-            if target == "worker":
-                assert run.returncode == 1 and "the worker stopped unexpectedly" in out
+    # slow jobs: the run is in full flight when killed
+    with spawn_simulator(["--latency", "30"]) as sim, \
+            started_run(tmp_path, home, sim.base_url, items=2, styles=1, name="killed") as run:
+        assert wait_until(lambda: sim.stats()["submits"] >= 2 and len(children_of(run.pid)) >= 2, timeout=30)
+        worker = children_of(run.pid)[0]
+        spawned = [*children_of(run.pid), pid_in(home / "redis" / "supervisor.pid"),
+                   pid_in(home / "redis" / "redis.pid")]
+        assert len(spawned) >= 4 and all(alive(p) for p in spawned)  # worker, beat, supervisor, server
+        os.kill(run.pid if target == "run" else worker, sig)
+        gone = wait_until(lambda: not any(alive(p) for p in spawned), timeout=10, interval=0.1)
+        left = [p for p in spawned if alive(p)]
+        out = run.communicate(timeout=RUN_TIMEOUT)[0]
+        assert gone, f"still running: {[(p, Path(f'/proc/{p}/cmdline').read_bytes()) for p in left]}\n{out}"
+        if sig == signal.SIGTERM:
+            assert run.returncode == 128 + signal.SIGTERM and "terminated: nothing is lost" in out
+        if target == "worker":
+            assert run.returncode == 1 and "the worker stopped unexpectedly" in out
 
 
 def test_an_embedded_redis_whose_users_all_died_stops(tmp_path: Path) -> None:
