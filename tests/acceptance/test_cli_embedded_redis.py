@@ -19,12 +19,14 @@ import pytest
 
 from batch import redis as redis_server
 from batch.children import alive
+from batch.cli.health import GRACE_SECONDS
 from batch.simulator import spawn_simulator
 from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli_ops import status_of
 from tests.helpers import write_manifest
 
 RUN_TIMEOUT = 60  # seconds: a run that hangs (the base's behaviour) fails the test instead
+HEALTH_GRACE = GRACE_SECONDS
 
 
 def run_env(home: Path, api_base: str) -> dict[str, str]:
@@ -144,3 +146,21 @@ def test_an_embedded_redis_whose_users_all_died_stops(tmp_path: Path) -> None:
     finally:
         user.kill()
         redis_server.stop_redis(home)
+
+
+def test_run_says_when_its_broker_stops_answering(tmp_path: Path) -> None:
+    """A server that hangs (SIGSTOP) is not restarted, but run names it and since when, then carries on."""
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "2"]) as sim, \
+            started_run(tmp_path, home, sim.base_url, items=1, styles=2, name="hung-redis") as run:
+        assert wait_until(lambda: sim.stats()["submits"] >= 2, timeout=30)
+        server = pid_in(home / "redis" / "redis.pid")
+        os.kill(server, signal.SIGSTOP)
+        try:
+            time.sleep(HEALTH_GRACE + 3)  # long enough to be reported (the report itself is unit-tested)
+        finally:
+            os.kill(server, signal.SIGCONT)
+        out, _ = run.communicate(timeout=RUN_TIMEOUT)
+        assert run.returncode == 0, out
+        said = " ".join(out.split())  # the terminal width may wrap the line
+        assert f"warning: broker (unix://{home / 'redis' / 'redis.sock'}) unreachable since" in said, out
