@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Collection
@@ -9,7 +10,7 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import beat_embedded_init, before_task_publish
+from celery.signals import beat_embedded_init, before_task_publish, worker_ready
 
 from batch.children import die_with_parent
 from batch.config import load_settings
@@ -87,6 +88,23 @@ def _beat_dies_with_worker(**_: Any) -> None:
     own, ticking into the broker for ever.
     """
     die_with_parent(_WORKER_PID)
+
+
+@worker_ready.connect
+def _watch_dependencies(**_: Any) -> None:
+    """Log a warning when the broker or the database has not answered for a few seconds, and since when.
+
+    Celery's own reconnect messages say neither how long nor anything about the database. With
+    the embedded Redis the watch also brings the server back if its supervisor died.
+    """
+    from batch.health import Reachability, Watch, broker_check, database_check, safe_url
+
+    settings = load_settings()
+    url = broker_url()
+    home = None if settings.redis_url else settings.home
+    checks = {f"broker ({safe_url(url)})": broker_check(url, home),
+              f"database ({safe_url(settings.db_url)})": database_check(settings.db_url)}
+    Watch(checks, Reachability(), say=logging.getLogger("nanobatch.health").warning).start()
 
 
 _beat_redis: redis.Redis | None = None

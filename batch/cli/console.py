@@ -21,9 +21,9 @@ from batch.store.queries import BatchStatus, BatchSummary
 if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only when used, keeping status quick
     from rich.progress import Progress, TaskID
 
-    from batch.cli.health import Reachability
     from batch.cli.local import LocalWorker
     from batch.config import Settings
+    from batch.health import Reachability
 
 _console = Console(stderr=False)
 ORDER = [s.value for s in JobState]
@@ -100,12 +100,12 @@ def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None
                  concurrency: int, refresh: float) -> BatchStatus:
     """The worker and the broker watch around the progress bar; both stopped however it ends."""
     from batch import redis as redis_server
-    from batch.cli.health import BrokerWatch, Reachability
     from batch.cli.local import LocalWorker
+    from batch.health import Reachability, Watch, broker_check, safe_url
 
     worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
     reach = Reachability()
-    watch = BrokerWatch(redis_url, reach, home=home)
+    watch = Watch({f"broker ({safe_url(redis_url)})": broker_check(redis_url, home)}, reach)
     try:
         if home is not None:
             redis_server.register_user(home, worker.pid)

@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 from batch import redis as redis_server
 from batch.children import alive
-from batch.cli.health import GRACE_SECONDS
+from batch.health import GRACE_SECONDS
 from batch.simulator import spawn_simulator
 from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli_ops import status_of
@@ -166,3 +167,35 @@ def test_run_says_when_its_broker_stops_answering(tmp_path: Path) -> None:
         assert run.returncode == 0, out
         said = " ".join(out.split())  # the terminal width may wrap the line
         assert f"warning: broker (unix://{home / 'redis' / 'redis.sock'}) unreachable since" in said, out
+
+
+def test_a_worker_logs_a_broker_that_stops_answering(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    url, _ = redis_server.ensure_redis(home)
+    log = tmp_path / "worker.log"
+    env = {**run_env(home, "http://127.0.0.1:9"), "NANOBATCH_REDIS_URL": url}
+    try:
+        with log.open("wb") as out:
+            worker = subprocess.Popen([sys.executable, "-m", "batch", "worker", "--no-beat", "--concurrency", "1"],
+                                      cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        try:
+            declared = redis.Redis.from_url(url)  # the worker declares its queue as it becomes ready
+            assert wait_until(lambda: bool(declared.exists("_kombu.binding.celery")), timeout=30), log.read_text()
+            time.sleep(1)  # worker_ready, which starts the watch, follows the declaration
+            server = pid_in(home / "redis" / "redis.pid")
+            os.kill(server, signal.SIGSTOP)
+            try:
+                said = wait_until(lambda: b"unreachable since" in log.read_bytes(), timeout=HEALTH_GRACE + 5)
+            finally:
+                os.kill(server, signal.SIGCONT)
+            text = log.read_text()
+            assert said, text
+            assert f"broker ({url}) unreachable since" in text
+            assert wait_until(lambda: b"reachable again" in log.read_bytes(), timeout=10), log.read_text()
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    finally:
+        redis_server.release(home)
+        redis_server.stop_redis(home)

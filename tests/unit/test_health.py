@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from batch.cli.health import Reachability, safe_url
+from batch.health import Reachability, safe_url
 from batch.testing.clock import ManualClock
 
 
