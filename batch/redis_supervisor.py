@@ -56,7 +56,7 @@ class Supervisor:
         while not self.stopping:
             if not users.live_users(self.home) and self._stop_if_unused():
                 return
-            self._restart_if_dead()
+            self.restart_if_dead()
             self.sleep(INTERVAL)
         with users.start_lock(self.home):
             self._shutdown()
@@ -100,7 +100,8 @@ class Supervisor:
         self.started_at = self.clock()
         self.restart_at = None
 
-    def _restart_if_dead(self) -> None:
+    def restart_if_dead(self) -> None:
+        """Restart a server that exited, after a backoff that doubles while it keeps dying."""
         if self.server is None or self.server.poll() is None:
             return
         now = self.clock()
