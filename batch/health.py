@@ -7,6 +7,7 @@ progress line; a worker logs them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -39,10 +40,10 @@ class Reachability:
         with self._lock:
             self._down.pop(name, None)
 
-    def failed(self, name: str) -> None:
-        """``name`` did not answer; its outage starts now unless it already had."""
+    def failed(self, name: str, *, at: float | None = None) -> None:
+        """``name`` did not answer (asked at ``at``, default now); its outage starts then unless it already had."""
         with self._lock:
-            self._down.setdefault(name, self.clock())
+            self._down.setdefault(name, self.clock() if at is None else at)
 
     def failing(self) -> set[str]:
         """Every dependency that failed its last check, however briefly."""
@@ -69,30 +70,34 @@ class Reachability:
 Check = Callable[[], bool]
 
 
-def broker_check(url: str, home: Path | None, *, revive_timeout: float = 5.0) -> Check:
-    """Ping the broker; for the embedded server (``home`` set), ask ``ensure_redis`` to bring it back.
+def broker_check(url: str) -> Check:
+    """PING the broker."""
+    import redis
+
+    def check() -> bool:
+        try:
+            return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    return check
+
+
+def embedded_revival(home: Path, *, timeout: float = 5.0) -> Callable[[], None]:
+    """What brings the embedded server of ``home`` back: ``ensure_redis`` again.
 
     Its supervisor restarts a server that died; if the supervisor itself died (and the server with
     it), ``ensure_redis`` starts both again. A server that hangs is only reported.
     """
-    import redis
 
-    def check() -> bool:
+    def revive() -> None:
         from batch import redis as redis_server
         from batch.errors import ConfigError
 
-        try:
-            return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
-        except (redis.RedisError, OSError):
-            if home is None:
-                return False
-        try:
-            redis_server.ensure_redis(home, timeout=revive_timeout)
-        except ConfigError:
-            return False
-        return True
+        with contextlib.suppress(ConfigError):  # still down: the outage goes on being reported
+            redis_server.ensure_redis(home, timeout=timeout)
 
-    return check
+    return revive
 
 
 def database_check(url: str) -> Check:
@@ -117,12 +122,15 @@ class Watch:
     """A daemon thread: run each named check every ``interval`` seconds and record it in ``reach``.
 
     ``say`` (if given) is called once per outage that outlasts the grace period, with the line
-    naming it and since when, and once when it ends.
+    naming it and since when, and once when it ends. ``revive[name]`` (if given) is called after
+    each failed check of ``name``, once its failure is recorded.
     """
 
     def __init__(self, checks: dict[str, Check], reach: Reachability, *, interval: float = 1.0,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None,
+                 revive: dict[str, Callable[[], None]] | None = None) -> None:
         self.checks = checks
+        self.revive = revive or {}
         self.reach = reach
         self.interval = interval
         self.say = say
@@ -143,10 +151,13 @@ class Watch:
     def check_once(self) -> None:
         """Every check once, then what is worth saying."""
         for name, check in self.checks.items():
+            began = self.reach.clock()
             if check():
                 self.reach.ok(name)
-            else:
-                self.reach.failed(name)
+                continue
+            self.reach.failed(name, at=began)  # the outage began no later than this check did
+            if name in self.revive:
+                self.revive[name]()
         if self.say is not None:
             self._tell(self.say)
 

@@ -97,14 +97,14 @@ def _watch_dependencies(**_: Any) -> None:
     Celery's own reconnect messages say neither how long nor anything about the database. With
     the embedded Redis the watch also brings the server back if its supervisor died.
     """
-    from batch.health import Reachability, Watch, broker_check, database_check, safe_url
+    from batch.health import Reachability, Watch, broker_check, database_check, embedded_revival, safe_url
 
     settings = load_settings()
     url = broker_url()
-    home = None if settings.redis_url else settings.home
-    checks = {f"broker ({safe_url(url)})": broker_check(url, home),
-              f"database ({safe_url(settings.db_url)})": database_check(settings.db_url)}
-    Watch(checks, Reachability(), say=logging.getLogger("nanobatch.health").warning).start()
+    broker = f"broker ({safe_url(url)})"
+    checks = {broker: broker_check(url), f"database ({safe_url(settings.db_url)})": database_check(settings.db_url)}
+    revive = None if settings.redis_url else {broker: embedded_revival(settings.home)}
+    Watch(checks, Reachability(), say=logging.getLogger("nanobatch.health").warning, revive=revive).start()
 
 
 _beat_redis: redis.Redis | None = None

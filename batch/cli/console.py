@@ -101,11 +101,13 @@ def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None
     """The worker and the broker watch around the progress bar; both stopped however it ends."""
     from batch import redis as redis_server
     from batch.cli.local import LocalWorker
-    from batch.health import Reachability, Watch, broker_check, safe_url
+    from batch.health import Reachability, Watch, broker_check, embedded_revival, safe_url
 
     worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
     reach = Reachability()
-    watch = Watch({f"broker ({safe_url(redis_url)})": broker_check(redis_url, home)}, reach)
+    broker = f"broker ({safe_url(redis_url)})"
+    watch = Watch({broker: broker_check(redis_url)}, reach,
+                  revive={broker: embedded_revival(home)} if home is not None else None)
     try:
         if home is not None:
             redis_server.register_user(home, worker.pid)
