@@ -140,7 +140,9 @@ def _log_hint(home: Path) -> str:
 
 def _spawn_supervisor(home: Path, lock_fd: int) -> None:
     """Start the supervisor, handing it the supervisor lock; it detaches (forks) and we reap the first child."""
-    cmd = [sys.executable, "-m", "batch.redis_supervisor", str(home), server_binary(), str(lock_fd)]
+    (users.folder(home) / "redis.conf").write_text(server_config(home))
+    cmd = [sys.executable, "-m", "batch.redis_supervisor", str(home), server_binary(), str(lock_fd),
+           str(socket_for(home))]
     proc = subprocess.Popen(cmd, pass_fds=[lock_fd], start_new_session=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=users.folder(home))
     proc.wait()

@@ -1,16 +1,17 @@
-"""The embedded server's supervisor: ``python -m batch.redis_supervisor HOME BINARY LOCK_FD``.
+"""The embedded server's supervisor: ``python -m batch.redis_supervisor HOME BINARY LOCK_FD SOCKET``.
 
 One per data directory, started by ``batch.redis.ensure_redis``, which hands it the open
 ``supervisor.lock`` (held for as long as this process lives: that is how others know one runs).
 It runs the server as its child (which dies with it), restarts it when it dies, and once no user
 process is left (``batch.redis_users``) stops it cleanly and exits: a server never outlives
-the processes that use it.
+the processes that use it. It imports little (no redis-py): its start is part of every cold ``run``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,12 +33,13 @@ STOP_TIMEOUT = 10.0
 class Supervisor:
     """Keeps one server running while users remain; the clock and sleep are injectable for tests."""
 
-    def __init__(self, home: Path, binary: str, lock_fd: int, *,
+    def __init__(self, home: Path, binary: str, lock_fd: int, sock: Path | None = None, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.home = home
         self.folder = users.folder(home)
         self.binary = binary
         self.lock_fd = lock_fd
+        self.sock = sock if sock is not None else self.folder / "redis.sock"
         self.clock = clock
         self.sleep = sleep
         self.stopping = False
@@ -76,27 +78,16 @@ class Supervisor:
 
     def _stop_stray(self) -> None:
         """A server without a supervisor (started by an older nanobatch) answering on our socket: stop it."""
-        import contextlib
-
-        import redis
-
-        from batch.redis import is_running, socket_for
-
-        if is_running(self.home):
+        if _command(self.sock, b"PING") == b"+PONG":
             self.log("a server without supervisor answers on the socket: shutting it down")
-            with contextlib.suppress(redis.RedisError, OSError):
-                redis.Redis(unix_socket_path=str(socket_for(self.home)), socket_timeout=5).shutdown()
+            _command(self.sock, b"SHUTDOWN")
 
     def _start(self) -> None:
-        from batch.redis import server_config, socket_for
-
-        sock = socket_for(self.home)
-        sock.unlink(missing_ok=True)  # left by a server that died
-        conf = self.folder / "redis.conf"
-        conf.write_text(server_config(self.home))
-        self.server = subprocess.Popen([self.binary, str(conf)], cwd=self.folder, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       preexec_fn=preexec(signal.SIGTERM))
+        """Start the server (``redis.conf``, written by ``ensure_redis``) as a child that dies with us."""
+        self.sock.unlink(missing_ok=True)  # left by a server that died
+        self.server = subprocess.Popen([self.binary, str(self.folder / "redis.conf")], cwd=self.folder,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, preexec_fn=preexec(signal.SIGTERM))
         self.started_at = self.clock()
         self.restart_at = None
 
@@ -133,12 +124,24 @@ class Supervisor:
             out.write(f"{stamp} [{os.getpid()}] {message}\n")
 
 
+def _command(sock: Path, command: bytes) -> bytes | None:
+    """Send one inline command on the unix socket; the first line of the answer, None if none came."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(2)
+            conn.connect(str(sock))
+            conn.sendall(command + b"\r\n")
+            return conn.recv(64).split(b"\r\n", 1)[0]
+    except OSError:
+        return None
+
+
 def main(argv: list[str]) -> None:
     """Detach (the caller reaps our first process at once), then supervise."""
-    home, binary, lock_fd = Path(argv[0]), argv[1], int(argv[2])
+    home, binary, lock_fd, sock = Path(argv[0]), argv[1], int(argv[2]), Path(argv[3])
     if os.fork() > 0:
         os._exit(0)
-    Supervisor(home, binary, lock_fd).run()
+    Supervisor(home, binary, lock_fd, sock).run()
 
 
 if __name__ == "__main__":

