@@ -15,6 +15,8 @@ from pathlib import Path
 from batch.errors import ConfigError
 
 REAL_API_BASE = "https://model-api.runcomfy.net"
+PRIVATE_DIR_MODE = 0o700  # the data directory and its subfolders: only their owner may enter
+PRIVATE_FILE_MODE = 0o600  # the database, logs, Redis's AOF: job inputs, broker messages
 UNCERTAIN_POLICIES = ("resubmit", "hold")
 
 
@@ -58,6 +60,25 @@ class Settings:
         raise ConfigError(
             "no API token: set RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE naming a file that holds it)"
         )
+
+
+def private_dir(path: Path) -> Path:
+    """Create the directory ``path`` (and missing parents) readable by its owner only; return it.
+
+    An existing directory is left as it is: it may be one the user chose for other files too.
+    """
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` (empty) with mode 0600 unless it exists, and take group/other access away; return it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE))
+    if path.stat().st_mode & 0o077:
+        path.chmod(PRIVATE_FILE_MODE)
+    return path
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import before_task_publish
 
-from batch.config import load_settings
+from batch.config import load_settings, private_dir
 from batch.redis import ensure_redis, kombu_url
 
 
@@ -20,7 +20,7 @@ def broker_url() -> str:
 def make_app() -> Celery:
     """Build the Celery app with the tick, the schedules and the batch-end notifications on the beat."""
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)  # the beat keeps its schedule file there
+    private_dir(settings.home)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
     celery = Celery("nanobatch", broker=url, include=["workers.tasks"])
     celery.conf.update(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from batch.config import Settings
+from batch.config import Settings, private_dir, private_file
 
 
 def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None,
@@ -31,8 +31,8 @@ class LocalWorker:
     def __init__(self, settings: Settings, redis_url: str, *, concurrency: int = 8) -> None:
         self.log_path = settings.home / "worker.log"
         env = {**os.environ, "NANOBATCH_REDIS_URL": redis_url, "NANOBATCH_HOME": str(settings.home)}
-        settings.home.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        private_dir(settings.home)
+        self._log = open(private_file(self.log_path), "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
             worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h",
                            settings=settings),
