@@ -7,6 +7,7 @@ exception message built here contains it.
 
 from __future__ import annotations
 
+import http.client
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,10 @@ SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")
 RESULT_VALUES = ("succeeded", "failed", "in_queue", "in_progress", "cancelled")
 OUTPUT_KEYS = ("images", "image", "videos", "video")
+# raised while the request is built, before anything is sent
+_rx = requests.exceptions
+NOT_SENDABLE = (_rx.InvalidHeader, _rx.InvalidURL, _rx.MissingSchema, _rx.InvalidSchema, _rx.URLRequired,
+                _rx.InvalidJSONError)
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,20 @@ class ApiClient:
                             json=json, params=params)
         except requests.RequestException as exc:
             raise translate_transport_error(exc, f"{method} {path}") from None
+        except (ValueError, http.client.HTTPException) as exc:  # from http.client, past requests' checks
+            raise errors.UncertainDelivery(f"{method} {path}: no answer ({type(exc).__name__})") from None
         return _read_answer(response, f"{method} {path}")
 
 
-def translate_transport_error(exc: requests.RequestException, what: str) -> errors.RetryableError:
-    """Map a requests exception to NotDelivered (never sent) or UncertainDelivery (sent, no answer)."""
+def translate_transport_error(exc: requests.RequestException, what: str) -> errors.ApiError:
+    """Map a requests exception to NotSendable (it could not be sent: bad header or URL), NotDelivered
+    (never reached the server) or UncertainDelivery (sent, no answer).
+
+    The message names the exception's type only: requests' texts may quote a header's value.
+    """
+    if isinstance(exc, NOT_SENDABLE):
+        return errors.NotSendable(f"{what}: the request could not be sent ({type(exc).__name__}): "
+                                  "check RUNCOMFY_API_TOKEN and RUNCOMFY_API_BASE")
     if isinstance(exc, requests.ConnectTimeout) or _is_connect_failure(exc):
         return errors.NotDelivered(f"{what}: could not connect ({type(exc).__name__})")
     return errors.UncertainDelivery(f"{what}: no answer ({type(exc).__name__})")

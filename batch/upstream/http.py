@@ -41,12 +41,27 @@ class HttpSession(requests.Session):
         return {**settings, "proxies": dict(settings["proxies"])}  # requests may edit its copy
 
 
+def header_value_ok(value: str | bytes) -> bool:
+    """True if ``value`` can be sent as an HTTP header value: Latin-1, no control character but tab."""
+    try:
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        text.encode("latin-1")
+    except UnicodeError:
+        return False
+    return not any((ord(char) < 0x20 and char != "\t") or char == "\x7f" for char in text)
+
+
 def send(http: requests.Session, method: str, url: str, *, headers: dict[str, str], timeout: float,
          json: Any = None, params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
     """One request on ``http`` (its adapters and connection pool), prepared without the session's merging.
 
-    Raises what ``requests`` raises; the caller translates it.
+    Raises what ``requests`` raises; the caller translates it. A header value that HTTP cannot
+    carry (outside Latin-1, or with a line break) is refused here as ``InvalidHeader``, before
+    ``http.client`` would fail on it with a message quoting the value.
     """
     request = requests.Request(method, url, headers=headers, json=json, params=params).prepare()
+    for name, value in request.headers.items():
+        if not header_value_ok(value):
+            raise requests.exceptions.InvalidHeader(f"header {name} has a value HTTP cannot carry")
     environment = http.merge_environment_settings(url, {}, stream, None, None)
     return http.send(request, timeout=timeout, **environment)

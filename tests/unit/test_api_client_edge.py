@@ -1,0 +1,42 @@
+"""Requests that fail before being sent: a permanent NotSendable, never an uncertain submit, no text quoted."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from batch import errors
+from batch.upstream.client import ApiClient
+from tests.helpers import HandlerAdapter
+
+SECRET = "sk-edge-secret"
+
+
+def client(base: str, token: str) -> tuple[ApiClient, HandlerAdapter]:
+    http = requests.Session()
+    adapter = HandlerAdapter(lambda _request: (200, {}, b'{"request_id": "r1"}'))
+    http.mount("http://", adapter)
+    return ApiClient(base, token, http=http), adapter
+
+
+@pytest.mark.parametrize(
+    ("base", "token", "kind"),
+    [
+        ("http://api.test", "\ufeff" + SECRET, "InvalidHeader"),
+        ("http://api.test", SECRET + "\nX-Evil: 1", "InvalidHeader"),
+        ("http://api.test", SECRET + "\r", "InvalidHeader"),  # requests' own check, whose text quotes the value
+        ("http://api.test", SECRET + "\u2028", "InvalidHeader"),
+        ("api.test", SECRET, "MissingSchema"),
+        ("http://", SECRET, "InvalidURL"),
+        ("gopher://api.test", SECRET, "InvalidSchema"),
+    ],
+)
+def test_unsendable_request_is_permanent_and_quotes_nothing(base: str, token: str, kind: str) -> None:
+    api, adapter = client(base, token)
+    with pytest.raises(errors.NotSendable) as err:
+        api.submit({"prompt": "p"})
+    assert str(err.value) == (f"POST /v1/models/google/nano-banana/pro/edit: the request could not be sent "
+                              f"({kind}): check RUNCOMFY_API_TOKEN and RUNCOMFY_API_BASE")
+    assert isinstance(err.value, errors.PermanentError)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+    assert adapter.seen == []
