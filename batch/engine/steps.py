@@ -326,11 +326,15 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> bool:
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)
-    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
+    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1,
+                              "result_raw": result.kept_raw()}
     if status == "cancelled":
         return _move(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common) and False
     if status == "failed":
         return _move(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common) and False
+    if not result.urls:  # paid for, but listed in a shape we cannot read: the answer is kept to read again
+        return _move(rt, ctx, S.FAILED, error="result succeeded but lists no output nanobatch can read "
+                                              "(the answer is kept in the job's result_raw)", **common) and False
     return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
 
 
