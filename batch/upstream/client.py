@@ -121,18 +121,21 @@ class ApiClient:
                             json=json, params=params)
         except requests.RequestException as exc:
             raise translate_transport_error(exc, f"{method} {path}") from None
-        except (ValueError, http.client.HTTPException) as exc:  # from http.client, past requests' checks
+        except ValueError as exc:  # http.client's checks of the request line and headers, before sending
+            raise translate_transport_error(exc, f"{method} {path}") from None
+        except http.client.HTTPException as exc:  # an answer http.client could not read
             raise errors.UncertainDelivery(f"{method} {path}: no answer ({type(exc).__name__})") from None
         return _read_answer(response, f"{method} {path}")
 
 
-def translate_transport_error(exc: requests.RequestException, what: str) -> errors.ApiError:
-    """Map a requests exception to NotSendable (it could not be sent: bad header or URL), NotDelivered
-    (never reached the server) or UncertainDelivery (sent, no answer).
+def translate_transport_error(exc: requests.RequestException | ValueError, what: str) -> errors.ApiError:
+    """Map a requests exception (or http.client's ValueError about the request) to NotSendable (it
+    could not be sent: bad header or URL), NotDelivered (never reached the server) or
+    UncertainDelivery (sent, no answer).
 
     The message names the exception's type only: requests' texts may quote a header's value.
     """
-    if isinstance(exc, NOT_SENDABLE):
+    if isinstance(exc, NOT_SENDABLE) or not isinstance(exc, requests.RequestException):
         return errors.NotSendable(f"{what}: the request could not be sent ({type(exc).__name__}): "
                                   "check RUNCOMFY_API_TOKEN and RUNCOMFY_API_BASE")
     if isinstance(exc, requests.ConnectTimeout) or _is_connect_failure(exc):

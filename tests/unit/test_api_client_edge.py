@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+
 import pytest
 import requests
 
@@ -40,3 +42,26 @@ def test_unsendable_request_is_permanent_and_quotes_nothing(base: str, token: st
     assert isinstance(err.value, errors.PermanentError)
     assert err.value.__cause__ is None and err.value.__suppress_context__
     assert adapter.seen == []
+
+
+def raising(exc: Exception) -> ApiClient:
+    def handler(_request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        raise exc
+
+    http = requests.Session()
+    http.mount("http://", HandlerAdapter(handler))
+    return ApiClient("http://api.test", SECRET, http=http)
+
+
+def test_http_client_refusing_a_header_is_not_sendable_and_not_quoted() -> None:
+    api = raising(ValueError(f"Invalid header value b'Bearer {SECRET}\\n'"))  # as http.client words it
+    with pytest.raises(errors.NotSendable) as err:
+        api.submit({"prompt": "p"})
+    assert SECRET not in str(err.value) and "(ValueError)" in str(err.value)
+
+
+def test_unreadable_answer_after_sending_stays_uncertain() -> None:
+    api = raising(http.client.BadStatusLine(f"Bearer {SECRET}"))
+    with pytest.raises(errors.UncertainDelivery) as err:
+        api.submit({"prompt": "p"})
+    assert str(err.value) == "POST /v1/models/google/nano-banana/pro/edit: no answer (BadStatusLine)"
