@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
 from batch.engine.tick import drain
@@ -58,3 +59,21 @@ def test_paid_result_in_an_unreadable_shape_fails_with_the_answer_kept(
                                            "(the answer is kept in the job's result_raw)"}
     assert all((job.result_raw or {}).get("output", {}).get("pictures") for job in jobs)
     assert sum(job.cost or 0 for job in jobs) == pytest.approx(charged)
+
+
+def test_unknown_status_is_polled_again_then_fails_clearly(tmp_path: Path, sqlite_url: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    async def paused(request: web.Request) -> web.Response:
+        return web.json_response({"request_id": request.match_info["request_id"], "status": "paused"})
+
+    monkeypatch.setattr(api, "result", paused)
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0))) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url, max_attempts=3))
+        batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=1, styles=1), time.time())
+        drain(rt, batch_id, timeout=30)
+    with rt.sessions() as session:
+        (job,) = session.scalars(select(Job).where(Job.batch_id == batch_id)).all()
+    assert (job.state, job.attempts, job.submits) == ("failed", 3, 1)
+    assert job.error == (f"gave up after 3 attempts: GET /v1/requests/{job.request_id}/result: upstream status "
+                         "'paused' is not one nanobatch knows (succeeded, failed, in_queue, in_progress, "
+                         "cancelled); taken as not finished yet")
