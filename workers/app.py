@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.signals import before_task_publish
 
-from batch.config import load_settings, private_dir
+from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
 from batch.redis import ensure_redis, kombu_url
 
 
@@ -38,6 +40,7 @@ def make_app() -> Celery:
             "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
         },
         beat_schedule_filename=str(settings.home / "celerybeat-schedule"),
+        beat_scheduler="workers.app:PrivateScheduler",
         timezone="UTC",
     )
     return celery
@@ -60,3 +63,19 @@ def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
     with app.connection_for_write() as conn:
         for queue in app.amqp.queues.values():
             queue.bind(conn.default_channel).declare()
+
+
+
+class PrivateScheduler(PersistentScheduler):  # type: ignore[misc]  # celery is untyped
+    """Celery's default beat scheduler, whose schedule files in the data directory are created 0600.
+
+    The files are created (with the umask of that moment, and kept at that mode) when the
+    schedule is opened, in the beat's own process: the umask is narrowed for that call only.
+    """
+
+    def _open_schedule(self) -> Any:
+        old = os.umask(0o777 & ~PRIVATE_FILE_MODE)
+        try:
+            return super()._open_schedule()
+        finally:
+            os.umask(old)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,13 @@ def open_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(old)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def modes(root: Path) -> dict[str, int]:
@@ -53,7 +61,10 @@ def test_database_log_and_embedded_redis_are_private(tmp_path: Path) -> None:
     try:
         redis.Redis.from_url(redis_url).set("k", "v")
         worker = LocalWorker(make_settings(home, url, "http://127.0.0.1:9"), redis_url, concurrency=1)
-        worker.stop(timeout=1)
+        try:
+            wait_for(lambda: any(home.glob("celerybeat-schedule*")), seconds=30)  # the beat has started
+        finally:
+            worker.stop(timeout=5)
         names = set(modes(home))
         assert {"nanobatch.db", "nanobatch.db-wal", "nanobatch.db-shm", "worker.log", "redis/redis.log"} <= names
         assert any(name.startswith("redis/appendonly") for name in names)
