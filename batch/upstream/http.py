@@ -9,12 +9,16 @@ per-call merging (cookies, session headers, hooks), which nanobatch's calls do n
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
 USER_AGENT = "nanobatch"
+# what HTTP cannot carry in a header value: control characters (tab aside), DEL, beyond Latin-1
+_BAD_HEADER_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+_BAD_HEADER_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
@@ -43,12 +47,9 @@ class HttpSession(requests.Session):
 
 def header_value_ok(value: str | bytes) -> bool:
     """True if ``value`` can be sent as an HTTP header value: Latin-1, no control character but tab."""
-    try:
-        text = value.decode("latin-1") if isinstance(value, bytes) else value
-        text.encode("latin-1")
-    except UnicodeError:
-        return False
-    return not any((ord(char) < 0x20 and char != "\t") or char == "\x7f" for char in text)
+    if isinstance(value, bytes):
+        return _BAD_HEADER_BYTE.search(value) is None
+    return _BAD_HEADER_CHAR.search(value) is None
 
 
 def send(http: requests.Session, method: str, url: str, *, headers: dict[str, str], timeout: float,

@@ -9,6 +9,7 @@ import requests
 
 from batch import errors
 from batch.upstream.client import ApiClient
+from batch.upstream.http import header_value_ok
 from tests.helpers import HandlerAdapter
 
 SECRET = "sk-edge-secret"
@@ -65,3 +66,13 @@ def test_unreadable_answer_after_sending_stays_uncertain() -> None:
     with pytest.raises(errors.UncertainDelivery) as err:
         api.submit({"prompt": "p"})
     assert str(err.value) == "POST /v1/models/google/nano-banana/pro/edit: no answer (BadStatusLine)"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("Bearer sk-1", True), ("a\tb", True), ("caf\u00e9", True), (b"ab", True), ("\ufeffx", False),
+     ("a\nb", False), ("a\r", False), ("a\x00", False), ("a\x7f", False), ("\u20ac", False),
+     ("\U0001f600", False), (b"a\r", False)],
+)
+def test_header_values_http_can_carry(value: str | bytes, ok: bool) -> None:
+    assert header_value_ok(value) is ok
