@@ -154,3 +154,12 @@ class PaymentRequired(PermanentError):
 
 class BadAnswer(PermanentError):
     """An answer that cannot be read: not JSON, or missing the fields the contract promises."""
+
+
+class NotSendable(PermanentError):
+    """A request that could not even be built or sent (a header such as the token that HTTP cannot
+    carry, a malformed base URL): nothing reached the server, so it is never an uncertain submit.
+
+    A configuration error: retrying cannot help. Its message names the exception's type only,
+    since the text of ``requests``' own (e.g. InvalidHeader) quotes the header's value.
+    """

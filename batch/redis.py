@@ -20,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+from batch.config import PRIVATE_FILE_MODE, private_dir, private_file
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -62,9 +63,8 @@ def is_running(home: Path) -> bool:
 
 def ensure_redis(home: Path, *, timeout: float = 15.0) -> tuple[str, bool]:
     """Start the embedded server unless one runs; returns (url, started_by_us)."""
-    folder = home / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "start.lock", "w") as lock:
+    folder = private_dir(private_dir(home) / "redis")
+    with open(private_file(folder / "start.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if is_running(home):
             return url_for(home), False
@@ -93,10 +93,11 @@ def _start(home: Path, folder: Path) -> None:
         f"logfile {folder / 'redis.log'}",
         "",
     ])
-    conf = folder / "redis.conf"
+    conf = private_file(folder / "redis.conf")
     conf.write_text(config)
     subprocess.run([server_binary(), str(conf)], check=True, cwd=folder,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   umask=0o777 & ~PRIVATE_FILE_MODE)  # its AOF, log and pid file: 0600
 
 
 def server_binary() -> str:

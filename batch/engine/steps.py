@@ -266,7 +266,8 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)
-    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
+    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1,
+                              "result_raw": result.kept_raw()}
     if status == "cancelled":
         return leave(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common)
     again = storage.sign_again(ctx.job, status, result.error, rt.settings.max_attempts, rt.clock())
@@ -274,6 +275,9 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
         return leave(rt, ctx, S.PENDING, via=S.FAILED, **again, **common)
     if status == "failed":
         return leave(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common)
+    if not result.urls:  # paid for, but listed in a shape we cannot read: the answer is kept to read again
+        return leave(rt, ctx, S.FAILED, error="result succeeded but lists no output nanobatch can read "
+                                             "(the answer is kept in the job's result_raw)", **common)
     return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
 
 

@@ -52,3 +52,46 @@ def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
 def test_run_batches_scope_the_workers_and_default_to_every_batch() -> None:
     assert load_settings({}).run_batches is None
     assert load_settings({"NANOBATCH_RUN_BATCHES": "7,3"}).run_batches == frozenset({3, 7})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xef\xbb\xbfsk-file-77\r\n", b"  sk-file-77\n\n", b"\xef\xbb\xbf  sk-file-77  \n", b"sk-file-77"],
+    ids=["bom-crlf", "whitespace", "bom-spaces", "bare"],
+)
+def test_token_file_is_read_tolerantly(tmp_path: Path, content: bytes) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_bytes(content)
+    assert load_settings({"RUNCOMFY_API_TOKEN_FILE": str(token_file)}).token == "sk-file-77"
+
+
+def test_token_variable_with_bom_and_newline() -> None:
+    assert load_settings({"RUNCOMFY_API_TOKEN": "\ufeffsk-env-5\n"}).token == "sk-env-5"
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        ("sk-sec ret", "character 7 of 10 is a space"),
+        ("sk-sec\x00ret", "character 7 of 10 is a control character"),
+        ("sk-sec\u20acret", "character 7 of 10 is the non-ASCII character U+20AC"),
+        ("sk-sec\r\nret", "character 7 of 11 is a space"),
+    ],
+)
+def test_token_unfit_for_a_header_is_refused_without_quoting_it(tmp_path: Path, token: str, kind: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"RUNCOMFY_API_TOKEN": token})
+    assert str(err.value) == (f"RUNCOMFY_API_TOKEN: the API token cannot go in an HTTP header: {kind}; "
+                              "copy the token again from the RunComfy dashboard")
+    token_file = tmp_path / "token"
+    token_file.write_text(token, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings({"RUNCOMFY_API_TOKEN_FILE": str(token_file)})
+    assert "sk-sec" not in str(err.value) and kind in str(err.value)
+
+
+def test_token_file_that_is_not_utf8(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_bytes(b"sk-\xff\xfe")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text$"):
+        load_settings({"RUNCOMFY_API_TOKEN_FILE": str(token_file)})
