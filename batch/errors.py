@@ -8,6 +8,7 @@
     ├── IllegalTransition        a job state change the transition table refuses (also a ValueError)
     ├── DownloadError            an output file that failed download or verification
     ├── NotifyError              a batch-end notification that did not go through
+    ├── StorageError             an object store refused or failed an operation (bucket, credentials)
     └── ApiError                 anything the upstream API call went wrong with
         ├── RetryableError       try again later; the job stays alive
         │   ├── RateLimited          HTTP 429 (``retry_after`` seconds when the server said)
@@ -19,7 +20,8 @@
             ├── ValidationError      422 (the input body broke the schema)
             ├── NotFound             404 (request id unknown or expired)
             ├── PaymentRequired      402 / 400002 (insufficient balance)
-            └── BadAnswer            an answer we cannot read (not JSON, missing fields)
+            ├── BadAnswer            an answer we cannot read (not JSON, missing fields)
+            └── NotSendable          a request that could not be sent at all (a bad header or URL)
 
 requests' own exceptions are translated into this tree in ``batch.upstream.client`` and nowhere
 else, by the table there (HTTP status / error code -> class). No message in this tree ever
@@ -163,3 +165,7 @@ class NotSendable(PermanentError):
     A configuration error: retrying cannot help. Its message names the exception's type only,
     since the text of ``requests``' own (e.g. InvalidHeader) quotes the header's value.
     """
+
+
+class StorageError(NanobatchError):
+    """An object store refused or failed an operation; the message names the place and the reason."""

@@ -28,12 +28,18 @@ SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
 # -- every Redis key nanobatch uses, all under one prefix --
 KEY_PREFIX = "nanobatch:"
 TICK_LOCK_KEY = KEY_PREFIX + "tick"                   # one tick at a time across all workers (redis-py lock)
+BEAT_KEY = KEY_PREFIX + "beat:alive"                  # a beat sent a tick lately (see engine/beat)
 LIMITER_PREFIX = KEY_PREFIX + "limiter:"
 PAUSE_KEY = LIMITER_PREFIX + "pause_until"            # a 429 anywhere: no call before this time
 CAP_KEY = LIMITER_PREFIX + "cap"                      # the AIMD cap after a 429 (a hash: its ramp)
 STREAK_KEY = LIMITER_PREFIX + "streak"                # 429 episodes close together (for the backoff)
 LOG_KEYS = {"api": LIMITER_PREFIX + "log:api", "submit": LIMITER_PREFIX + "log:submit"}  # grant times
 CURSOR_KEYS = {"api": LIMITER_PREFIX + "cursor:api", "submit": LIMITER_PREFIX + "cursor:submit"}  # pacing
+
+
+def tick_lock_key(scope: str | None) -> str:
+    """The lock that keeps one tick at a time among the workers of one scope (None: shared workers)."""
+    return TICK_LOCK_KEY if scope is None else f"{TICK_LOCK_KEY}:{scope}"
 
 
 def socket_for(home: Path) -> Path:

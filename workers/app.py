@@ -14,7 +14,7 @@ from celery.signals import before_task_publish
 
 from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
 from batch.engine import beat
-from batch.redis import ensure_redis, kombu_url
+from batch.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.store.scope import scope_name
 
 
@@ -31,8 +31,7 @@ def broker_url() -> str:
 
 def tick_lock_name(batches: Collection[int] | None) -> str:
     """The Redis lock that keeps one tick at a time among the workers of one scope."""
-    name = scope_name(batches)
-    return "nanobatch:tick" if name is None else f"nanobatch:tick:{name}"
+    return tick_lock_key(scope_name(batches))
 
 
 def make_app() -> Celery:

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from batch.cli.local import LocalWorker
-from batch.redis import ensure_redis, stop_redis
+from batch.redis import BEAT_KEY, ensure_redis, stop_redis
 from batch.store.db import dispose_engines, get_engine, migrate
 from tests.helpers import make_settings
 
@@ -59,10 +59,11 @@ def test_database_log_and_embedded_redis_are_private(tmp_path: Path) -> None:
     redis_url, started = ensure_redis(home)
     assert started
     try:
-        redis.Redis.from_url(redis_url).set("k", "v")
+        client = redis.Redis.from_url(redis_url)
+        client.set("k", "v")
         worker = LocalWorker(make_settings(home, url, "http://127.0.0.1:9"), redis_url, concurrency=1)
         try:
-            wait_for(lambda: any(home.glob("celerybeat-schedule*")), seconds=30)  # the beat has started
+            wait_for(lambda: bool(client.exists(BEAT_KEY)), seconds=30)  # the beat has sent a tick
         finally:
             worker.stop(timeout=5)
         names = set(modes(home))
