@@ -44,6 +44,9 @@ class Settings:
     price_1k_2k: float = 0.15
     price_4k: float = 0.30
     run_batches: frozenset[int] | None = None  # the batches this process's workers serve (None: every batch)
+    download_max_bytes: int = 200 * 1024 * 1024
+    download_min_rate: float = 1024 * 1024  # bytes/s: a file gets floor + max_bytes / min_rate seconds
+    download_floor_seconds: float = 30.0
 
     @property
     def db_url(self) -> str:
@@ -166,6 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         price_1k_2k=_float(env, "NANOBATCH_PRICE_1K_2K", 0.15),
         price_4k=_float(env, "NANOBATCH_PRICE_4K", 0.30),
         run_batches=_batch_ids(env, RUN_BATCHES_VAR),
+        download_max_bytes=int(_float(env, "NANOBATCH_DOWNLOAD_MAX_BYTES", Settings.download_max_bytes)),
+        download_min_rate=_float(env, "NANOBATCH_DOWNLOAD_MIN_RATE", Settings.download_min_rate),
+        download_floor_seconds=_float(env, "NANOBATCH_DOWNLOAD_FLOOR_SECONDS", Settings.download_floor_seconds),
     )
 
 

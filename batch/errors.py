@@ -169,3 +169,12 @@ class NotSendable(PermanentError):
 
 class StorageError(NanobatchError):
     """An object store refused or failed an operation; the message names the place and the reason."""
+
+
+class DownloadFailed(DownloadError):
+    """A download failure of a known ``kind``: a row of the table in ``batch.files.download``,
+    which says whether a retry can help and words the message (never a temporary file's name)."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message, retryable=retryable)
+        self.kind = kind

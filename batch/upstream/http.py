@@ -53,9 +53,11 @@ def header_value_ok(value: str | bytes) -> bool:
 
 
 def send(http: requests.Session, method: str, url: str, *, headers: dict[str, str], timeout: float,
-         json: Any = None, params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
+         json: Any = None, params: dict[str, str] | None = None, stream: bool = False,
+         allow_redirects: bool = True) -> requests.Response:
     """One request on ``http`` (its adapters and connection pool), prepared without the session's merging.
 
+    ``allow_redirects=False`` hands a redirect back to the caller (who checks where it leads).
     Raises what ``requests`` raises; the caller translates it. A header value that HTTP cannot
     carry (outside Latin-1, or with a line break) is refused here as ``InvalidHeader``, before
     ``http.client`` would fail on it with a message quoting the value.
@@ -65,4 +67,4 @@ def send(http: requests.Session, method: str, url: str, *, headers: dict[str, st
         if not header_value_ok(value):
             raise requests.exceptions.InvalidHeader(f"header {name} has a value HTTP cannot carry")
     environment = http.merge_environment_settings(url, {}, stream, None, None)
-    return http.send(request, timeout=timeout, **environment)
+    return http.send(request, timeout=timeout, allow_redirects=allow_redirects, **environment)
