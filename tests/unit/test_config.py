@@ -8,6 +8,7 @@ import pytest
 
 from batch.config import REAL_API_BASE, load_settings
 from batch.errors import ConfigError
+from batch.files.download import DownloadLimits
 
 
 def test_defaults_need_nothing(tmp_path: Path) -> None:
@@ -42,6 +43,8 @@ def test_missing_token_is_a_clear_error() -> None:
         ({"NANOBATCH_UNCERTAIN_SUBMIT": "pray"}, "resubmit, hold"),
         ({"RUNCOMFY_API_TOKEN_FILE": "/nonexistent/token"}, "cannot read"),
         ({"NANOBATCH_RUN_BATCHES": "3,x"}, "NANOBATCH_RUN_BATCHES must be batch ids"),
+        ({"NANOBATCH_DOWNLOAD_MIN_RATE": "0"}, "NANOBATCH_DOWNLOAD_MIN_RATE must be positive"),
+        ({"NANOBATCH_DOWNLOAD_FLOOR_SECONDS": "soon"}, "NANOBATCH_DOWNLOAD_FLOOR_SECONDS must be a number"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
@@ -95,3 +98,10 @@ def test_token_file_that_is_not_utf8(tmp_path: Path) -> None:
     token_file.write_bytes(b"sk-\xff\xfe")
     with pytest.raises(ConfigError, match=r"is not UTF-8 text$"):
         load_settings({"RUNCOMFY_API_TOKEN_FILE": str(token_file)})
+
+
+def test_the_download_deadline_is_configured_from_the_environment() -> None:
+    s = load_settings({"NANOBATCH_DOWNLOAD_MAX_BYTES": "1000", "NANOBATCH_DOWNLOAD_MIN_RATE": "100",
+                       "NANOBATCH_DOWNLOAD_FLOOR_SECONDS": "2"})
+    assert DownloadLimits.from_settings(s) == DownloadLimits(max_bytes=1000, min_rate=100.0, floor_seconds=2.0)
+    assert DownloadLimits.from_settings(s).deadline == 2 + 1000 / 100
