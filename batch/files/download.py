@@ -166,9 +166,9 @@ class _Watch:
     def __post_init__(self) -> None:
         self.started = self.renewed = self.clock()
 
-    def remaining(self) -> float:
+    def remaining(self, now: float | None = None) -> float:
         """Seconds left before the deadline; raises ``too_slow`` once it has passed."""
-        spent = self.clock() - self.started
+        spent = (self.clock() if now is None else now) - self.started
         if spent > self.limits.deadline:
             raise failure("too_slow", host=self.host, got=self.got, spent=spent, deadline=self.limits.deadline)
         return self.limits.deadline - spent
@@ -178,9 +178,10 @@ class _Watch:
         self.got += count
         if self.got > self.limits.max_bytes:
             raise failure("too_large", host=self.host, limit=self.limits.max_bytes)
-        self.remaining()
-        if self.renewal is not None and self.clock() - self.renewed >= self.renewal.every:
-            self.renewed = self.clock()
+        now = self.clock()
+        self.remaining(now)
+        if self.renewal is not None and now - self.renewed >= self.renewal.every:
+            self.renewed = now
             if not self.renewal.renew():
                 raise failure("lease_lost")
 
