@@ -1,9 +1,11 @@
 """Download an output file, verify it, and only then put it in place.
 
-The bytes go to a temporary file beside the target (a name unique to this attempt) while being
-hashed; the file must be the requested format with the expected dimensions and read intact to
-its end; then one ``os.replace`` moves it into place, so a reader never sees half a file and a
-crash leaves at most a stray hidden ``.part`` file.
+The bytes go to a temporary file while being hashed, a name unique to this attempt in a hidden
+folder beside the target (``.<name>.parts``); the file must be the requested format with the
+expected dimensions and read intact to its end; then one ``os.replace`` moves it into place, so
+a reader never sees half a file. What a killed attempt leaves in that folder is removed by the
+next attempt that succeeds, with the folder; no other directory is ever listed (a flat folder
+may hold 100,000 files).
 
 A download is bounded: a total deadline per file (``DownloadLimits``), a size cap, redirects
 only to http(s) and only a few. While bytes arrive it renews the job's lease (``Renewal``), and
@@ -14,7 +16,9 @@ message a user understands.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,9 +141,10 @@ def download_verified(
     ``clock`` measures the deadline and the gaps between renewals.
     """
     watch = _Watch(urlsplit(url).hostname or url, limits, clock, renewal)
+    parts = target.with_name(f".{target.name}.parts")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target) as handle:
+        parts.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target, folder=parts) as handle:
             size, digest = _stream(http, url, handle, watch)
             handle.flush()
             handle.seek(0)
@@ -147,8 +152,23 @@ def download_verified(
             if renewal is not None and not renewal.renew():
                 raise failure("lease_lost")
     except OSError as exc:  # writing here (network errors are translated in _stream): disk full, no permission
+        _tidy(parts, leftovers=False)
         raise failure("disk", name=target.name, problem=exc.strerror or type(exc).__name__) from None
+    except BaseException:
+        _tidy(parts, leftovers=False)
+        raise
+    _tidy(parts, leftovers=True)
     return SavedFile(str(target), size, digest, width, height, output_format)
+
+
+def _tidy(parts: Path, *, leftovers: bool) -> None:
+    """Remove the folder of temporary files: after a success with what killed attempts left in it
+    (the lease, just renewed, is ours: their owners are gone), after a failure only if it is empty."""
+    with contextlib.suppress(OSError):
+        if leftovers:
+            for entry in os.scandir(parts):
+                os.unlink(entry.path)
+        parts.rmdir()
 
 
 @dataclass

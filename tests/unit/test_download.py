@@ -109,3 +109,17 @@ def test_the_lease_is_renewed_just_before_the_rename_and_a_lost_lease_drops_the_
 def test_the_deadline_is_sized_from_the_largest_file_at_the_minimum_rate() -> None:
     limits = DownloadLimits(max_bytes=200 * 1024 * 1024, min_rate=1024 * 1024, floor_seconds=30.0)
     assert limits.deadline == 30.0 + 200.0
+
+
+def test_what_a_killed_attempt_left_is_removed_by_the_next_success(tmp_path: Path) -> None:
+    parts = tmp_path / "out" / ".file.jpeg.parts"
+    parts.mkdir(parents=True)
+    (parts / ".file.jpeg.k1ll3d.part").write_bytes(b"half a file from a worker killed mid-download")
+    target = fetch(tmp_path, image_bytes("JPEG"))
+    assert left_files(tmp_path) == [target.name]
+
+
+def test_a_failed_attempt_leaves_no_folder_behind(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError):
+        fetch(tmp_path, b"not an image")
+    assert left_files(tmp_path) == []
