@@ -28,7 +28,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "report": "A batch's report: CSV, JSON or a self-contained HTML page",
     },
     "Reviewing": {
-        "serve": "The review web app: progress, contact sheets, approve/reject, re-runs",
+        "serve": "The review web app: progress, contact sheets, approve, re-run",
         "review": "List, approve or reject a batch's outputs from the command line",
         "export": "Copy a batch's approved outputs (and an export.csv) to a folder",
     },
