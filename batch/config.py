@@ -15,6 +15,8 @@ from pathlib import Path
 from batch.errors import ConfigError
 
 REAL_API_BASE = "https://model-api.runcomfy.net"
+PRIVATE_DIR_MODE = 0o700  # the data directory and its subfolders: only their owner may enter
+PRIVATE_FILE_MODE = 0o600  # the database, logs, Redis's AOF: job inputs, broker messages
 UNCERTAIN_POLICIES = ("resubmit", "hold")
 RUN_BATCHES_VAR = "NANOBATCH_RUN_BATCHES"  # set by ``run``/``resume`` for their embedded workers
 
@@ -42,6 +44,9 @@ class Settings:
     price_1k_2k: float = 0.15
     price_4k: float = 0.30
     run_batches: frozenset[int] | None = None  # the batches this process's workers serve (None: every batch)
+    download_max_bytes: int = 200 * 1024 * 1024
+    download_min_rate: float = 1024 * 1024  # bytes/s: a file gets floor + max_bytes / min_rate seconds
+    download_floor_seconds: float = 30.0
 
     @property
     def db_url(self) -> str:
@@ -62,6 +67,25 @@ class Settings:
         )
 
 
+def private_dir(path: Path) -> Path:
+    """Create the directory ``path`` (and missing parents) readable by its owner only; return it.
+
+    An existing directory is left as it is: it may be one the user chose for other files too.
+    """
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` (empty) with mode 0600 unless it exists, and take group/other access away; return it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE))
+    if path.stat().st_mode & 0o077:
+        path.chmod(PRIVATE_FILE_MODE)
+    return path
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -76,16 +100,46 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _read_token(env: Mapping[str, str]) -> str | None:
-    token = env.get("RUNCOMFY_API_TOKEN", "").strip()
+    """The token from RUNCOMFY_API_TOKEN or the file RUNCOMFY_API_TOKEN_FILE names, checked.
+
+    Read tolerantly: a byte-order mark (as Windows editors write) and whitespace or line breaks
+    around it are dropped. What is left must be fit for an HTTP header, else a ConfigError that
+    says where the bad character is without quoting the token.
+    """
+    token = _clean_token(env.get("RUNCOMFY_API_TOKEN", ""))
     if token:
-        return token
+        return check_token(token, "RUNCOMFY_API_TOKEN")
     token_file = env.get("RUNCOMFY_API_TOKEN_FILE")
     if not token_file:
         return None
     try:
-        return Path(token_file).read_text(encoding="utf-8").strip() or None
+        raw = Path(token_file).read_bytes()
     except OSError as exc:
         raise ConfigError(f"RUNCOMFY_API_TOKEN_FILE: cannot read {token_file}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"RUNCOMFY_API_TOKEN_FILE: {token_file} is not UTF-8 text") from None
+    token = _clean_token(text)
+    return check_token(token, f"RUNCOMFY_API_TOKEN_FILE ({token_file})") if token else None
+
+
+def _clean_token(text: str) -> str:
+    return text.strip().lstrip("\ufeff").strip()
+
+
+def check_token(token: str, source: str) -> str:
+    """``token`` if every character is visible ASCII (what a Bearer token is made of), else ConfigError.
+
+    The message says which character is wrong and what kind it is, never the token.
+    """
+    for index, char in enumerate(token, 1):
+        if not "!" <= char <= "~":
+            kind = ("a space" if char.isspace() else "a control character" if ord(char) < 0x20 or char == "\x7f"
+                    else f"the non-ASCII character U+{ord(char):04X}")
+            raise ConfigError(f"{source}: the API token cannot go in an HTTP header: character {index} of "
+                              f"{len(token)} is {kind}; copy the token again from the RunComfy dashboard")
+    return token
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         price_1k_2k=_float(env, "NANOBATCH_PRICE_1K_2K", 0.15),
         price_4k=_float(env, "NANOBATCH_PRICE_4K", 0.30),
         run_batches=_batch_ids(env, RUN_BATCHES_VAR),
+        download_max_bytes=int(_float(env, "NANOBATCH_DOWNLOAD_MAX_BYTES", Settings.download_max_bytes)),
+        download_min_rate=_float(env, "NANOBATCH_DOWNLOAD_MIN_RATE", Settings.download_min_rate),
+        download_floor_seconds=_float(env, "NANOBATCH_DOWNLOAD_FLOOR_SECONDS", Settings.download_floor_seconds),
     )
 
 

@@ -8,6 +8,7 @@
     ├── IllegalTransition        a job state change the transition table refuses (also a ValueError)
     ├── DownloadError            an output file that failed download or verification
     ├── NotifyError              a batch-end notification that did not go through
+    ├── StorageError             an object store refused or failed an operation (bucket, credentials)
     └── ApiError                 anything the upstream API call went wrong with
         ├── RetryableError       try again later; the job stays alive
         │   ├── RateLimited          HTTP 429 (``retry_after`` seconds when the server said)
@@ -19,7 +20,8 @@
             ├── ValidationError      422 (the input body broke the schema)
             ├── NotFound             404 (request id unknown or expired)
             ├── PaymentRequired      402 / 400002 (insufficient balance)
-            └── BadAnswer            an answer we cannot read (not JSON, missing fields)
+            ├── BadAnswer            an answer we cannot read (not JSON, missing fields)
+            └── NotSendable          a request that could not be sent at all (a bad header or URL)
 
 requests' own exceptions are translated into this tree in ``batch.upstream.client`` and nowhere
 else, by the table there (HTTP status / error code -> class). No message in this tree ever
@@ -154,3 +156,25 @@ class PaymentRequired(PermanentError):
 
 class BadAnswer(PermanentError):
     """An answer that cannot be read: not JSON, or missing the fields the contract promises."""
+
+
+class NotSendable(PermanentError):
+    """A request that could not even be built or sent (a header such as the token that HTTP cannot
+    carry, a malformed base URL): nothing reached the server, so it is never an uncertain submit.
+
+    A configuration error: retrying cannot help. Its message names the exception's type only,
+    since the text of ``requests``' own (e.g. InvalidHeader) quotes the header's value.
+    """
+
+
+class StorageError(NanobatchError):
+    """An object store refused or failed an operation; the message names the place and the reason."""
+
+
+class DownloadFailed(DownloadError):
+    """A download failure of a known ``kind``: a row of the table in ``batch.files.download``,
+    which says whether a retry can help and words the message (never a temporary file's name)."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message, retryable=retryable)
+        self.kind = kind

@@ -26,6 +26,7 @@ import redis
 
 from batch import redis_users as users
 from batch.children import alive
+from batch.config import private_file
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -34,12 +35,18 @@ TMP_ROOT = Path("/tmp")  # where a private socket directory goes when the data d
 # -- every Redis key nanobatch uses, all under one prefix --
 KEY_PREFIX = "nanobatch:"
 TICK_LOCK_KEY = KEY_PREFIX + "tick"                   # one tick at a time across all workers (redis-py lock)
+BEAT_KEY = KEY_PREFIX + "beat:alive"                  # a beat sent a tick lately (see engine/beat)
 LIMITER_PREFIX = KEY_PREFIX + "limiter:"
 PAUSE_KEY = LIMITER_PREFIX + "pause_until"            # a 429 anywhere: no call before this time
 CAP_KEY = LIMITER_PREFIX + "cap"                      # the AIMD cap after a 429 (a hash: its ramp)
 STREAK_KEY = LIMITER_PREFIX + "streak"                # 429 episodes close together (for the backoff)
 LOG_KEYS = {"api": LIMITER_PREFIX + "log:api", "submit": LIMITER_PREFIX + "log:submit"}  # grant times
 CURSOR_KEYS = {"api": LIMITER_PREFIX + "cursor:api", "submit": LIMITER_PREFIX + "cursor:submit"}  # pacing
+
+
+def tick_lock_key(scope: str | None) -> str:
+    """The lock that keeps one tick at a time among the workers of one scope (None: shared workers)."""
+    return TICK_LOCK_KEY if scope is None else f"{TICK_LOCK_KEY}:{scope}"
 
 
 def socket_for(home: Path, *, create: bool = False) -> Path:
@@ -140,7 +147,7 @@ def _log_hint(home: Path) -> str:
 
 def _spawn_supervisor(home: Path, lock_fd: int) -> None:
     """Start the supervisor, handing it the supervisor lock; it detaches (forks) and we reap the first child."""
-    (users.folder(home) / "redis.conf").write_text(server_config(home))
+    private_file(users.folder(home) / "redis.conf").write_text(server_config(home))
     cmd = [sys.executable, "-m", "batch.redis_supervisor", str(home), server_binary(), str(lock_fd),
            str(socket_for(home))]
     proc = subprocess.Popen(cmd, pass_fds=[lock_fd], start_new_session=True, stdin=subprocess.DEVNULL,

@@ -22,6 +22,7 @@ from types import FrameType
 
 from batch import redis_users as users
 from batch.children import preexec
+from batch.config import PRIVATE_FILE_MODE, private_file
 
 INTERVAL = 0.2          # seconds between two looks at the server and the users
 FIRST_BACKOFF = 0.5     # seconds before restarting a server that died, doubled while it keeps dying
@@ -52,7 +53,7 @@ class Supervisor:
         """Supervise until no user is left or a SIGTERM asks to stop."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._ask_stop)
-        (self.folder / "supervisor.pid").write_text(str(os.getpid()))
+        private_file(self.folder / "supervisor.pid").write_text(str(os.getpid()))
         self._stop_stray()
         self._start()
         while not self.stopping:
@@ -87,7 +88,8 @@ class Supervisor:
         self.sock.unlink(missing_ok=True)  # left by a server that died
         self.server = subprocess.Popen([self.binary, str(self.folder / "redis.conf")], cwd=self.folder,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, preexec_fn=preexec(signal.SIGTERM))
+                                       stderr=subprocess.DEVNULL, preexec_fn=preexec(signal.SIGTERM),
+                                       umask=0o777 & ~PRIVATE_FILE_MODE)  # its AOF, log and pid file: 0600
         self.started_at = self.clock()
         self.restart_at = None
 
@@ -120,7 +122,7 @@ class Supervisor:
     def log(self, message: str) -> None:
         """One line in ``supervisor.log``."""
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.folder / "supervisor.log", "a") as out:
+        with open(private_file(self.folder / "supervisor.log"), "a") as out:
             out.write(f"{stamp} [{os.getpid()}] {message}\n")
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from batch.children import alive, start_time
+from batch.config import private_dir, private_file
 
 
 def folder(home: Path) -> Path:
@@ -31,8 +32,8 @@ def _users(home: Path) -> Path:
 @contextlib.contextmanager
 def start_lock(home: Path) -> Iterator[None]:
     """Held while starting, registering with or stopping the server of ``home``."""
-    folder(home).mkdir(parents=True, exist_ok=True)
-    with open(folder(home) / "start.lock", "w") as lock:
+    private_dir(private_dir(home) / "redis")
+    with open(private_file(folder(home) / "start.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -40,9 +41,8 @@ def start_lock(home: Path) -> Iterator[None]:
 def register(home: Path, pid: int | None = None) -> None:
     """Record ``pid`` (default: this process) as a user of the server; call under ``start_lock``."""
     pid = os.getpid() if pid is None else pid
-    users = _users(home)
-    users.mkdir(parents=True, exist_ok=True)
-    (users / str(pid)).write_text(start_time(pid) or "")
+    entry = private_file(private_dir(_users(home)) / str(pid))
+    entry.write_text(start_time(pid) or "")
 
 
 def unregister(home: Path, pid: int | None = None) -> None:

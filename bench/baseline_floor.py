@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, insert, update
 
-from batch.files.download import download_verified
+from batch.config import Settings
+from batch.files.download import DownloadLimits, download_verified
 from batch.simulator import SimulatorHandle
 from batch.testing.cluster import wait_until
 from batch.upstream.client import ApiClient
@@ -62,10 +63,11 @@ def mandated_floor(sim: SimulatorHandle, engine: Engine, redis_url: str, out: Pa
     cpu = time.process_time() - started
     wait_until(lambda: sim.stats()["jobs_by_state"].get("succeeded", 0) >= done_before + jobs, 120, 0.2)
     started = time.process_time()
+    limits = DownloadLimits.from_settings(Settings(home=out))
     for n, request_id in enumerate(request_ids):
         limiter.acquire("result", rates)
         result = client.result(request_id)
         saved = download_verified(http, result.urls[0], out / f"{n}.jpeg", output_format="jpeg",
-                                  allowed_sizes={(1024, 1024)}, writer=f"floor{n}")
+                                  allowed_sizes={(1024, 1024)}, limits=limits)
         _move(engine, n, "queued", "succeeded", file={"path": saved.path, "sha256": saved.sha256, "bytes": saved.bytes})
     return 1000 * (time.process_time() - started + cpu) / jobs

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 
 from batch.config import Settings
@@ -95,8 +97,9 @@ class HandlerAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = status
         response.headers.update(headers)
-        response._content = body
-        response._content_consumed = True  # iter_content serves the body from memory
+        # the body as a stream, as a real adapter gives it: readers that stream (downloads) work too
+        response.raw = urllib3.HTTPResponse(body=io.BytesIO(body), headers=dict(headers), status=status,
+                                            preload_content=False)
         response.url = request.url or ""
         response.request = request
         return response

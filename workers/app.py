@@ -10,12 +10,13 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.signals import beat_embedded_init, before_task_publish, worker_ready
 
 from batch.children import die_with_parent
-from batch.config import load_settings
+from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
 from batch.engine import beat
-from batch.redis import ensure_redis, kombu_url
+from batch.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.store.scope import scope_name
 
 
@@ -32,8 +33,7 @@ def broker_url() -> str:
 
 def tick_lock_name(batches: Collection[int] | None) -> str:
     """The Redis lock that keeps one tick at a time among the workers of one scope."""
-    name = scope_name(batches)
-    return "nanobatch:tick" if name is None else f"nanobatch:tick:{name}"
+    return tick_lock_key(scope_name(batches))
 
 
 def make_app() -> Celery:
@@ -45,7 +45,7 @@ def make_app() -> Celery:
     schedule starts is for the shared workers, which would otherwise not see it started.
     """
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)  # the beat keeps its schedule file there
+    private_dir(settings.home)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
     celery = Celery("nanobatch", broker=url, include=["workers.tasks"])
     beat_schedule: dict[str, dict[str, Any]] = {
@@ -69,6 +69,7 @@ def make_app() -> Celery:
         broker_transport_options={"ack_emulation": False},
         beat_schedule=beat_schedule,
         beat_schedule_filename=str(settings.home / beat_schedule_file(scope)),
+        beat_scheduler="workers.app:PrivateScheduler",
         timezone="UTC",
     )
     return celery
@@ -134,3 +135,19 @@ def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
     with app.connection_for_write() as conn:
         for queue in app.amqp.queues.values():
             queue.bind(conn.default_channel).declare()
+
+
+
+class PrivateScheduler(PersistentScheduler):  # type: ignore[misc]  # celery is untyped
+    """Celery's default beat scheduler, whose schedule files in the data directory are created 0600.
+
+    The files are created (with the umask of that moment, and kept at that mode) when the
+    schedule is opened, in the beat's own process: the umask is narrowed for that call only.
+    """
+
+    def _open_schedule(self) -> Any:
+        old = os.umask(0o777 & ~PRIVATE_FILE_MODE)
+        try:
+            return super()._open_schedule()
+        finally:
+            os.umask(old)

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from batch.children import preexec
-from batch.config import RUN_BATCHES_VAR, Settings
+from batch.config import RUN_BATCHES_VAR, Settings, private_dir, private_file
 
 
 def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None) -> list[str]:
@@ -69,8 +69,8 @@ class LocalWorker:
         env.pop(RUN_BATCHES_VAR, None)
         if batches is not None:
             env[RUN_BATCHES_VAR] = ",".join(str(b) for b in sorted(batches))
-        settings.home.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        private_dir(settings.home)
+        self._log = open(private_file(self.log_path), "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
             worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
             env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),

@@ -27,6 +27,11 @@ SECTIONS: dict[str, dict[str, str]] = {
         "status": "A batch's counts by state (--watch: live), or the recent batches",
         "report": "A batch's report: CSV, JSON or a self-contained HTML page",
     },
+    "Reviewing": {
+        "serve": "The review web app: progress, contact sheets, approve, re-run",
+        "review": "List, approve or reject a batch's outputs from the command line",
+        "export": "Copy a batch's approved outputs (and an export.csv) to a folder",
+    },
     "Scheduling": {
         "schedules": "List or fire the cron schedules of a schedules file",
         "beat": "THE beat (one per deployment): tick, schedules, notifications",

@@ -22,7 +22,7 @@ from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
     from batch.commands.plan import Plan
     from batch.engine.runtime import Runtime
-    from batch.files.cache import InputCheck
+    from batch.upstream.inputs import InputCheck
 
 
 @cache
@@ -140,7 +140,7 @@ def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budge
 def _check_inputs(manifest: Manifest) -> InputCheck:
     import requests
 
-    from batch.files.cache import check_input_urls
+    from batch.upstream.inputs import check_input_urls
 
     urls = {url for spec in manifest.jobs for url in spec.inputs.get("image_urls", [])}
     return check_input_urls(requests.Session(), urls)

@@ -12,7 +12,8 @@ import math
 
 import redis
 
-BEAT_KEY = "nanobatch:beat:alive"
+from batch.redis import BEAT_KEY
+
 MISSED_TICKS = 5  # a beat is taken for dead after this many tick intervals without a tick
 MIN_TTL_SECONDS = 5
 

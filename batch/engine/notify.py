@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 CHANNELS = ("webhook", "command")
 MAX_FAILURES_LISTED = 50
 ERROR_TAIL = 500
+SECRET_PREFIX = "RUNCOMFY_"  # RUNCOMFY_API_TOKEN, RUNCOMFY_API_TOKEN_FILE...
 
 
 Sender = Callable[[str, dict[str, Any], dict[str, Any]], None]  # (channel, notify block, summary)
@@ -199,9 +200,17 @@ def post_webhook(url: str, summary: dict[str, Any], timeout: float) -> None:
         raise NotifyError(f"webhook: answered HTTP {response.status_code}")
 
 
+def command_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables a notify command must not see: ``RUNCOMFY_*`` (the API token)."""
+    return {name: value for name, value in environ.items() if not name.upper().startswith(SECRET_PREFIX)}
+
+
 def run_command(command: str, summary: dict[str, Any], timeout: float) -> None:
-    """Run ``command`` with /bin/sh, the summary JSON on stdin and NANOBATCH_BATCH_ID set; exit 0 counts."""
-    env = {**os.environ, "NANOBATCH_BATCH_ID": str(summary["batch_id"])}
+    """Run ``command`` with /bin/sh, the summary JSON on stdin and NANOBATCH_BATCH_ID set; exit 0 counts.
+
+    Its environment is the worker's without the ``RUNCOMFY_*`` variables (the API token).
+    """
+    env = {**command_environment(os.environ), "NANOBATCH_BATCH_ID": str(summary["batch_id"])}
     try:
         done = subprocess.run(command, shell=True, input=json.dumps(summary).encode(), env=env,
                               capture_output=True, timeout=timeout, check=False)

@@ -22,7 +22,7 @@ from batch.engine.cancelling import CancelOutcome
 from batch.engine.moves import CONTINUE, STOP, Ctx, Next, acquired, leave, move, retry_or_fail, wait, with_changes
 from batch.engine.runtime import Runtime
 from batch.files.cache import find_reusable, reuse
-from batch.files.download import SavedFile
+from batch.files.download import DownloadLimits, Renewal, SavedFile
 from batch.files.outputs import download_all, output_rows
 from batch.storage import hooks as storage
 from batch.store import jobs as store
@@ -266,7 +266,8 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)
-    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1}
+    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1,
+                              "result_raw": result.kept_raw()}
     if status == "cancelled":
         return leave(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common)
     again = storage.sign_again(ctx.job, status, result.error, rt.settings.max_attempts, rt.clock())
@@ -274,6 +275,9 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
         return leave(rt, ctx, S.PENDING, via=S.FAILED, **again, **common)
     if status == "failed":
         return leave(rt, ctx, S.FAILED, error=result.error or "failed upstream", **common)
+    if not result.urls:  # paid for, but listed in a shape we cannot read: the answer is kept to read again
+        return leave(rt, ctx, S.FAILED, error="result succeeded but lists no output nanobatch can read "
+                                             "(the answer is kept in the job's result_raw)", **common)
     return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
 
 
@@ -305,7 +309,9 @@ def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> Next:
     if result is not None:
         ctx = Ctx(with_changes(ctx.job, **result), ctx.batch, ctx.owner)
     try:
-        saved = storage.publish(ctx.batch, download_all(rt.http, ctx.job, ctx.batch))
+        saved = storage.publish(ctx.batch, download_all(rt.http, ctx.job, ctx.batch,
+                                                        limits=DownloadLimits.from_settings(rt.settings),
+                                                        renewal=_renewal(rt, ctx)))
     except errors.DownloadError as exc:
         if result is not None:
             if not move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):
@@ -316,6 +322,15 @@ def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> Next:
         return leave(rt, ctx, S.FAILED, error=str(exc))
     _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", via=result, error=None)
     return STOP
+
+
+def _renewal(rt: Runtime, ctx: Ctx) -> Renewal:
+    """Keeps the job's lease while its files download (renewed a third of a lease apart): no one
+    else starts a second copy, and the download stops as soon as the lease has passed on."""
+    def renew() -> bool:
+        with transaction(rt.sessions) as session:
+            return store.renew_lease(session, ctx.job.id, ctx.owner, rt.clock() + rt.settings.lease_seconds)
+    return Renewal(renew, rt.settings.lease_seconds / 3)
 
 
 HANDLERS: dict[JobState, Handler] = {

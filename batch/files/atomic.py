@@ -15,20 +15,23 @@ from typing import BinaryIO
 
 
 @contextmanager
-def atomic_file(target: Path, *, tag: str | None = None, durable: bool = True) -> Iterator[BinaryIO]:
+def atomic_file(target: Path, *, tag: str | None = None, durable: bool = True,
+                folder: Path | None = None) -> Iterator[BinaryIO]:
     """A temporary file beside ``target``, open for writing and reading back; renamed onto
     ``target`` when the block ends without error, removed when it raises.
 
     ``tag`` fixes the temporary name (``.<name>.<tag>.part``: a retry by the same writer
     overwrites its own leftover); without it the name is unique. ``durable`` fsyncs the file
-    before the rename. The target's folder must exist.
+    before the rename. ``folder``: where the temporary file goes instead (on the target's file
+    system). The target's folder (and ``folder``) must exist.
     """
+    folder = target.parent if folder is None else folder
     if tag is None:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
         handle: BinaryIO = os.fdopen(fd, "w+b")
         tmp = Path(name)
     else:
-        tmp = target.with_name(f".{target.name}.{tag}.part")
+        tmp = folder / f".{target.name}.{tag}.part"
         handle = open(tmp, "w+b")  # noqa: SIM115 (closed below, before the rename)
     try:
         with handle:

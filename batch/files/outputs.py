@@ -12,7 +12,7 @@ import requests
 
 from batch.core.schema import OUTPUT_DIMENSIONS
 from batch.errors import InputError
-from batch.files.download import SavedFile, download_verified
+from batch.files.download import DownloadLimits, Renewal, SavedFile, download_verified
 from batch.store.models import Batch, Job
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,12 @@ def allowed_sizes(inputs: dict[str, Any]) -> set[tuple[int, int]]:
     return {sizes[resolution] for sizes in OUTPUT_DIMENSIONS.values()}
 
 
-def download_all(http: requests.Session, job: Job, batch: Batch) -> list[SavedFile]:
-    """Download and verify every output URL of ``job``; raise DownloadError on the first bad one."""
+def download_all(http: requests.Session, job: Job, batch: Batch, *, limits: DownloadLimits,
+                 renewal: Renewal | None = None) -> list[SavedFile]:
+    """Download and verify every output URL of ``job``; raise DownloadError on the first bad one.
+
+    ``renewal`` keeps the job's lease while the files arrive (see ``download_verified``).
+    """
     urls = (job.result_urls or [])[:MAX_OUTPUTS_PER_JOB]  # the rest stay recorded in result_urls
     if len(job.result_urls or []) > len(urls):
         log.warning("job %s: %d outputs; the first %d are kept", job.id, len(job.result_urls or []), len(urls))
@@ -100,7 +104,7 @@ def download_all(http: requests.Session, job: Job, batch: Batch) -> list[SavedFi
     fmt = job.inputs.get("output_format", "png")
     sizes = allowed_sizes(job.inputs)
     return [
-        download_verified(http, url, path, output_format=fmt, allowed_sizes=sizes, writer=f"job{job.id}")
+        download_verified(http, url, path, output_format=fmt, allowed_sizes=sizes, limits=limits, renewal=renewal)
         for url, path in zip(urls, paths, strict=True)
     ]
 

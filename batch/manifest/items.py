@@ -18,6 +18,8 @@ from .checks import check_keys, scalar_text, type_name
 from .model import ProblemLog
 from .yamlsrc import YList, YMap
 
+MAX_CSV_BYTES = 50 * 1024 * 1024  # items are held in memory: 100,000 rows of 500 bytes pass
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -101,6 +103,10 @@ def _from_csv(path: str, line: int, base_dir: Path, log: ProblemLog) -> tuple[li
     shown = path if os.path.isabs(path) else os.path.join(os.path.dirname(log.file), path)
     try:
         with open(base_dir / path, newline="", encoding="utf-8-sig") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_CSV_BYTES:
+                log.add(line, "matrix.items.csv", f"{shown} is larger than {MAX_CSV_BYTES:,} bytes: "
+                                                  "split the batch into several manifests")
+                return None
             return _read_csv(_numbered_rows(handle), shown, log)
     except OSError as err:
         log.add(line, "matrix.items.csv", f"cannot read {shown}: {err.strerror or err}")

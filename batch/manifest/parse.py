@@ -23,6 +23,7 @@ TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars",
             "matrix", "notify", "storage")
 STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest is typed by hand or generated: far below this
 
 
 def load_manifest(path: str | Path, env: Mapping[str, str] | None = None) -> Manifest:
@@ -30,17 +31,23 @@ def load_manifest(path: str | Path, env: Mapping[str, str] | None = None) -> Man
 
     ``env`` (default ``os.environ``) answers ``${NAME}`` references. Relative paths in the
     manifest (``output_dir``, ``items: {csv: ...}``) are taken from the manifest's folder.
-    Raises ManifestError listing every problem; an unreadable file is one problem too.
+    Raises ManifestError listing every problem; an unreadable file, or one larger than
+    ``MAX_MANIFEST_BYTES``, is one problem too.
     """
     shown = str(path)
+    log = ProblemLog(shown)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+        text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
-        log = ProblemLog(shown)
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         log.add(0, "", f"cannot read the manifest: {reason}")
-        log.raise_if_any()
-        raise AssertionError("unreachable") from err  # pragma: no cover
+    else:
+        if len(raw) > MAX_MANIFEST_BYTES:
+            log.add(1, "", f"the manifest is larger than {MAX_MANIFEST_BYTES:,} bytes: split it, "
+                           "or list the items in a CSV file (matrix: items: {csv: ...})")
+    log.raise_if_any()
     base_dir = Path(path).parent.resolve()
     return parse_manifest(text, shown, base_dir, os.environ if env is None else env)
 

@@ -9,6 +9,10 @@ core rules rather than PyYAML's 1.1 ones, so ``16:9`` is a string (not the sexag
 ``${NAME}`` and ``${NAME:-default}`` are replaced in every scalar (not in keys) before any
 type is decided, so ``budget_usd: ${BUDGET:-25}`` is a number; ``$${`` stands for ``${``.
 A quoted scalar stays a string whatever it interpolates to.
+
+Aliases are expanded into copies, so a few lines of nested aliases (the "billion laughs"
+shape) can stand for billions of nodes: past ``MAX_ALIAS_NODES`` nodes made by re-expanding
+an already converted node, conversion stops with a problem at the line of that node.
 """
 
 from __future__ import annotations
@@ -42,6 +46,15 @@ except ImportError:  # pragma: no cover - libyaml is missing
 _TAG = "tag:yaml.org,2002:"
 NULL, BOOL, INT, FLOAT, STR = (_TAG + t for t in ("null", "bool", "int", "float", "str"))
 MERGE, MAP, SEQ = _TAG + "merge", _TAG + "map", _TAG + "seq"
+MAX_ALIAS_NODES = 100_000  # nodes made by alias expansion, past which a document is refused
+
+
+class _TooManyNodes(Exception):
+    """Alias expansion passed ``MAX_ALIAS_NODES``; ``line`` is where it was expanding."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 class _Resolver(BaseResolver):
@@ -143,9 +156,17 @@ class _Converter:
         self.env = env
         self.log = log
         self.active: set[int] = set()
+        self.converted: set[int] = set()
+        self.copies = 0
 
     def convert(self, node: Node) -> Any:
         line = node.start_mark.line + 1
+        if id(node) in self.converted:  # reached again through an alias: this conversion is a copy
+            self.copies += 1
+            if self.copies > MAX_ALIAS_NODES:
+                raise _TooManyNodes(line)
+        else:
+            self.converted.add(id(node))
         if isinstance(node, ScalarNode):
             return self.scalar(node, line)
         if id(node) in self.active:
@@ -240,6 +261,10 @@ def load_yaml(text: str, env: Mapping[str, str], log: ProblemLog) -> Any:
         if node is None:
             return None
         return _Converter(env, log).convert(node)
+    except _TooManyNodes as err:
+        log.add(err.line, "", f"YAML aliases here expand to more than {MAX_ALIAS_NODES:,} nodes: "
+                              "write the values out, or nest fewer aliases")
+        return None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 0

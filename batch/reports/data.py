@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ COLUMNS: tuple[str, ...] = (
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
 # "objects": the outputs' copies in the batch's bucket (output_dir: s3://...), "" for local-only ones.
 LIST_COLUMNS = frozenset({"inputs", "outputs", "objects", "sha256", "size", "bytes"})
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -98,18 +102,34 @@ def _csv_value(column: str, value: Any) -> Any:
     if value is None:
         return ""
     if column in LIST_COLUMNS:
-        return " ".join(str(v) for v in value)
-    return value
+        value = " ".join(str(v) for v in value)
+    return defuse_formula(value) if isinstance(value, str) else value
+
+
+def defuse_formula(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula.
+
+    As OWASP advises for cells starting with ``= + - @``, tab or carriage return; a plain
+    number such as ``-3.5`` is left as it is, so that it stays a number in the sheet.
+    """
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def render_csv(data: ReportData) -> str:
     """A header line of ``COLUMNS`` and one line per job; list columns joined by spaces."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in data.rows:
-        writer.writerow([_csv_value(c, row[c]) for c in COLUMNS])
-    return buf.getvalue()
+    # "\r\n" so that the writer quotes a cell holding a lone "\r" (with "\n" it does not, and a
+    # reader would split the row there); each line then ends in "\n" like the rest of the files
+    writer = csv.writer(buf, lineterminator="\r\n")
+    lines = []
+    for cells in [COLUMNS, *([_csv_value(c, row[c]) for c in COLUMNS] for row in data.rows)]:
+        writer.writerow(cells)
+        lines.append(buf.getvalue()[:-2])
+        buf.seek(0)
+        buf.truncate()
+    return "".join(line + "\n" for line in lines)
 
 
 def render_json(data: ReportData) -> str:

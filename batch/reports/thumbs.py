@@ -104,8 +104,8 @@ def _signed(reference: str) -> str | None:
     ref = parse_ref(reference)
     if ref is None or not ref.key:
         return None
+    from batch.errors import StorageError
     from batch.storage.signing import bucket_for
-    from batch.storage.store import StorageError
 
     try:
         return bucket_for(ref.scheme, ref.bucket, None).sign_get(ref.key, SIGNED_SECONDS)

@@ -12,6 +12,7 @@ from batch.simulator.errors import BAD_MODEL, OTHER_OWNER, UNKNOWN_REQUEST, VALI
 from batch.simulator.jobs import FAILED, SUCCEEDED, Job, iso_time
 from batch.simulator.journal import body_sha256
 from batch.simulator.middleware import BODY_SHA256, REQUEST_ID, STATE, TOKEN
+from batch.simulator.shapes import output_fields
 from batch.simulator.state import SimState
 
 
@@ -102,7 +103,7 @@ async def result(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"request_id": job.request_id, "status": job.state}
     if job.state == SUCCEEDED:
         base = state.base_for(request)
-        body["output"] = {"images": [f"{base}/files/{job.request_id}/{job.output_name}"]}
+        body.update(output_fields(state.config.result_shape, [f"{base}/files/{job.request_id}/{job.output_name}"]))
     body["created_at"] = iso_time(job.submitted_at)
     body["finished_at"] = iso_time(job.finished_at)
     if job.state == FAILED:

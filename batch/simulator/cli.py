@@ -9,6 +9,7 @@ import click
 
 from batch.simulator.config import DEFAULT_HOST, DEFAULT_PORT, SimulatorConfig, parse_latency
 from batch.simulator.runner import serve
+from batch.simulator.shapes import DEFAULT_SHAPE, RESULT_SHAPES
 
 EPILOG = """\b
 Example:
@@ -68,6 +69,9 @@ NON_NEGATIVE = click.FloatRange(min=0.0)
               help="Dollars per output image at 1K and 2K.")
 @click.option("--price-4k", default=0.30, show_default=True, type=NON_NEGATIVE,
               help="Dollars per output image at 4K.")
+@click.option("--result-shape", default=DEFAULT_SHAPE, show_default=True, type=click.Choice(RESULT_SHAPES),
+              help="How /result lists a succeeded job's outputs (the documented shape, or another "
+                   "plausible one with unknown fields added): see batch/simulator/shapes.py.")
 def simulate(**options: Any) -> None:
     """Run a local simulator of the RunComfy Nano Banana Pro edit API over real HTTP.
 

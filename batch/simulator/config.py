@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch.simulator.shapes import DEFAULT_SHAPE, RESULT_SHAPES
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_LATENCY: tuple[float, float] = (1.0, 3.0)
@@ -63,6 +65,7 @@ class SimulatorConfig:
     price_4k: float = 0.30
     fetch_timeout: float = 30.0
     journal_flush_seconds: float = 0.5
+    result_shape: str = DEFAULT_SHAPE  # how /result lists the outputs: one of shapes.RESULT_SHAPES
 
     def __post_init__(self) -> None:
         for problem in self.problems():
@@ -94,6 +97,8 @@ class SimulatorConfig:
         for name in ("result_ttl", "slow_seconds", "price_1k2k", "price_4k", "fetch_timeout"):
             if getattr(self, name) < 0:
                 found.append(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.result_shape not in RESULT_SHAPES:
+            found.append(f"result_shape: must be one of {', '.join(RESULT_SHAPES)}, got {self.result_shape!r}")
         if any(not t for t in self.tokens):
             found.append("tokens: an accepted token must not be empty")
         return found

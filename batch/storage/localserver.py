@@ -90,7 +90,8 @@ class LocalS3:
         return self
 
     def _wait(self, timeout: float) -> None:
-        from batch.storage.store import StorageError, open_store
+        from batch.errors import StorageError
+        from batch.storage.store import open_store
 
         deadline = time.monotonic() + timeout
         while True:

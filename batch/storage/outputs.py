@@ -16,12 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from batch.errors import DownloadError
+from batch.errors import DownloadError, StorageError
 from batch.files.download import SavedFile
 from batch.storage.config import StorageConfig
 from batch.storage.refs import parse_ref
 from batch.storage.signing import bucket_for
-from batch.storage.store import StorageError
 
 
 def publish(options: dict[str, Any], output_dir: str, saved: list[SavedFile]) -> list[SavedFile]:

@@ -24,6 +24,7 @@ from obstore.exceptions import (
 )
 from obstore.store import AzureStore, GCSStore, S3Store
 
+from batch.errors import StorageError
 from batch.storage.refs import ObjectRef, parse_ref
 
 AWS_KEYS = {"AWS_ACCESS_KEY_ID": "access_key_id", "AWS_SECRET_ACCESS_KEY": "secret_access_key",
@@ -32,10 +33,6 @@ AWS_KEYS = {"AWS_ACCESS_KEY_ID": "access_key_id", "AWS_SECRET_ACCESS_KEY": "secr
 DENIED = ("403 Forbidden", "401 Unauthorized", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied")
 MISSING = ("404 Not Found", "NoSuchBucket")
 NO_RETRY = {"max_retries": 1, "backoff": {}, "retry_timeout": timedelta(seconds=10)}
-
-
-class StorageError(Exception):
-    """An object store refused or failed an operation; the message names the place and the reason."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
+from batch.config import private_dir, private_file
 
 if TYPE_CHECKING:  # alembic loads only when a database is behind (keeps every CLI call quick)
     from alembic.config import Config
@@ -38,7 +39,8 @@ def is_sqlite(url: str) -> bool:
 def _sqlite_engine(url: str) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(path).parent)
+        private_file(Path(path))  # SQLite gives its -wal and -shm files the database file's mode
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -162,7 +164,7 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if lock_path is None:
         yield
         return
-    with open(lock_path, "w") as handle:
+    with open(private_file(lock_path), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

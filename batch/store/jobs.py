@@ -279,3 +279,14 @@ def claim_one(session: Session, job_id: int, state: JobState, *, now: float, lea
     )
     result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
     return bool(result.rowcount)
+
+
+def renew_lease(session: Session, job_id: int, owner: str, until: float) -> bool:
+    """Extend ``owner``'s lease on a job to ``until``; False if the lease is no longer ``owner``'s.
+
+    A long step (a download) calls this while it progresses, so that no one claims the job
+    meanwhile, and stops when it returns False: someone else holds the job now.
+    """
+    stmt = update(Job).where(Job.id == job_id, Job.lease_owner == owner).values(lease_until=until)
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return bool(result.rowcount)

@@ -69,6 +69,7 @@ class Job(Base):
     queue_position: Mapped[int | None] = mapped_column(Integer, default=None)
     position_at: Mapped[float | None] = mapped_column(Float, default=None)  # when upstream gave that position
     result_urls: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    result_raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # upstream's final /result answer
     cost: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[float] = mapped_column(Float)

@@ -7,7 +7,9 @@ exception message built here contains it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import http.client
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -23,6 +25,11 @@ SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")
 RESULT_VALUES = ("succeeded", "failed", "in_queue", "in_progress", "cancelled")
 OUTPUT_KEYS = ("images", "image", "videos", "video")
+MAX_RAW_ANSWER = 64 * 1024  # characters of a /result answer kept in the database
+# raised while the request is built, before anything is sent
+_rx = requests.exceptions
+NOT_SENDABLE = (_rx.InvalidHeader, _rx.InvalidURL, _rx.MissingSchema, _rx.InvalidSchema, _rx.URLRequired,
+                _rx.InvalidJSONError)
 
 
 @dataclass(frozen=True)
@@ -35,13 +42,20 @@ class Status:
 
 @dataclass(frozen=True)
 class Result:
-    """An answer of ``/result``: output URLs when succeeded, the message when failed."""
+    """An answer of ``/result``: output URLs when succeeded (possibly none that could be read), the
+    message when failed, and the answer as it came (``raw``)."""
 
     status: str
     urls: list[str]
     error: str | None
     cost: float | None
     upstream_seconds: float | None = None  # finished_at - created_at, as upstream reports them
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def kept_raw(self) -> dict[str, Any]:
+        """``raw`` as stored in ``jobs.result_raw``: as it came, unless oversized (then its JSON text, cut)."""
+        text = json.dumps(self.raw)
+        return self.raw if len(text) <= MAX_RAW_ANSWER else {"nanobatch_truncated": text[:MAX_RAW_ANSWER]}
 
 
 class Api(Protocol):
@@ -83,18 +97,22 @@ class ApiClient:
 
     def status(self, request_id: str) -> Status:
         """GET the request's status."""
+        what = f"GET /v1/requests/{request_id}/status"
         body = self._call("GET", f"/v1/requests/{request_id}/status")
-        status = _field_in(body, "status", STATUS_VALUES)
+        status = _status_in(body, STATUS_VALUES, what)
         position = body.get("queue_position")
         return Status(status, position if isinstance(position, int) else None)
 
     def result(self, request_id: str) -> Result:
-        """GET the request's result, asking for its cost."""
+        """GET the request's result, asking for its cost.
+
+        The outputs of a succeeded job are read from every plausible shape (see ``output_urls``);
+        unknown fields are ignored. An unknown status is a RetryableError (asked again later).
+        """
+        what = f"GET /v1/requests/{request_id}/result"
         body = self._call("GET", f"/v1/requests/{request_id}/result", params={"include_cost": "true"})
-        status = _field_in(body, "status", RESULT_VALUES)
-        urls = _output_urls(body.get("output")) if status == "succeeded" else []
-        if status == "succeeded" and not urls:
-            raise errors.BadAnswer("result succeeded but lists no output")
+        status = _status_in(body, RESULT_VALUES, what)
+        urls = output_urls(body) if status == "succeeded" else []
         cost = body.get("cost")
         error = body.get("error")
         return Result(
@@ -103,6 +121,7 @@ class ApiClient:
             error=str(error) if error is not None else None,
             cost=float(cost) if isinstance(cost, int | float) else None,
             upstream_seconds=_elapsed(body.get("created_at"), body.get("finished_at")),
+            raw=body,
         )
 
     def cancel(self, request_id: str) -> str:
@@ -118,11 +137,23 @@ class ApiClient:
                             json=json, params=params)
         except requests.RequestException as exc:
             raise translate_transport_error(exc, f"{method} {path}") from None
+        except ValueError as exc:  # http.client's checks of the request line and headers, before sending
+            raise translate_transport_error(exc, f"{method} {path}") from None
+        except http.client.HTTPException as exc:  # an answer http.client could not read
+            raise errors.UncertainDelivery(f"{method} {path}: no answer ({type(exc).__name__})") from None
         return _read_answer(response, f"{method} {path}")
 
 
-def translate_transport_error(exc: requests.RequestException, what: str) -> errors.RetryableError:
-    """Map a requests exception to NotDelivered (never sent) or UncertainDelivery (sent, no answer)."""
+def translate_transport_error(exc: requests.RequestException | ValueError, what: str) -> errors.ApiError:
+    """Map a requests exception (or http.client's ValueError about the request) to NotSendable (it
+    could not be sent: bad header or URL), NotDelivered (never reached the server) or
+    UncertainDelivery (sent, no answer).
+
+    The message names the exception's type only: requests' texts may quote a header's value.
+    """
+    if isinstance(exc, NOT_SENDABLE) or not isinstance(exc, requests.RequestException):
+        return errors.NotSendable(f"{what}: the request could not be sent ({type(exc).__name__}): "
+                                  "check RUNCOMFY_API_TOKEN and RUNCOMFY_API_BASE")
     if isinstance(exc, requests.ConnectTimeout) or _is_connect_failure(exc):
         return errors.NotDelivered(f"{what}: could not connect ({type(exc).__name__})")
     return errors.UncertainDelivery(f"{what}: no answer ({type(exc).__name__})")
@@ -221,15 +252,40 @@ def _field_in(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _output_urls(output: Any) -> list[str]:
-    if not isinstance(output, dict):
-        return []
+def _status_in(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> str:
+    """The answer's ``status``; one we do not know is taken as "not finished yet": retried, so bounded."""
+    value = body.get("status")
+    if value not in allowed:
+        shown = repr(value)[:40]
+        raise errors.RetryableError(f"{what}: upstream status {shown} is not one nanobatch knows "
+                                    f"({', '.join(allowed)}); taken as not finished yet")
+    return str(value)
+
+
+def output_urls(body: dict[str, Any]) -> list[str]:
+    """The output URLs of a succeeded ``/result`` answer, in order, each once.
+
+    Looked for under ``output`` and at the top level of the answer, at the keys ``images``,
+    ``image``, ``videos`` and ``video``; a value is a URL string, an object with a ``url``, or a
+    list of either. ``output`` may also be the URL or the list itself.
+    """
     urls: list[str] = []
-    for key in OUTPUT_KEYS:
-        value = output.get(key)
-        items = value if isinstance(value, list) else [value] if value else []
-        urls.extend(str(item) for item in items if isinstance(item, str))
-    return urls
+    output = body.get("output")
+    holders = [{"images": output} if isinstance(output, str | list) else output, body]
+    for holder in holders:
+        if isinstance(holder, dict):
+            for key in OUTPUT_KEYS:
+                urls.extend(_urls_in(holder.get(key)))
+    return list(dict.fromkeys(urls))
+
+
+def _urls_in(value: Any) -> list[str]:
+    found: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        url = item.get("url") if isinstance(item, dict) else item
+        if isinstance(url, str) and url:
+            found.append(url)
+    return found
 
 
 def _elapsed(start: Any, end: Any) -> float | None:

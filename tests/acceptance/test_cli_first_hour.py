@@ -168,7 +168,7 @@ def test_help_lists_every_command_on_one_line_grouped_without_loading_the_simula
     out = done.stdout
     assert out.rstrip().endswith("simulator imported: False")
     headings = [line for line in out.splitlines() if line.endswith(":") and not line.startswith(" ")]
-    assert headings == ["Options:", "Running:", "Operating:", "Reporting:", "Scheduling:", "Simulator:"]
+    assert headings == ["Options:", "Running:", "Operating:", "Reporting:", "Reviewing:", "Scheduling:", "Simulator:"]
     names = main.list_commands(None)  # type: ignore[arg-type]
     commands = out.split("Running:", 1)[1].split("simulator imported:")[0]
     listed = [line.split()[0] for line in commands.splitlines() if line.startswith("  ")]

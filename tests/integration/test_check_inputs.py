@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from batch.core.fingerprint import fingerprint
-from batch.files.cache import check_input_urls, input_validators
+from batch.upstream.inputs import check_input_urls, input_validators
 
 
 @pytest.fixture

@@ -147,6 +147,21 @@ def test_command_notifier_gets_the_summary_on_stdin(tmp_path: Path, backend: Bac
     assert (tmp_path / "id.txt").read_text().strip() == str(batch_id)
 
 
+def test_command_notifier_does_not_see_the_api_token(tmp_path: Path, sqlite_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", "tok-secret-123")
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN_FILE", "/etc/token")
+    monkeypatch.setenv("NANOBATCH_SOMETHING", "kept")
+    out = tmp_path / "env.txt"
+    sessions, batch_id = stored_batch(tmp_path, sqlite_url, f"  command: 'env > {out}'")
+    finish(sessions, batch_id)
+    assert notify_finished(sessions, time.time()) == 1
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert not [name for name in seen if name.startswith("RUNCOMFY_")]
+    assert "tok-secret-123" not in out.read_text()
+    assert (seen["NANOBATCH_SOMETHING"], seen["NANOBATCH_BATCH_ID"]) == ("kept", str(batch_id))
+
+
 def test_failing_command_and_both_channels(tmp_path: Path, sqlite_url: str, receiver: Receiver) -> None:
     block = f"  webhook: {receiver.url}\n  command: 'echo boom >&2; exit 3'"
     sessions, batch_id = stored_batch(tmp_path, sqlite_url, block)

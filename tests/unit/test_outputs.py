@@ -9,7 +9,7 @@ import requests
 from batch.files.outputs import MAX_OUTPUTS_PER_JOB, Collision, download_all, output_collisions, output_names
 from batch.store.models import Batch, Job
 from tests.helpers import HandlerAdapter
-from tests.unit.test_download import image_bytes
+from tests.unit.test_download import LIMITS, image_bytes
 
 
 def test_extra_outputs_are_numbered_beside_the_first() -> None:
@@ -35,6 +35,6 @@ def test_only_the_capped_number_of_outputs_is_downloaded(tmp_path: Path) -> None
     urls = [f"http://cdn.test/{n}.png" for n in range(MAX_OUTPUTS_PER_JOB + 2)]
     job = Job(id=1, output_name="shoe.png", result_urls=urls,
               inputs={"aspect_ratio": "1:1", "resolution": "1K", "output_format": "png"})
-    saved = download_all(http, job, Batch(output_dir=str(tmp_path)))
+    saved = download_all(http, job, Batch(output_dir=str(tmp_path)), limits=LIMITS)
     assert len(saved) == MAX_OUTPUTS_PER_JOB
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(output_names("shoe.png", MAX_OUTPUTS_PER_JOB))

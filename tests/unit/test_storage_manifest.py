@@ -158,7 +158,8 @@ def test_sign_again_only_for_a_signed_input_upstream_could_not_fetch(
 
 
 def test_no_credentials_at_all_is_said_plainly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from batch.storage.store import StorageError, open_store
+    from batch.errors import StorageError
+    from batch.storage.store import open_store
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws profile either
     env = {"AWS_METADATA_ENDPOINT": "http://127.0.0.1:9"}  # the instance-metadata fallback: nothing there
