@@ -67,18 +67,6 @@ def live_users(home: Path) -> list[int]:
     return sorted(live)
 
 
-def supervisor_lock_free(home: Path) -> bool:
-    """True if no supervisor holds ``supervisor.lock`` (it holds it for as long as it lives)."""
-    path = folder(home) / "supervisor.lock"
-    with open(path, "a") as probe:
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(probe, fcntl.LOCK_UN)
-    return True
-
-
 def take_supervisor_lock(home: Path) -> int | None:
     """An open fd holding ``supervisor.lock`` (passed on to the supervisor), or None if one holds it."""
     fd = os.open(folder(home) / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
