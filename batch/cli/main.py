@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
+from batch.cli.bars import work_bar
 from batch.commands import service
 from batch.errors import ConfigError, InputError, NanobatchError
 from batch.manifest import ManifestError
@@ -127,7 +128,9 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
         click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
         return
     options = SubmitOptions(force=force, budget_usd=budget)
-    batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
+    with work_bar("reusing cached results") as progress:
+        batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
+                                        on_progress=progress)
     if as_json:
         click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
     else:
@@ -149,7 +152,9 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     from batch.store.batches import SubmitOptions
 
     options = SubmitOptions(force=force, budget_usd=budget)
-    batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs)
+    with work_bar("reusing cached results") as progress:
+        batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
+                                     on_progress=progress)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
     sys.exit(0 if status.all_succeeded else 1)
 

@@ -13,10 +13,11 @@ from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import SubmitOptions, create_batch
+from batch.store.batches import SubmitOptions, create_batch, get_batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
+    from batch.commands.cached import Progress
     from batch.commands.plan import Plan
     from batch.engine.runtime import Runtime
 
@@ -40,10 +41,12 @@ def load(path: str) -> Manifest:
 
 
 def submit(path: str, *, name: str | None = None, options: SubmitOptions | None = None,
-           check_inputs: bool = False) -> tuple[int, int]:
+           check_inputs: bool = False, on_progress: Progress | None = None) -> tuple[int, int]:
     """Validate the manifest, then store it as a batch; returns (batch id, job count).
 
-    A missing token against the real API is an error before any row is written.
+    A missing token against the real API is an error before any row is written. Unless
+    ``force``, the jobs that earlier identical jobs' intact files answer end ``cached`` before
+    this returns (``batch.commands.cached``; ``on_progress`` follows that pass).
     """
     cfg = settings()
     if cfg.is_real_api:
@@ -52,7 +55,14 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     opts = options or SubmitOptions()
     if check_inputs:
         opts = replace(opts, validators=_validators(manifest))
-    batch_id = create_batch(sessions(), manifest, now=time.time(), name=name, options=opts)
+    factory = sessions()
+    batch_id = create_batch(factory, manifest, now=time.time(), name=name, options=opts)
+    if not opts.force:
+        from batch.commands.cached import finish_cached
+
+        batch = get_batch(factory, batch_id)
+        assert batch is not None
+        finish_cached(factory, batch_id, batch.output_dir, on_progress=on_progress)
     return batch_id, len(manifest.jobs)
 
 

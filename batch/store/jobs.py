@@ -275,3 +275,40 @@ def claim_one(session: Session, job_id: int, state: JobState, *, now: float, lea
     )
     result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
     return bool(result.rowcount)
+
+
+def transition_each(
+    session: Session,
+    details: dict[int, str | None],
+    source: JobState,
+    target: JobState,
+    *,
+    now: float,
+    **values: Any,
+) -> list[int]:
+    """``transition`` for many jobs at once: those of ``details`` (job id -> event detail) still in
+    ``source`` and unleased move to ``target`` in one UPDATE ... RETURNING, then one event row each.
+    Returns the ids moved (the others were taken meanwhile: leave them be)."""
+    states.check(source, target)
+    if not details:
+        return []
+    if target in states.TERMINAL:
+        values.setdefault("finished_at", now)
+    stmt = (update(Job)
+            .where(Job.id.in_(list(details)), Job.state == source.value,
+                   or_(Job.lease_until.is_(None), Job.lease_until < now))
+            .values(state=target.value, lease_owner=None, lease_until=None, **values)
+            .returning(Job.id))
+    ids = sorted(session.scalars(stmt))
+    if ids:
+        session.execute(insert(JobEvent), [
+            {"job_id": i, "from_state": source.value, "to_state": target.value, "at": now, "detail": details[i]}
+            for i in ids
+        ])
+    return ids
+
+
+def add_outputs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record verified files (``Output`` column values) of jobs that have none yet (``transition_each``'s)."""
+    if rows:
+        session.connection().execute(_ADD_OUTPUT, rows)
