@@ -166,13 +166,13 @@ def in_flight_counts(session: Session, now: float) -> dict[int, int]:
 
 
 def batches_with_due_pending(session: Session, now: float) -> Sequence[Batch]:
-    """Batches not cancelled that have pending jobs due now."""
-    has_due = (
-        select(Job.id)
-        .where(Job.batch_id == Batch.id, Job.state == JobState.PENDING.value, _due(now))
-        .exists()
-    )
-    return session.scalars(select(Batch).where(Batch.cancelled_at.is_(None), has_due)).all()
+    """Batches not cancelled that have pending jobs due now.
+
+    Reads the due pending jobs once (``ix_jobs_due``), not once per batch: a probe per batch
+    would grow with history.
+    """
+    due_batches = select(Job.batch_id).where(Job.state == JobState.PENDING.value, _due(now)).distinct()
+    return session.scalars(select(Batch).where(Batch.cancelled_at.is_(None), Batch.id.in_(due_batches))).all()
 
 
 def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:

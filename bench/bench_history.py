@@ -1,0 +1,123 @@
+"""History grows: a new batch on a database holding a year of finished jobs, against an empty one.
+
+For each database (an empty one, then one seeded by ``history_seed.py`` with ``--history``
+finished jobs, default 1,000,000, in nightly batches of 10,000, with their output and event
+rows, by bulk INSERTs), a new ``--jobs`` (default 1,000) job batch runs against the simulator (a
+subprocess, latency 0) driven by the in-process ``drain``. Measured: the CPU the tick spends
+(every tick of the drain, idle ones too) per job of the batch, the time of ``status BATCH``'s
+read (``batch_status``, median of ``RUNS``) and of the report
+(``write_report`` as JSON, median of ``RUNS``). Printed: each figure with history over the same
+without it; the target is <= 1.2x each. Also printed, without a target: the recent-batch list
+(``status`` with no batch), which counts the jobs of the 20 newest batches, so grows with their size.
+
+Usage: ``.venv/bin/python bench/bench_history.py [--history 1000000] [--jobs 1000] [--quick] [--pg]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import database, emit, states, verdict, write_manifest
+from history_seed import seed
+
+import batch.engine.tick as tick_module
+from batch.config import Settings
+from batch.engine.runtime import build_runtime
+from batch.manifest import load_manifest
+from batch.reports.data import write_report
+from batch.simulator import spawn_simulator
+from batch.store.batches import create_batch
+from batch.store.queries import batch_status, list_batches
+
+TARGET = 1.2
+RUNS = 15
+
+
+def median_seconds(action: Callable[[], object], runs: int = RUNS) -> float:
+    """Median wall time of ``action`` over ``runs`` calls (after one warm-up call)."""
+    action()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+class TickMeter:
+    """Wraps the tick that ``drain`` calls, adding up the CPU (this process's) it spends."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.ticks = 0
+        self._tick = tick_module.tick
+
+    def __call__(self, *args: Any, **kwargs: Any) -> int:
+        started = time.process_time()
+        try:
+            return self._tick(*args, **kwargs)
+        finally:
+            self.cpu += time.process_time() - started
+            self.ticks += 1
+
+
+def one_database(folder: Path, api_base: str, pg: bool, history: int, jobs: int) -> dict[str, Any]:
+    """Seed (``history`` > 0), run a new batch, then time its status and report."""
+    with database(folder, pg) as db_url:
+        seeded = seed(db_url, history) if history else 0.0
+        rt = build_runtime(Settings(home=folder / "home", api_base=api_base, token="bench", database_url=db_url,
+                                    requests_per_second=2000.0, max_in_flight=500, lease_seconds=30.0),
+                           redis_url=None)
+        manifest = load_manifest(write_manifest(folder / "m", api_base, jobs, name=f"new-{history}", fmt="jpeg"))
+        batch_id = create_batch(rt.sessions, manifest, now=time.time())
+        meter = TickMeter()
+        tick_module.tick = meter  # type: ignore[assignment]
+        try:
+            tick_module.drain(rt, batch_id, timeout=1800)
+        finally:
+            tick_module.tick = meter._tick
+        assert states(db_url, batch_id) == {"succeeded": jobs}, states(db_url, batch_id)
+        status = median_seconds(lambda: batch_status(rt.sessions, batch_id))
+        listing = median_seconds(lambda: list_batches(rt.sessions))
+        report = median_seconds(lambda: write_report(rt.sessions, batch_id, folder / "report.json", "json"), 5)
+    return {"history": history, "seed_seconds": round(seeded, 1), "tick_cpu_ms_per_job": 1000 * meter.cpu / jobs,
+            "ticks": meter.ticks, "status_ms": 1000 * status, "report_ms": 1000 * report,
+            "list_ms": 1000 * listing}
+
+
+def main() -> None:
+    """Both databases, then the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="100,000 finished jobs, a 300-job batch")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    args = parser.parse_args()
+    history, jobs = (100_000, 300) if args.quick else (args.history, args.jobs)
+    with tempfile.TemporaryDirectory(prefix="nb-bench-history-") as tmp, \
+            spawn_simulator(["--latency", "0", "--workers", "16"]) as sim:
+        empty = one_database(Path(tmp) / "empty", sim.base_url, args.pg, 0, jobs)
+        full = one_database(Path(tmp) / "full", sim.base_url, args.pg, history, jobs)
+    backend = "postgresql" if args.pg else "sqlite"
+    ratios = {k: full[k] / empty[k] for k in ("tick_cpu_ms_per_job", "status_ms", "report_ms")}
+    met = all(r <= TARGET for r in ratios.values())
+    print(f"{backend}: {history:,} finished jobs seeded in {full['seed_seconds']} s; a new {jobs}-job batch:")
+    for key, label in (("tick_cpu_ms_per_job", "tick CPU per job"), ("status_ms", "status BATCH"),
+                       ("report_ms", "report (JSON)")):
+        print(f"  {label:17}: {full[key]:8.3f} ms with history, {empty[key]:8.3f} ms empty = {ratios[key]:.2f}x "
+              f"(target <= {TARGET}x)")
+    print(f"  ticks run: {full['ticks']} with history, {empty['ticks']} empty  [{verdict(met)}]")
+    print(f"  (not a target: the list of the 20 newest batches, which counts their jobs, takes {full['list_ms']:.1f} ms "
+          f"with history, {empty['list_ms']:.1f} ms with the new batch alone)")
+    emit({"bench": "history", "backend": backend, "history": history, "jobs": jobs, "empty": empty, "full": full,
+          "ratios": {k: round(v, 3) for k, v in ratios.items()}, "met": met})
+
+
+if __name__ == "__main__":
+    main()
