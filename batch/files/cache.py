@@ -51,10 +51,17 @@ def reuse(outputs: list[Output], output_dir: str, output_name: str) -> list[Save
     targets = output_paths(output_dir, output_name, len(outputs))
     saved = []
     for source, target in zip(outputs, targets, strict=True):
-        if Path(source.path).resolve() != target.resolve():
+        if not _same_file(Path(source.path), target):
             _atomic_copy(Path(source.path), target)
         saved.append(SavedFile(str(target), source.bytes, source.sha256, source.width, source.height, source.format))
     return saved
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """True when both name one file (equal absolute paths are, without asking the file system)."""
+    if os.path.abspath(source) == os.path.abspath(target):
+        return True
+    return source.resolve() == target.resolve()
 
 
 def _atomic_copy(source: Path, target: Path) -> None:
