@@ -264,6 +264,33 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
     click.echo(str(written))
 
 
+@main.command()
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Batches created (and whose jobs all ended) more than AGE ago, e.g. 90d, 12w, 36h.")
+@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records).")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+@friendly_errors
+def prune(older_than: str, files: bool, yes: bool) -> None:
+    """Delete the rows of old batches whose every job has ended (jobs, events, outputs, notifications).
+
+    Files stay unless --files. Running batches are never pruned.
+    """
+    import time
+
+    from batch.commands import prune as pruning
+
+    age = pruning.parse_age(older_than)
+    found = pruning.candidates(service.sessions(), age, now=time.time())
+    if not found:
+        click.echo(f"no finished batch older than {older_than}")
+        return
+    click.echo(f"{len(found)} batches older than {older_than} ({sum(b.jobs for b in found)} jobs): "
+               f"{', '.join(str(b.batch_id) for b in found[:20])}{' ...' if len(found) > 20 else ''}")
+    if not yes:
+        click.confirm("Delete their rows" + (" and files" if files else "") + "?", abort=True)
+    click.echo("\n".join(pruning.prune(service.sessions(), found, files=files).lines()))
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @click.option("--beat/--no-beat", default=False, help="Also run the periodic tick in this worker.")
