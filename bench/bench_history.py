@@ -4,9 +4,9 @@ For each database (an empty one, then one seeded by ``history_seed.py`` with ``-
 finished jobs, default 1,000,000, in nightly batches of 10,000, with their output and event
 rows, by bulk INSERTs), a new ``--jobs`` (default 1,000) job batch runs against the simulator (a
 subprocess, latency 0) driven by the in-process ``drain``. Measured: the CPU the tick spends per
-job it hands out (and, apart, per idle tick), the time of ``status BATCH``'s
-read (``batch_status``, median of ``RUNS``) and of the report
-(``write_report`` as JSON, median of ``RUNS``). Printed: each figure with history over the same
+job of the batch in the ticks that handed jobs out (and, apart, per idle tick), the time of
+``status BATCH``'s read (``batch_status``) and of the report (``write_report`` as JSON), medians
+of ``RUNS`` with both databases open and the reads taking turns. Printed: each figure with history over the same
 without it; the target is <= 1.2x each. Also printed, without a target: the recent-batch list
 (``status`` with no batch), which counts the jobs of the 20 newest batches, so grows with their size.
 
@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,17 @@ TARGET = 1.2
 RUNS = 15
 
 
-def median_seconds(action: Callable[[], object], runs: int = RUNS) -> float:
-    """Median wall time of ``action`` over ``runs`` calls (after one warm-up call)."""
-    action()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def interleaved_medians(actions: dict[str, Callable[[], object]], runs: int = RUNS) -> dict[str, float]:
+    """Median wall time of each action, the actions taking turns (so that the machine's other load
+    falls on all of them alike), after one warm-up call each."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for run in range(runs + 1):
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            if run:
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(spent) for name, spent in times.items()}
 
 
 class TickMeter:
@@ -72,30 +75,45 @@ class TickMeter:
             self.idle += 1
         return count
 
-def one_database(folder: Path, api_base: str, pg: bool, history: int, jobs: int) -> dict[str, Any]:
-    """Seed (``history`` > 0), run a new batch, then time its status and report."""
-    with database(folder, pg) as db_url:
-        seeded = seed(db_url, history) if history else 0.0
-        rt = build_runtime(Settings(home=folder / "home", api_base=api_base, token="bench", database_url=db_url,
-                                    requests_per_second=2000.0, max_in_flight=500, lease_seconds=30.0),
-                           redis_url=None)
-        manifest = load_manifest(write_manifest(folder / "m", api_base, jobs, name=f"new-{history}", fmt="jpeg"))
-        batch_id = create_batch(rt.sessions, manifest, now=time.time())
-        meter = TickMeter()
-        tick_module.tick = meter  # type: ignore[assignment]
-        try:
-            tick_module.drain(rt, batch_id, timeout=1800)
-        finally:
-            tick_module.tick = meter._tick
-        assert states(db_url, batch_id) == {"succeeded": jobs}, states(db_url, batch_id)
-        status = median_seconds(lambda: batch_status(rt.sessions, batch_id))
-        listing = median_seconds(lambda: list_batches(rt.sessions))
-        report = median_seconds(lambda: write_report(rt.sessions, batch_id, folder / "report.json", "json"))
-    return {"history": history, "seed_seconds": round(seeded, 1),
-            "tick_cpu_ms_per_job": 1000 * meter.busy_cpu / max(1, meter.handed),
-            "idle_tick_cpu_ms": 1000 * meter.idle_cpu / max(1, meter.idle), "handed": meter.handed,
-            "idle_ticks": meter.idle, "status_ms": 1000 * status, "report_ms": 1000 * report,
-            "list_ms": 1000 * listing}
+def run_batch(stack: ExitStack, folder: Path, api_base: str, pg: bool, history: int,
+              jobs: int) -> tuple[dict[str, Any], dict[str, Callable[[], object]]]:
+    """Seed (``history`` > 0) a database kept open on ``stack``, run a new batch; its figures and reads."""
+    db_url = stack.enter_context(database(folder, pg))
+    seeded = seed(db_url, history) if history else 0.0
+    rt = build_runtime(Settings(home=folder / "home", api_base=api_base, token="bench", database_url=db_url,
+                                requests_per_second=2000.0, max_in_flight=500, lease_seconds=30.0), redis_url=None)
+    manifest = load_manifest(write_manifest(folder / "m", api_base, jobs, name=f"new-{history}", fmt="jpeg"))
+    batch_id = create_batch(rt.sessions, manifest, now=time.time())
+    meter = TickMeter()
+    tick_module.tick = meter  # type: ignore[assignment]
+    try:
+        tick_module.drain(rt, batch_id, timeout=1800)
+    finally:
+        tick_module.tick = meter._tick
+    assert states(db_url, batch_id) == {"succeeded": jobs}, states(db_url, batch_id)
+    figures = {"history": history, "seed_seconds": round(seeded, 1),
+               "tick_cpu_ms_per_job": 1000 * meter.busy_cpu / jobs,
+               "idle_tick_cpu_ms": 1000 * meter.idle_cpu / meter.idle if meter.idle else float("nan"),
+               "steps_handed": meter.handed, "idle_ticks": meter.idle}
+    reads: dict[str, Callable[[], object]] = {
+        "status_ms": lambda: batch_status(rt.sessions, batch_id),
+        "report_ms": lambda: write_report(rt.sessions, batch_id, folder / "report.json", "json"),
+        "list_ms": lambda: list_batches(rt.sessions),
+    }
+    return figures, reads
+
+
+def measure(tmp: Path, api_base: str, pg: bool, history: int, jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both databases (open together), their batches run one after the other, their reads timed in turns."""
+    with ExitStack() as stack:
+        empty, empty_reads = run_batch(stack, tmp / "empty", api_base, pg, 0, jobs)
+        full, full_reads = run_batch(stack, tmp / "full", api_base, pg, history, jobs)
+        actions = {f"{side} {name}": action for side, reads in (("empty", empty_reads), ("full", full_reads))
+                   for name, action in reads.items()}
+        for key, seconds in interleaved_medians(actions).items():
+            side, name = key.split()
+            (empty if side == "empty" else full)[name] = 1000 * seconds
+    return empty, full
 
 
 def main() -> None:
@@ -109,10 +127,9 @@ def main() -> None:
     history, jobs = (100_000, 300) if args.quick else (args.history, args.jobs)
     with tempfile.TemporaryDirectory(prefix="nb-bench-history-") as tmp, \
             spawn_simulator(["--latency", "0", "--workers", "16"]) as sim:
-        empty = one_database(Path(tmp) / "empty", sim.base_url, args.pg, 0, jobs)
-        full = one_database(Path(tmp) / "full", sim.base_url, args.pg, history, jobs)
+        empty, full = measure(Path(tmp), sim.base_url, args.pg, history, jobs)
     backend = "postgresql" if args.pg else "sqlite"
-    ratios = {k: full[k] / empty[k] if empty[k] else float("nan")  # no idle tick at all: nothing to compare
+    ratios = {k: full[k] / empty[k]  # NaN when a side had no idle tick: nothing to compare
               for k in ("tick_cpu_ms_per_job", "idle_tick_cpu_ms", "status_ms", "report_ms")}
     met = all(r <= TARGET for r in ratios.values() if r == r)
     print(f"{backend}: {history:,} finished jobs seeded in {full['seed_seconds']} s; a new {jobs}-job batch:")
@@ -120,7 +137,8 @@ def main() -> None:
                        ("status_ms", "status BATCH"), ("report_ms", "report (JSON)")):
         print(f"  {label:17}: {full[key]:8.3f} ms with history, {empty[key]:8.3f} ms empty = {ratios[key]:.2f}x "
               f"(target <= {TARGET}x)")
-    print(f"  jobs handed out by ticks: {full['handed']} / {empty['handed']}; idle ticks: {full['idle_ticks']} / "
+    print(f"  job steps handed out by ticks: {full['steps_handed']} / {empty['steps_handed']}; idle ticks: "
+          f"{full['idle_ticks']} / "
           f"{empty['idle_ticks']}  [{verdict(met)}]")
     print(f"  (no target: the list of the 20 newest batches counts their jobs: {full['list_ms']:.1f} ms "
           f"with history, {empty['list_ms']:.1f} ms with the new batch alone)")
