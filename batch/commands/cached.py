@@ -78,12 +78,31 @@ def finish_cached(sessions: sessionmaker[Session], batch_id: int, output_dir: st
     return moved
 
 
+def reusable_prints(sessions: sessionmaker[Session], prints: Iterable[str]) -> set[str]:
+    """Those of ``prints`` whose newest finished jobs include one with intact files (``submit --dry-run``)."""
+    ordered = sorted(set(prints))
+    found: set[str] = set()
+    with ThreadPoolExecutor(max_workers=HASHING_THREADS) as pool:
+        verifier = _Verifier(pool)
+        for start in range(0, len(ordered), CHUNK):
+            with sessions() as session:
+                candidates, files = _candidates(session, ordered[start:start + CHUNK])
+            verifier.check_all(out for ids in candidates.values() for out in files.get(ids[0], []))
+            found.update(fp for fp, ids in candidates.items() if any(verifier.intact(files.get(i, [])) for i in ids))
+    return found
+
+
+def _candidates(session: Session, prints: Sequence[str]) -> tuple[dict[str, list[int]], dict[int, list[Output]]]:
+    """The newest finished jobs of each fingerprint, and their recorded files."""
+    candidates = outputs_store.newest_finished(session, sorted(set(prints)))
+    return candidates, outputs_store.outputs_of_jobs(session, sorted({i for ids in candidates.values() for i in ids}))
+
+
 def _reusable(sessions: sessionmaker[Session], chunk: Sequence[tuple[int, str, str]], output_dir: str,
               verifier: _Verifier) -> dict[int, tuple[int, list[SavedFile]]]:
     """Job id -> (earlier job id, its files copied to this job's paths), for the jobs of ``chunk`` it can."""
     with sessions() as session:
-        candidates = outputs_store.newest_finished(session, sorted({fp for _, fp, _ in chunk}))
-        files = outputs_store.outputs_of_jobs(session, sorted({i for ids in candidates.values() for i in ids}))
+        candidates, files = _candidates(session, [fp for _, fp, _ in chunk])
     newest = (files.get(ids[0], []) for ids in candidates.values())
     verifier.check_all(out for outs in newest for out in outs)  # usually the one that serves
     found: dict[int, tuple[int, list[SavedFile]]] = {}
