@@ -3,14 +3,14 @@
 For each database (an empty one, then one seeded by ``history_seed.py`` with ``--history``
 finished jobs, default 1,000,000, in nightly batches of 10,000, with their output and event
 rows, by bulk INSERTs), a new ``--jobs`` (default 1,000) job batch runs against the simulator (a
-subprocess, latency 0) driven by the in-process ``drain``. Measured first, at a fixed state: the
-CPU of a tick per job it claims, on a batch of ``--jobs`` pending jobs (``claim_ticks``, median of
-``TICKS``). Then, over the drain (so depending on the simulator's timing): the CPU the tick spends per
-job of the batch in the ticks that handed jobs out (and, apart, per idle tick), the time of
-``status BATCH``'s read (``batch_status``) and of the report (``write_report`` as JSON), medians
-of ``RUNS`` with both databases open and the reads taking turns. Printed: each figure with history over the same
-without it; the target is <= 1.2x each. Also printed, without a target: the recent-batch list
-(``status`` with no batch), which counts the jobs of the 20 newest batches, so grows with their size.
+subprocess, latency 0) driven by the in-process ``drain``. Then, both databases open, taking
+turns: the CPU of a tick per job it claims, at a fixed state (``ClaimTicks``: another batch of
+``--jobs`` pending jobs, median of ``TICKS``), and the time of ``status BATCH``'s read
+(``batch_status``) and of the report (``write_report`` as JSON), medians of ``RUNS``. Printed:
+each with history over the same without it; the target is <= 1.2x each. Also printed, without
+a target: the tick CPU over the drain (per job, and per idle tick; they depend on the
+simulator's timing), and the recent-batch list (``status`` with no batch), which counts the jobs
+of the 20 newest batches, so grows with their size.
 
 Usage: ``.venv/bin/python bench/bench_history.py [--history 1000000] [--jobs 1000] [--quick] [--pg]``
 """
@@ -37,9 +37,7 @@ from batch.engine.runtime import Runtime, build_runtime
 from batch.manifest import Manifest, load_manifest
 from batch.reports.data import write_report
 from batch.simulator import spawn_simulator
-from batch.store import jobs as store
 from batch.store.batches import create_batch
-from batch.store.db import transaction
 from batch.store.queries import batch_status, list_batches
 
 TARGET = 1.2
@@ -87,34 +85,31 @@ class TickMeter:
             self.idle += 1
         return count
 
-def claim_ticks(rt: Runtime, manifest: Manifest, ticks: int = TICKS) -> float:
-    """Median CPU (ms) per job claimed of ``ticks`` ticks on a fresh batch of pending jobs, cancelled after.
+class ClaimTicks:
+    """Ticks at a fixed state: on a fresh batch of pending jobs, each tick's clock an hour past the last
+    one's, so that the leases it left have expired and it claims the same jobs again (free of the
+    simulator's timing). ``__call__`` runs one and returns its CPU (ms) per job claimed."""
 
-    Each tick's clock is an hour past the last one's, so that the leases it left have expired and
-    the next claims the same jobs again: a tick at a fixed state, free of the simulator's timing.
-    """
-    probe = create_batch(rt.sessions, manifest, now=time.time(), name="probe")
-    base, per_job = time.time(), []
-    for n in range(ticks + 1):
-        at = base + (n + 1) * HOUR
+    def __init__(self, rt: Runtime, manifest: Manifest) -> None:
+        self.rt = rt
+        create_batch(rt.sessions, manifest, now=time.time(), name="probe")
+        self.at = time.time()
+
+    def __call__(self) -> float:
+        self.at += HOUR
         started = time.process_time()
-        claimed = tick_module.tick(replace(rt, clock=lambda at=at: at), lambda _ids, _owner: None)
-        if n and claimed:  # the first tick warms the caches
-            per_job.append((time.process_time() - started) / claimed)
-    with transaction(rt.sessions) as session:
-        store.transition_all(session, probe, S.PENDING, S.CANCELLED, now=base + (ticks + 2) * HOUR)
-    return 1000 * statistics.median(per_job)
+        claimed = tick_module.tick(replace(self.rt, clock=lambda at=self.at: at), lambda _ids, _owner: None)
+        return 1000 * (time.process_time() - started) / max(1, claimed)
 
 
 def run_batch(stack: ExitStack, folder: Path, api_base: str, pg: bool, history: int,
-              jobs: int) -> tuple[dict[str, Any], dict[str, Callable[[], object]]]:
+              jobs: int) -> tuple[dict[str, Any], dict[str, Callable[[], object]], ClaimTicks]:
     """Seed (``history`` > 0) a database kept open on ``stack``, run a new batch; its figures and reads."""
     db_url = stack.enter_context(database(folder, pg))
     seeded = seed(db_url, history) if history else 0.0
     rt = build_runtime(Settings(home=folder / "home", api_base=api_base, token="bench", database_url=db_url,
                                 requests_per_second=2000.0, max_in_flight=500, lease_seconds=30.0), redis_url=None)
     manifest = load_manifest(write_manifest(folder / "m", api_base, jobs, name=f"new-{history}", fmt="jpeg"))
-    claim_ms = claim_ticks(rt, manifest)
     batch_id = create_batch(rt.sessions, manifest, now=time.time())
     meter = TickMeter()
     tick_module.tick = meter  # type: ignore[assignment]
@@ -123,7 +118,7 @@ def run_batch(stack: ExitStack, folder: Path, api_base: str, pg: bool, history: 
     finally:
         tick_module.tick = meter._tick
     assert states(db_url, batch_id) == {"succeeded": jobs}, states(db_url, batch_id)
-    figures = {"history": history, "seed_seconds": round(seeded, 1), "claim_tick_cpu_ms_per_job": claim_ms,
+    figures = {"history": history, "seed_seconds": round(seeded, 1),
                "tick_cpu_ms_per_job": 1000 * meter.busy_cpu / jobs,
                "idle_tick_cpu_ms": 1000 * meter.idle_cpu / meter.idle if meter.idle else float("nan"),
                "steps_handed": meter.handed, "idle_ticks": meter.idle}
@@ -132,14 +127,23 @@ def run_batch(stack: ExitStack, folder: Path, api_base: str, pg: bool, history: 
         "report_ms": lambda: write_report(rt.sessions, batch_id, folder / "report.json", "json"),
         "list_ms": lambda: list_batches(rt.sessions),
     }
-    return figures, reads
+    return figures, reads, ClaimTicks(rt, manifest)
 
 
 def measure(tmp: Path, api_base: str, pg: bool, history: int, jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both databases (open together), their batches run one after the other, their reads timed in turns."""
+    """Both databases (open together), their batches run one after the other, then their claiming ticks
+    and their reads timed in turns."""
     with ExitStack() as stack:
-        empty, empty_reads = run_batch(stack, tmp / "empty", api_base, pg, 0, jobs)
-        full, full_reads = run_batch(stack, tmp / "full", api_base, pg, history, jobs)
+        empty, empty_reads, empty_ticks = run_batch(stack, tmp / "empty", api_base, pg, 0, jobs)
+        full, full_reads, full_ticks = run_batch(stack, tmp / "full", api_base, pg, history, jobs)
+        spent: dict[str, list[float]] = {"empty": [], "full": []}
+        for n in range(TICKS + 1):  # in turns; the first of each warms the caches
+            for side, ticks in (("empty", empty_ticks), ("full", full_ticks)):
+                cpu = ticks()
+                if n:
+                    spent[side].append(cpu)
+        empty["claim_tick_cpu_ms_per_job"] = statistics.median(spent["empty"])
+        full["claim_tick_cpu_ms_per_job"] = statistics.median(spent["full"])
         actions = {f"{side} {name}": action for side, reads in (("empty", empty_reads), ("full", full_reads))
                    for name, action in reads.items()}
         for key, seconds in interleaved_medians(actions).items():
