@@ -7,7 +7,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.engine import Connection
 
 from batch.store import db
@@ -41,6 +41,11 @@ def seed(db_url: str, jobs: int, per_batch: int = 10_000) -> float:
                     conn.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
             with conn.begin():
                 _insert_chunk(conn, chunk)
+    if not db.is_sqlite(db_url):  # rows given their ids: move the sequences past them
+        with engine.begin() as conn:
+            for table in ("batches", "jobs"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
     db.dispose_engines()  # the pragmas above stay with the seeding connections
     return time.monotonic() - started
 
