@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["rate", "walltime", "economy", "overhead", "ingest"]
-DEADLINE = {"rate": 900, "walltime": 600, "economy": 900, "overhead": 900, "ingest": 600}
+BENCHES = ["rate", "walltime", "economy", "overhead", "ingest", "rerun", "history"]
+DEADLINE = {"rate": 900, "walltime": 600, "economy": 900, "overhead": 900, "ingest": 600, "rerun": 1500,
+            "history": 1800}
 
 
 def _rate(r: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -57,8 +58,21 @@ def _ingest(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def _rerun(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(f"rerun of {r['jobs']} finished jobs ({r['backend']})", f"{r['jobs_per_second']:,} jobs skipped/s at "
+             f"submit (dry run: {r['dry_run_jobs_per_second']:,} jobs/s)", ">= 2,000/s on SQLite")]
+
+
+def _history(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    x = r["ratios"]
+    return [(f"new {r['jobs']} jobs on {r['history']:,} finished ({r['backend']})",
+             f"tick CPU {x['claim_tick_cpu_ms_per_job']:.2f}x, status {x['status_ms']:.2f}x, "
+             f"report {x['report_ms']:.2f}x", "each <= 1.2x")]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], Sequence[tuple[Any, ...]]]] = {  # (what, got, target[, met])
     "rate": _rate, "walltime": _walltime, "economy": _economy, "overhead": _overhead, "ingest": _ingest,
+    "rerun": _rerun, "history": _history,
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
+from batch.cli.bars import work_bar
 from batch.commands import service
 from batch.errors import ConfigError, InputError, ManifestError, NanobatchError
 from batch.store.db import dispose_engines
@@ -146,8 +147,9 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
         _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json)
         return
     options = SubmitOptions(force=force, budget_usd=budget)
-    batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
-                                    warn=_warn)
+    with work_bar("reusing cached results") as progress:
+        batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
+                                        warn=_warn, on_progress=progress)
     if as_json:
         click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
     else:
@@ -172,7 +174,9 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
         _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
         return
     options = SubmitOptions(force=force, budget_usd=budget)
-    batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs, warn=_warn)
+    with work_bar("reusing cached results") as progress:
+        batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
+                                     warn=_warn, on_progress=progress)
     status = console.run_with_progress(batch_id, concurrency=concurrency)
     sys.exit(0 if status.all_succeeded else 1)
 
@@ -304,6 +308,33 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
 
     written = write_report(service.require_batch(batch_id), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
     click.echo(str(written))
+
+
+@main.command()
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Batches created (and whose jobs all ended) more than AGE ago, e.g. 90d, 12w, 36h.")
+@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records).")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+@friendly_errors
+def prune(older_than: str, files: bool, yes: bool) -> None:
+    """Delete the rows of old batches whose every job has ended (jobs, events, outputs, notifications).
+
+    Files stay unless --files. Running batches are never pruned.
+    """
+    import time
+
+    from batch.commands import prune as pruning
+
+    age = pruning.parse_age(older_than)
+    found = pruning.candidates(service.sessions(), age, now=time.time())
+    if not found:
+        click.echo(f"no finished batch older than {older_than}")
+        return
+    click.echo(f"{len(found)} batches older than {older_than} ({sum(b.jobs for b in found)} jobs): "
+               f"{', '.join(str(b.batch_id) for b in found[:20])}{' ...' if len(found) > 20 else ''}")
+    if not yes:
+        click.confirm("Delete their rows" + (" and files" if files else "") + "?", abort=True)
+    click.echo("\n".join(pruning.prune(service.sessions(), found, files=files).lines()))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -22,6 +22,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "resume": "Continue a batch stopped by dead workers or by its budget",
         "retry": "Queue a batch's failed jobs again",
         "cancel": "Stop a batch: no new submits, cancel what waits upstream",
+        "prune": "Delete old finished batches' rows (their files only if asked)",
     },
     "Reporting": {
         "status": "A batch's counts by state (--watch: live), or the recent batches",

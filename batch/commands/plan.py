@@ -6,13 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.commands.cached import reusable_prints
 from batch.core.cost import PriceTable
 from batch.core.fingerprint import fingerprint
-from batch.files.cache import find_reusable
 from batch.manifest import Manifest
-from batch.store import outputs
-
-CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -63,17 +60,8 @@ def plan(manifest: Manifest, prices: PriceTable, sessions: sessionmaker[Session]
          force: bool = False, validators: dict[str, str] | None = None) -> Plan:
     """Count what would be cached and price the rest; ``sessions`` None means no database yet."""
     prints = [fingerprint(spec.inputs, validators) for spec in manifest.jobs]
-    reusable = set() if force or sessions is None else _reusable(sessions, set(prints))
+    reusable = set() if force or sessions is None else reusable_prints(sessions, prints)
     to_run = [spec.inputs for spec, fp in zip(manifest.jobs, prints, strict=True) if fp not in reusable]
     return Plan(total=len(prints), cached=len(prints) - len(to_run), estimated_cost=prices.estimate(to_run))
 
 
-def _reusable(sessions: sessionmaker[Session], prints: set[str]) -> set[str]:
-    found: set[str] = set()
-    ordered = sorted(prints)
-    with sessions() as session:
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start:start + CHUNK]
-            known = outputs.finished_among(session, chunk)
-            found.update(fp for fp in known if find_reusable(session, fp, exclude_job=-1) is not None)
-    return found

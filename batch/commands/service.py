@@ -15,11 +15,12 @@ from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import SubmitOptions, create_batch, default_output_dir, input_failures
+from batch.store.batches import SubmitOptions, create_batch, default_output_dir, get_batch, input_failures
 from batch.store.models import Batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
 if TYPE_CHECKING:  # the API client, limiter and image code load only for the commands that use them
+    from batch.commands.cached import Progress
     from batch.commands.plan import Plan
     from batch.engine.runtime import Runtime
     from batch.upstream.inputs import InputCheck
@@ -97,12 +98,15 @@ def validate(path: str, *, name: str | None = None) -> Manifest:
 
 
 def submit(path: str, *, name: str | None = None, options: SubmitOptions | None = None,
-           check_inputs: bool = False, warn: Callable[[str], None] = lambda _: None) -> tuple[int, int]:
+           check_inputs: bool = False, warn: Callable[[str], None] = lambda _: None,
+           on_progress: Progress | None = None) -> tuple[int, int]:
     """Validate the manifest, then store it as a batch; returns (batch id, job count).
 
     A missing token against the real API, an output folder that cannot be written or output
     names that clash are errors before any row is written. With ``check_inputs``, a job whose
-    input URL cannot be fetched is stored failed, unsubmitted, and ``warn`` is told why.
+    input URL cannot be fetched is stored failed, unsubmitted, and ``warn`` is told why. Unless
+    ``force``, the jobs that earlier identical jobs' intact files answer end ``cached`` before
+    this returns (``batch.commands.cached``; ``on_progress`` follows that pass).
     """
     cfg = settings()
     if cfg.is_real_api:
@@ -118,7 +122,14 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
         from batch.storage.prepare import upload_inputs
 
         upload_inputs(manifest)  # every input in its bucket before any job can be submitted
-    batch_id = create_batch(sessions(), manifest, now=time.time(), name=name, options=opts)
+    factory = sessions()
+    batch_id = create_batch(factory, manifest, now=time.time(), name=name, options=opts)
+    if not opts.force:
+        from batch.commands.cached import finish_cached
+
+        batch = get_batch(factory, batch_id)
+        assert batch is not None
+        finish_cached(factory, batch_id, batch.output_dir, on_progress=on_progress)
     return batch_id, len(manifest.jobs)
 
 

@@ -66,10 +66,17 @@ def reuse(outputs: list[Output], output_dir: str, output_name: str) -> list[Save
             from batch.storage.outputs import restore
 
             restore(source.object_url, target, source.sha256)
-        elif Path(source.path).resolve() != target.resolve():
+        elif not _same_file(Path(source.path), target):
             _atomic_copy(Path(source.path), target)
         saved.append(SavedFile(str(target), source.bytes, source.sha256, source.width, source.height, source.format))
     return saved
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """True when both name one file (equal absolute paths are, without asking the file system)."""
+    if os.path.abspath(source) == os.path.abspath(target):
+        return True
+    return source.resolve() == target.resolve()
 
 
 def _atomic_copy(source: Path, target: Path) -> None:

@@ -111,9 +111,14 @@ def download_all(http: requests.Session, job: Job, batch: Batch, *, limits: Down
 
 def output_rows(job: Job, saved: list[SavedFile]) -> list[dict[str, Any]]:
     """Output rows (column values) recording the verified files."""
-    urls = job.result_urls or []
+    return saved_rows(job.id, saved, job.result_urls or [])
+
+
+def saved_rows(job_id: int, saved: list[SavedFile], urls: list[str] | None = None) -> list[dict[str, Any]]:
+    """Output rows of job ``job_id`` for its verified files (``urls``: where each came from, if known)."""
+    urls = urls or []
     return [
-        {"job_id": job.id, "idx": i, "path": f.path, "url": urls[i] if i < len(urls) else None, "bytes": f.bytes,
+        {"job_id": job_id, "idx": i, "path": f.path, "url": urls[i] if i < len(urls) else None, "bytes": f.bytes,
          "sha256": f.sha256, "width": f.width, "height": f.height, "format": f.format,
          "object_url": f.object_url, "object_etag": f.object_etag, "object_bytes": f.object_bytes}
         for i, f in enumerate(saved)

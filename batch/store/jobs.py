@@ -177,13 +177,13 @@ def in_flight_counts(session: Session, now: float) -> dict[int, int]:
 
 
 def batches_with_due_pending(session: Session, now: float) -> Sequence[Batch]:
-    """Batches not cancelled that have pending jobs due now."""
-    has_due = (
-        select(Job.id)
-        .where(Job.batch_id == Batch.id, Job.state == JobState.PENDING.value, _due(now))
-        .exists()
-    )
-    return session.scalars(select(Batch).where(Batch.cancelled_at.is_(None), has_due)).all()
+    """Batches not cancelled that have pending jobs due now.
+
+    Reads the due pending jobs once (``ix_jobs_due``), not once per batch: a probe per batch
+    would grow with history.
+    """
+    due_batches = select(Job.batch_id).where(Job.state == JobState.PENDING.value, _due(now)).distinct()
+    return session.scalars(select(Batch).where(Batch.cancelled_at.is_(None), Batch.id.in_(due_batches))).all()
 
 
 def counts_by_state(session: Session, batch_id: int) -> dict[str, int]:
@@ -290,3 +290,40 @@ def renew_lease(session: Session, job_id: int, owner: str, until: float) -> bool
     stmt = update(Job).where(Job.id == job_id, Job.lease_owner == owner).values(lease_until=until)
     result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
     return bool(result.rowcount)
+
+
+def transition_each(
+    session: Session,
+    details: dict[int, str | None],
+    source: JobState,
+    target: JobState,
+    *,
+    now: float,
+    **values: Any,
+) -> list[int]:
+    """``transition`` for many jobs at once: those of ``details`` (job id -> event detail) still in
+    ``source`` and unleased move to ``target`` in one UPDATE ... RETURNING, then one event row each.
+    Returns the ids moved (the others were taken meanwhile: leave them be)."""
+    states.check(source, target)
+    if not details:
+        return []
+    if target in states.TERMINAL:
+        values.setdefault("finished_at", now)
+    stmt = (update(Job)
+            .where(Job.id.in_(list(details)), Job.state == source.value,
+                   or_(Job.lease_until.is_(None), Job.lease_until < now))
+            .values(state=target.value, lease_owner=None, lease_until=None, **values)
+            .returning(Job.id))
+    ids = sorted(session.scalars(stmt))
+    if ids:
+        session.execute(insert(JobEvent), [
+            {"job_id": i, "from_state": source.value, "to_state": target.value, "at": now, "detail": details[i]}
+            for i in ids
+        ])
+    return ids
+
+
+def add_outputs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record verified files (``Output`` column values) of jobs that have none yet (``transition_each``'s)."""
+    if rows:
+        session.connection().execute(_ADD_OUTPUT, rows)

@@ -46,7 +46,7 @@ class Job(Base):
         UniqueConstraint("batch_id", "key", name="uq_jobs_batch_key"),
         Index("ix_jobs_due", "state", "next_action_at"),
         Index("ix_jobs_batch_state", "batch_id", "state"),
-        Index("ix_jobs_fingerprint", "fingerprint", "state"),
+        Index("ix_jobs_fingerprint_finished", "fingerprint", "state", "finished_at"),  # the cache's lookup
         Index("ix_jobs_batch_submitted", "batch_id", "submitted_at"),
     )
 

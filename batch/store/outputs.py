@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from batch.core.states import JobState
@@ -39,3 +39,32 @@ def finished_among(session: Session, prints: Sequence[str]) -> Sequence[str]:
     return session.scalars(
         select(Job.fingerprint).where(Job.fingerprint.in_(prints), Job.state.in_(_DONE)).distinct()
     ).all()
+
+
+def newest_finished(session: Session, prints: Sequence[str], limit: int = CANDIDATES) -> dict[str, list[int]]:
+    """For each of ``prints``: the newest (at most ``limit``) succeeded or cached jobs with it, newest first.
+
+    One query for the lot (a window per fingerprint), so a rerun's lookup does not grow with history.
+    """
+    if not prints:
+        return {}
+    rank = func.row_number().over(partition_by=Job.fingerprint,
+                                  order_by=(Job.finished_at.desc(), Job.id.desc())).label("rank")
+    ranked = (select(Job.fingerprint, Job.id, rank)
+              .where(Job.fingerprint.in_(prints), Job.state.in_(_DONE)).subquery())
+    rows = session.execute(select(ranked.c.fingerprint, ranked.c.id).where(ranked.c.rank <= limit)
+                           .order_by(ranked.c.fingerprint, ranked.c.rank)).all()
+    found: dict[str, list[int]] = {}
+    for fingerprint, job_id in rows:
+        found.setdefault(fingerprint, []).append(job_id)
+    return found
+
+
+def outputs_of_jobs(session: Session, job_ids: Sequence[int]) -> dict[int, list[Output]]:
+    """The recorded files of each of ``job_ids`` (in output order); jobs with none are absent."""
+    found: dict[int, list[Output]] = {}
+    if not job_ids:
+        return found
+    for out in session.scalars(select(Output).where(Output.job_id.in_(job_ids)).order_by(Output.job_id, Output.idx)):
+        found.setdefault(out.job_id, []).append(out)
+    return found

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.progress import iso_utc
@@ -187,3 +187,14 @@ def failures(session: Session, batch_id: int, limit: int) -> list[tuple[str, str
         .order_by(Job.id).limit(limit)
     ).all()
     return [(key, error) for key, error in rows]
+
+
+def pending_unleased(session: Session, batch_id: int, now: float) -> list[tuple[int, str, str]]:
+    """(id, fingerprint, output name) of the batch's pending jobs that nobody holds, in id order."""
+    rows = session.execute(
+        select(Job.id, Job.fingerprint, Job.output_name)
+        .where(Job.batch_id == batch_id, Job.state == S.PENDING.value,
+               or_(Job.lease_until.is_(None), Job.lease_until < now))
+        .order_by(Job.id)
+    ).all()
+    return [(job_id, fp, name) for job_id, fp, name in rows]

@@ -1,0 +1,112 @@
+"""``nanobatch prune``: delete the rows of old, finished batches, in bounded transactions.
+
+Rows go (jobs, their events and outputs, the batch's notifications, the batch); files stay
+unless asked (``files``), and even then a file that a kept batch's output row still records
+(a nightly rerun writes the same paths) is left in place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from batch.errors import InputError
+from batch.store import prune as store
+from batch.store.db import transaction
+from batch.store.prune import OldBatch
+
+JOBS_PER_TRANSACTION = 1000  # with their events and outputs: a few thousand rows a transaction
+PATHS_PER_QUERY = 500
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_age(text: str) -> float:
+    """Seconds of an age such as ``90d``, ``12w``, ``36h``, ``45m`` or ``30s``; InputError otherwise."""
+    found = _AGE.match(text)
+    if found is None or float(found.group(1)) <= 0:
+        raise InputError(f"--older-than {text!r}: expected a positive number and a unit (s, m, h, d, w), e.g. 90d")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+@dataclass
+class Pruned:
+    """What a prune deleted (counts of what happened, not of what was planned)."""
+
+    batches: int = 0
+    jobs: int = 0
+    events: int = 0
+    outputs: int = 0
+    notifications: int = 0
+    files: int = 0
+    kept: list[int] = field(default_factory=list)  # batches left because a job was no longer terminal
+
+    def lines(self) -> list[str]:
+        """The summary, one fact a line."""
+        lines = [f"deleted {self.batches} batches: {self.jobs} jobs, {self.events} events, {self.outputs} output rows, "
+                 f"{self.notifications} notifications; {self.files} files"]
+        if self.kept:
+            lines.append(f"kept batches {', '.join(map(str, self.kept))}: a job of theirs is running again")
+        return lines
+
+
+def candidates(sessions: sessionmaker[Session], older_than: float, now: float) -> list[OldBatch]:
+    """The batches a prune of ``older_than`` seconds would delete."""
+    with sessions() as session:
+        return store.old_batches(session, now - older_than)
+
+
+def prune(sessions: sessionmaker[Session], batches: Sequence[OldBatch], *, files: bool = False,
+          on_batch: Callable[[OldBatch], None] | None = None) -> Pruned:
+    """Delete the batches' rows (and, with ``files``, their files no kept row records)."""
+    done = Pruned()
+    for old in batches:
+        paths = _delete_jobs(sessions, old.batch_id, done)
+        with transaction(sessions) as session:
+            notes = store.delete_batch(session, old.batch_id)
+        if notes < 0:
+            done.kept.append(old.batch_id)
+        else:
+            done.batches += 1
+            done.notifications += notes
+        if files:
+            done.files += _delete_files(sessions, paths)
+        if on_batch is not None:
+            on_batch(old)
+    return done
+
+
+def _delete_jobs(sessions: sessionmaker[Session], batch_id: int, done: Pruned) -> list[str]:
+    """Delete the batch's terminal jobs, ``JOBS_PER_TRANSACTION`` at a time; the paths their outputs had."""
+    paths: list[str] = []
+    while True:
+        with transaction(sessions) as session:
+            ids = store.terminal_job_ids(session, batch_id, JOBS_PER_TRANSACTION)
+            paths.extend(store.output_paths(session, ids))
+            jobs, events, outputs = store.delete_jobs(session, ids)
+        done.jobs, done.events, done.outputs = done.jobs + jobs, done.events + events, done.outputs + outputs
+        if len(ids) < JOBS_PER_TRANSACTION or jobs == 0:
+            return paths
+
+
+def _delete_files(sessions: sessionmaker[Session], paths: list[str]) -> int:
+    """Remove the files that no remaining output row records; how many were removed."""
+    removed = 0
+    unique = sorted(set(paths))
+    for start in range(0, len(unique), PATHS_PER_QUERY):
+        chunk = unique[start:start + PATHS_PER_QUERY]
+        with sessions() as session:
+            recorded = store.still_recorded(session, chunk)
+        for path in chunk:
+            if path in recorded:
+                continue
+            try:
+                os.remove(path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
