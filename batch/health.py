@@ -102,20 +102,9 @@ def embedded_revival(home: Path, *, timeout: float = 5.0) -> Callable[[], None]:
 
 def database_check(url: str) -> Check:
     """``SELECT 1`` on the database."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
+    from batch.store.db import answers
 
-    from batch.store.db import get_engine
-
-    def check() -> bool:
-        try:
-            with get_engine(url).connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except DBAPIError:
-            return False
-        return True
-
-    return check
+    return lambda: answers(url)
 
 
 class Watch:

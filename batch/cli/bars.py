@@ -17,8 +17,8 @@ def work_bar(description: str) -> Iterator[Callable[[int, int], None]]:
                         console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())
     task = progress.add_task(description, total=None)
 
-    def update(done: int, total: int) -> None:
+    def advance(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
 
     with progress:
-        yield update
+        yield advance

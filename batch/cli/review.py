@@ -31,7 +31,7 @@ def review_list(batch_id: int, only: str | None, as_json: bool) -> None:
         click.echo(json.dumps([line.as_json() for line in lines]))
         return
     for line in lines:
-        click.echo(line.text())
+        click.echo(line.render())
 
 
 def _decide(decision: str, batch_id: int, jobs: tuple[str, ...], note: str | None, every: bool) -> None:

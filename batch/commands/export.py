@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.commands.review import check_batch
 from batch.core.progress import iso_utc
 from batch.errors import InputError
+from batch.files.atomic import atomic_file
 from batch.reports.data import write_atomic
 from batch.store import reviews as store
-from batch.store.models import Job, Output
 
 MANIFEST_NAME = "export.csv"
 MANIFEST_COLUMNS = ("id", "output", "source", "bytes", "sha256", "approved_by", "approved_at")
@@ -45,8 +42,7 @@ class Exported:
 def _approved(session: Session, batch_id: int) -> tuple[str, list[Exported]]:
     batch = check_batch(session, batch_id)
     decided = {j: d for j, d in store.latest(session, batch_id).items() if d.decision == store.APPROVED}
-    rows = session.execute(select(Job.id, Job.key, Output).join(Output, Output.job_id == Job.id)
-                           .where(Job.id.in_(list(decided))).order_by(Job.id, Output.idx)).all()
+    rows = store.outputs_of_jobs(session, decided)
     base = Path(batch.output_dir)
     files: list[Exported] = []
     for job_id, key, out in rows:
@@ -58,16 +54,8 @@ def _approved(session: Session, batch_id: int) -> tuple[str, list[Exported]]:
 
 def _copy_atomic(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out)
 
 
 def _manifest(files: list[Exported]) -> bytes:

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.progress import iso_utc
 from batch.errors import InputError
 from batch.store import reviews as store
 from batch.store.db import transaction
-from batch.store.models import Batch, Job
+from batch.store.models import Batch
 
 
 def reviewer() -> str:
@@ -91,7 +90,7 @@ class ReviewLine:
                 "note": current.note if current else None, "who": current.who if current else None,
                 "at": iso_utc(current.at) if current else None}
 
-    def text(self) -> str:
+    def render(self) -> str:
         """The line as ``review list`` prints it."""
         current = self.decision
         if current is None:
@@ -105,9 +104,7 @@ def list_reviews(sessions: sessionmaker[Session], batch_id: int, only: str | Non
     with sessions() as session:
         check_batch(session, batch_id)
         decided = store.latest(session, batch_id)
-        rows = session.execute(select(Job.id, Job.key, Job.state).where(Job.batch_id == batch_id)
-                               .where(Job.state.in_(store.REVIEWABLE) | Job.id.in_(list(decided)))
-                               .order_by(Job.id)).all()
+        rows = store.reviewable_jobs(session, batch_id, decided)
     lines = [ReviewLine(key, state, decided.get(job_id)) for job_id, key, state in rows]
     if only == "unreviewed":
         return [line for line in lines if line.decision is None]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from batch.errors import DownloadError, StorageError
+from batch.files.atomic import atomic_file
 from batch.files.download import SavedFile
 from batch.storage.config import StorageConfig
 from batch.storage.refs import parse_ref
@@ -73,11 +73,5 @@ def restore(url: str, target: Path, sha256: str) -> None:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise DownloadError(f"{url} no longer holds the recorded file (sha256 differs)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as handle:
+        handle.write(data)

@@ -187,3 +187,15 @@ def fresh_pg_schema(base_url: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def answers(url: str) -> bool:
+    """True if the database at ``url`` answers ``SELECT 1`` now."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with get_engine(url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError:
+        return False
+    return True

@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from batch.core.states import JobState
-from batch.store.models import Job, Rerun, Review
+from batch.store.models import Job, Output, Rerun, Review
 
 APPROVED = "approved"
 REJECTED = "rejected"
@@ -135,3 +135,17 @@ def add_reruns(session: Session, batch_id: int, jobs: Sequence[tuple[int, dict[s
         session.execute(insert(Rerun).values(job_id=new_id, rerun_of=old_id, at=now))
         new_ids.append(new_id)
     return new_ids
+
+
+def outputs_of_jobs(session: Session, job_ids: Iterable[int]) -> list[tuple[int, str, Output]]:
+    """(job id, job key, output) of these jobs, in job then output order."""
+    return [(job_id, key, out) for job_id, key, out in session.execute(
+        select(Job.id, Job.key, Output).join(Output, Output.job_id == Job.id)
+        .where(Job.id.in_(list(job_ids))).order_by(Job.id, Output.idx))]
+
+
+def reviewable_jobs(session: Session, batch_id: int, decided: Iterable[int]) -> list[tuple[int, str, str]]:
+    """(job id, key, state) of the batch's jobs with files to review or a decision already."""
+    return [(job_id, key, state) for job_id, key, state in session.execute(
+        select(Job.id, Job.key, Job.state).where(Job.batch_id == batch_id)
+        .where(Job.state.in_(REVIEWABLE) | Job.id.in_(list(decided))).order_by(Job.id))]

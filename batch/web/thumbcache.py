@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
+from batch.files.atomic import atomic_file
 from batch.reports.thumbs import Fetch, fetch_url, make_thumb, read_path
 
 SIZES: dict[str, int] = {"sm": 192, "lg": 1024}
@@ -33,10 +32,8 @@ class ThumbCache:
         if thumb is None:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_file(target, durable=False) as handle:  # a cache: rebuilt if lost in a crash
             handle.write(base64.b64decode(thumb.uri.split(",", 1)[1]))
-        os.replace(tmp, target)
         return target
 
     def output(self, path: str, sha256: str, size: str = "sm") -> Path | None:
