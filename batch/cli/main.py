@@ -50,6 +50,10 @@ class LazyGroup(click.Group):
         "review": "batch.cli.review:review",
         "export": "batch.cli.review:export",
         "serve": "batch.cli.review:serve",
+        "prune": "batch.cli.deploy:prune",
+        "worker": "batch.cli.deploy:worker",
+        "beat": "batch.cli.deploy:beat",
+        "schedules": "batch.cli.deploy:schedules",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -308,99 +312,6 @@ def report(batch_id: int, fmt: str | None, path: str | None) -> None:
 
     written = write_report(service.require_batch(batch_id), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
     click.echo(str(written))
-
-
-@main.command()
-@click.option("--older-than", "older_than", required=True, metavar="AGE",
-              help="Batches created (and whose jobs all ended) more than AGE ago, e.g. 90d, 12w, 36h.")
-@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records).")
-@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
-@friendly_errors
-def prune(older_than: str, files: bool, yes: bool) -> None:
-    """Delete the rows of old batches whose every job has ended (jobs, events, outputs, notifications).
-
-    Files stay unless --files. Running batches are never pruned.
-    """
-    import time
-
-    from batch.commands import prune as pruning
-
-    age = pruning.parse_age(older_than)
-    found = pruning.candidates(service.sessions(), age, now=time.time())
-    if not found:
-        click.echo(f"no finished batch older than {older_than}")
-        return
-    click.echo(f"{len(found)} batches older than {older_than} ({sum(b.jobs for b in found)} jobs): "
-               f"{', '.join(str(b.batch_id) for b in found[:20])}{' ...' if len(found) > 20 else ''}")
-    if not yes:
-        click.confirm("Delete their rows" + (" and files" if files else "") + "?", abort=True)
-    click.echo("\n".join(pruning.prune(service.sessions(), found, files=files).lines()))
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
-@click.option("--beat/--no-beat", default=None,
-              help="Also run the beat (tick, schedules, notifications) here.  [default: when no other beat is alive]")
-@click.pass_context
-@friendly_errors
-def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
-    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
-
-    Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
-    """
-    from batch.cli.local import beat_alive, worker_command
-
-    if beat is None:
-        beat = not beat_alive(service.settings())
-        if beat:
-            click.echo("worker: no beat is alive, so this worker runs one (the tick, schedules and "
-                       "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
-    cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
-    import os
-
-    os.execv(cmd[0], cmd)
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def beat(ctx: click.Context) -> None:
-    """Run THE beat of a deployment (exactly one): the tick, the schedules and batch-end notifications.
-
-    The same as ``celery -A workers beat``; extra arguments go to celery. Schedules come from the
-    file named by NANOBATCH_SCHEDULES (set it on the workers: they run the fire task).
-    """
-    import os
-
-    from batch.commands.schedules import beat_command
-
-    cmd = beat_command(list(ctx.args))
-    os.execv(cmd[0], cmd)
-
-
-@main.group()
-def schedules() -> None:
-    """Cron schedules in a YAML file (--file, default $NANOBATCH_SCHEDULES), fired by the beat."""
-
-
-@schedules.command("list")
-@click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
-@friendly_errors
-def schedules_list(path: str | None) -> None:
-    """Show each schedule's cron, time zone, next 3 fire times and last run."""
-    from batch.commands import schedules as schedule_commands
-
-    click.echo(schedule_commands.list_file(path))
-
-
-@schedules.command("run")
-@click.argument("name")
-@click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
-@friendly_errors
-def schedules_run(name: str, path: str | None) -> None:
-    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id."""
-    from batch.commands import schedules as schedule_commands
-
-    click.echo(schedule_commands.run_file(path, name).batch_id)
 
 
 if __name__ == "__main__":  # pragma: no cover

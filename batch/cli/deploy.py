@@ -1,0 +1,102 @@
+"""The commands of a deployment and its upkeep: ``worker``, ``beat``, ``schedules`` and ``prune``
+(loaded only when asked for)."""
+
+from __future__ import annotations
+
+import click
+
+from batch.cli.main import friendly_errors
+from batch.commands import service
+
+
+@click.command()
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Batches created (and whose jobs all ended) more than AGE ago, e.g. 90d, 12w, 36h.")
+@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records).")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+@friendly_errors
+def prune(older_than: str, files: bool, yes: bool) -> None:
+    """Delete the rows of old batches whose every job has ended (jobs, events, outputs, notifications).
+
+    Files stay unless --files. Running batches are never pruned.
+    """
+    import time
+
+    from batch.commands import prune as pruning
+
+    age = pruning.parse_age(older_than)
+    found = pruning.candidates(service.sessions(), age, now=time.time())
+    if not found:
+        click.echo(f"no finished batch older than {older_than}")
+        return
+    click.echo(f"{len(found)} batches older than {older_than} ({sum(b.jobs for b in found)} jobs): "
+               f"{', '.join(str(b.batch_id) for b in found[:20])}{' ...' if len(found) > 20 else ''}")
+    if not yes:
+        click.confirm("Delete their rows" + (" and files" if files else "") + "?", abort=True)
+    click.echo("\n".join(pruning.prune(service.sessions(), found, files=files).lines()))
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
+@click.option("--beat/--no-beat", default=None,
+              help="Also run the beat (tick, schedules, notifications) here.  [default: when no other beat is alive]")
+@click.pass_context
+@friendly_errors
+def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
+    """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
+
+    Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
+    """
+    from batch.cli.local import beat_alive, worker_command
+
+    if beat is None:
+        beat = not beat_alive(service.settings())
+        if beat:
+            click.echo("worker: no beat is alive, so this worker runs one (the tick, schedules and "
+                       "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
+    cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
+    import os
+
+    os.execv(cmd[0], cmd)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def beat(ctx: click.Context) -> None:
+    """Run THE beat of a deployment (exactly one): the tick, the schedules and batch-end notifications.
+
+    The same as ``celery -A workers beat``; extra arguments go to celery. Schedules come from the
+    file named by NANOBATCH_SCHEDULES (set it on the workers: they run the fire task).
+    """
+    import os
+
+    from batch.commands.schedules import beat_command
+
+    cmd = beat_command(list(ctx.args))
+    os.execv(cmd[0], cmd)
+
+
+@click.group()
+def schedules() -> None:
+    """Cron schedules in a YAML file (--file, default $NANOBATCH_SCHEDULES), fired by the beat."""
+
+
+@schedules.command("list")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@friendly_errors
+def schedules_list(path: str | None) -> None:
+    """Show each schedule's cron, time zone, next 3 fire times and last run."""
+    from batch.commands import schedules as schedule_commands
+
+    click.echo(schedule_commands.list_file(path))
+
+
+@schedules.command("run")
+@click.argument("name")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@friendly_errors
+def schedules_run(name: str, path: str | None) -> None:
+    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id."""
+    from batch.commands import schedules as schedule_commands
+
+    click.echo(schedule_commands.run_file(path, name).batch_id)
