@@ -224,10 +224,15 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 @click.option("--rejected", is_flag=True, help="Instead: a new job for each rejected output (the old one is kept).")
 @click.option("--prompt-append", help="With --rejected: text added to the prompts of the new jobs.")
 @click.option("--yes", is_flag=True, help="With --rejected: do not ask before queuing (the cost is printed).")
+@click.option("--resubmit", is_flag=True,
+              help="Submit again even jobs whose paid result could not be saved (pays for them again).")
 @friendly_errors
 def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool, rejected: bool,
-          prompt_append: str | None, yes: bool) -> None:
-    """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history."""
+          prompt_append: str | None, yes: bool, resubmit: bool) -> None:
+    """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history.
+
+    A job whose result was paid but whose files could not be saved downloads them again (no new
+    charge) unless --resubmit is given."""
     from batch.commands import operations
 
     if rejected:
@@ -239,8 +244,9 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
         raise InputError("--prompt-append goes with --rejected")
 
     service.require_batch(batch_id)
-    count = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled, held=held)
-    click.echo(f"{count} jobs queued again; run them here with: nanobatch resume {batch_id}")
+    report = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled,
+                              held=held, resubmit=resubmit)
+    click.echo("\n".join(report.lines()))
 
 
 @main.command()

@@ -43,27 +43,63 @@ def resume(rt: Runtime, batch_id: int, *, budget_usd: float | None = None) -> in
         return store.unpark(session, batch_id, rt.clock())
 
 
-def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, cancelled: bool = False,
-          held: bool = False) -> int:
-    """Put failed jobs (those whose error contains the text, if given) back to pending.
+@dataclass(frozen=True)
+class RetryReport:
+    """What ``retry`` did: paid results sent to be downloaded again (no new charge), and jobs put back
+    to be submitted (each paid again, ``repaid`` of them for a result already paid once)."""
 
-    The earlier error stays in the job's event history; the attempt counter starts again.
+    batch_id: int
+    downloads: int
+    resubmits: int
+    repaid: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every job moved."""
+        return self.downloads + self.resubmits
+
+    def lines(self) -> list[str]:
+        """The report, one fact a line."""
+        lines = [f"{self.total} jobs queued again; run them here with: nanobatch resume {self.batch_id}"]
+        if self.downloads:
+            lines.append(f"downloading again their paid results (no new charge): {self.downloads}")
+        if self.resubmits:
+            lines.append(f"submitting again (each is paid again): {self.resubmits}")
+        if self.repaid:
+            lines.append(f"of which already paid once (--resubmit pays for them again): {self.repaid}")
+        return lines
+
+
+def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, cancelled: bool = False,
+          held: bool = False, resubmit: bool = False) -> RetryReport:
+    """Put failed jobs (those whose error contains the text, if given) back in the queue.
+
+    A failed job whose result upstream succeeded (and was paid) goes back to ``downloading``: its
+    files are fetched again from the recorded URLs, nothing is submitted. ``resubmit`` submits those
+    too (paid again). The earlier error stays in the job's event history; the attempts start again.
     """
     batch = _batch(rt, batch_id)
     if batch.cancelled_at is not None:
         with transaction(rt.sessions) as session:
             batches.clear_cancelled(session, batch_id)
-    only = queries.error_contains(error_contains) if error_contains else None
-    # cost too: the budget counts a job in flight without a cost as about to be charged
-    # (what it cost before stays in the batch's total)
-    fresh = {"attempts": 0, "error": None, "request_id": None, "result_urls": None, "upstream_status": None,
-             "queue_position": None, "finished_at": None, "cost": None, "next_action_at": rt.clock()}
-    moved: list[int] = []
+    now = rt.clock()
+    again = {"attempts": 0, "error": None, "finished_at": None, "next_action_at": now}
+    # a resubmitted job starts with no cost: the budget counts a job in flight without a cost as about
+    # to be charged (what it cost before stays in the batch's total)
+    fresh = {**again, "request_id": None, "result_urls": None, "upstream_status": None, "queue_position": None,
+             "cost": None}
     with transaction(rt.sessions) as session:
-        for source in [S.FAILED, *([S.CANCELLED] if cancelled else []), *([S.HELD] if held else [])]:
-            moved += store.transition_all(session, batch_id, source, S.PENDING, now=rt.clock(),
-                                          detail="retry requested", only=only, **fresh)
-    return len(moved)
+        downloads = [] if resubmit else store.transition_all(
+            session, batch_id, S.FAILED, S.DOWNLOADING, now=now, detail="retry requested: download the paid result",
+            only=queries.retry_filter(error_contains, paid=True), **again)
+        repaid = store.transition_all(
+            session, batch_id, S.FAILED, S.PENDING, now=now, detail="retry requested: resubmit (paid again)",
+            only=queries.retry_filter(error_contains, paid=True), **fresh) if resubmit else []
+        others = [job_id for source in [S.FAILED, *([S.CANCELLED] if cancelled else []), *([S.HELD] if held else [])]
+                  for job_id in store.transition_all(session, batch_id, source, S.PENDING, now=now,
+                                                     detail="retry requested",
+                                                     only=queries.retry_filter(error_contains), **fresh)]
+    return RetryReport(batch_id, len(downloads), len(repaid) + len(others), len(repaid))
 
 
 @dataclass(frozen=True)

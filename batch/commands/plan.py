@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.commands.cached import reusable_prints
-from batch.core.cost import PriceTable
+from batch.core.cost import PriceTable, usd, usd_number
 from batch.core.fingerprint import fingerprint
 from batch.manifest import Manifest
 
@@ -18,7 +19,7 @@ class Plan:
 
     total: int
     cached: int
-    estimated_cost: float
+    estimated_cost: Decimal
     budget_usd: float | None = None  # the batch's spending limit, if it has one
 
     @property
@@ -29,12 +30,13 @@ class Plan:
     @property
     def over_budget(self) -> bool:
         """True when the estimate exceeds the budget: the batch would stop before its end."""
-        return self.budget_usd is not None and round(self.estimated_cost, 4) > self.budget_usd
+        return self.budget_usd is not None and self.estimated_cost > usd(self.budget_usd)
 
-    def as_json(self) -> dict[str, float | int | bool]:
+    def as_json(self) -> dict[str, float | int | bool | None]:
         """The plan as a JSON document (budget fields only when there is a budget)."""
-        doc: dict[str, float | int | bool] = {"jobs": self.total, "cached": self.cached, "to_run": self.to_run,
-                                              "estimated_cost_usd": round(self.estimated_cost, 4)}
+        doc: dict[str, float | int | bool | None] = {"jobs": self.total, "cached": self.cached,
+                                                     "to_run": self.to_run,
+                                                     "estimated_cost_usd": usd_number(self.estimated_cost)}
         if self.budget_usd is not None:
             doc.update(budget_usd=self.budget_usd, over_budget=self.over_budget)
         return doc
@@ -50,7 +52,7 @@ class Plan:
         if self.budget_usd is not None:
             lines.append(f"budget: ${self.budget_usd:.2f}")
         if self.budget_usd is not None and self.over_budget:
-            excess = self.estimated_cost - self.budget_usd
+            excess = self.estimated_cost - usd(self.budget_usd)
             lines.append(f"over budget: the estimate exceeds the budget by ${excess:.2f}; the batch would stop"
                          " when its charges reach the budget (raise it with --budget)")
         return lines

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.commands.review import check_batch
-from batch.core.cost import PriceTable
+from batch.core.cost import PriceTable, usd_float
 from batch.store import reviews as store
 from batch.store.db import transaction
 from batch.store.models import Job
@@ -84,7 +84,8 @@ def plan(sessions: sessionmaker[Session], prices: PriceTable, batch_id: int,
     """The rerun of the batch's rejected jobs, not yet made: how many and what it would cost."""
     with sessions() as session:
         planned = _planned(session, batch_id, prompt_append)
-    return RerunPlan(batch_id, [v["key"] for _, v in planned], prices.estimate(v["inputs"] for _, v in planned))
+    cost = usd_float(prices.estimate(v["inputs"] for _, v in planned))
+    return RerunPlan(batch_id, [v["key"] for _, v in planned], cost)
 
 
 def rerun(sessions: sessionmaker[Session], batch_id: int, *, now: float, prompt_append: str | None = None) -> list[int]:

@@ -7,6 +7,7 @@ the database, and it refuses any pair this table does not list.
      │ │ │          │  │          │          │           │              │
      │ │ │          │  └─> held   └──────────┴──> cancelled / failed <──┘
      │ │ └─> cached └─> pending (retry after an answered error, or an uncertain submit resubmitted)
+     │ │                  failed ──> downloading (``retry`` of a paid result: downloaded again, not resubmitted)
      │ └─> parked ──> pending (``resume``) or cancelled
      └─> cancelled / failed
 """
@@ -65,7 +66,7 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.HELD: frozenset({S.PENDING, S.CANCELLED, S.FAILED}),
     S.PARKED: frozenset({S.PENDING, S.CANCELLED}),
     S.SUCCEEDED: frozenset(),
-    S.FAILED: frozenset({S.PENDING}),
+    S.FAILED: frozenset({S.PENDING, S.DOWNLOADING}),
     S.CANCELLED: frozenset({S.PENDING}),
     S.CACHED: frozenset(),
 }

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core import retry
+from batch.core.cost import usd_number
 from batch.core.retry import Decision, GiveUp, Retry
 from batch.errors import NotifyError
 from batch.store import jobs as store
@@ -171,7 +172,7 @@ def summarize(session: Session, batch: Batch) -> dict[str, Any]:
         "name": batch.name,
         "counts": counts,
         "total": sum(counts.values()),
-        "cost_usd": round(cost, 4),
+        "cost_usd": usd_number(cost),
         "failures": [{"id": key, "error": error} for key, error in failures],
         "report_path": batch.options.get("report_path"),
         "finished_at": None if ended is None else datetime.fromtimestamp(ended, UTC).isoformat(timespec="seconds"),

@@ -126,16 +126,12 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
     return True
 
 
-def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str, *,
-                       via: dict[str, Any] | None = None, **values: Any) -> None:
-    """Move the job to ``target`` and record its verified files, in one transaction.
-
-    ``via``: first move it into ``downloading`` with these values (a download straight from a poll).
-    """
+def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str,
+                       **values: Any) -> None:
+    """Move the job to ``target`` and record its verified files, in one transaction."""
     with transaction(rt.sessions) as session:
         moved = store.transition(session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
-                                 release=True, detail=detail, via=None if via is None else S.DOWNLOADING,
-                                 **{**(via or {}), **values})
+                                 release=True, detail=detail, **values)
         if moved:
             store.replace_outputs(session, ctx.job.id, output_rows(ctx.job, saved))
 
@@ -278,7 +274,22 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
     if not result.urls:  # paid for, but listed in a shape we cannot read: the answer is kept to read again
         return leave(rt, ctx, S.FAILED, error="result succeeded but lists no output nanobatch can read "
                                              "(the answer is kept in the job's result_raw)", **common)
-    return _download(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result), **common})
+    return _record_paid_result(rt, ctx, {"result_urls": result.urls, "completed_at": _completed_at(rt, ctx, result),
+                                         **common})
+
+
+def _record_paid_result(rt: Runtime, ctx: Ctx, result: dict[str, Any]) -> Next:
+    """Commit the answer of a succeeded ``/result`` (its cost, output URLs) on its own, then download.
+
+    The cost reaches the batch's total here, before any file is written: whatever happens to the
+    download (disk full, a file that cannot be renamed, a bad image), what upstream charged is
+    recorded, and the job keeps its request id and result URLs for ``retry`` to download again.
+    """
+    cost = result.get("cost")
+    detail = f"result paid ${cost}" if cost is not None else "result ready"
+    if not move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), detail=detail, **result):
+        return STOP
+    return _download(rt, Ctx(with_changes(ctx.job, state=S.DOWNLOADING.value, **result), ctx.batch, ctx.owner))
 
 
 def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
@@ -294,33 +305,29 @@ def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
 
 
 def download(rt: Runtime, ctx: Ctx) -> Next:
-    """A job in ``downloading`` (its last download failed): download and verify its outputs again."""
-    return _download(rt, ctx, None)
+    """A job in ``downloading`` (its result recorded and paid): download and verify its outputs."""
+    return _download(rt, ctx)
 
 
-def _download(rt: Runtime, ctx: Ctx, result: dict[str, Any] | None) -> Next:
+def _download(rt: Runtime, ctx: Ctx) -> Next:
     """Download and verify every output, then record the files and succeed in one transaction.
 
-    Straight after a poll found the job done, ``result`` holds what to record of its answer
-    (output URLs, cost...): the move into ``downloading`` is then written in that same
-    transaction, or on its own only if the download fails. A worker lost mid-download leaves
-    the job where it was, and the next poll reads the result again.
+    A failure leaves the job with its request id, result URLs and cost: a network hiccup is
+    retried; a file that cannot be written or an image that is not right fails the job, which
+    ``retry`` sends back here (a new download, no new charge) while upstream still serves the
+    result. A worker lost mid-download leaves the job in ``downloading`` for the next claim.
     """
-    if result is not None:
-        ctx = Ctx(with_changes(ctx.job, **result), ctx.batch, ctx.owner)
     try:
         saved = storage.publish(ctx.batch, download_all(rt.http, ctx.job, ctx.batch,
                                                         limits=DownloadLimits.from_settings(rt.settings),
                                                         renewal=_renewal(rt, ctx)))
     except errors.DownloadError as exc:
-        if result is not None:
-            if not move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), **result):
-                return STOP
-            ctx = Ctx(with_changes(ctx.job, state=S.DOWNLOADING.value), ctx.batch, ctx.owner)
         if exc.retryable:
             return retry_or_fail(rt, ctx, exc)
-        return leave(rt, ctx, S.FAILED, error=str(exc))
-    _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", via=result, error=None)
+        return leave(rt, ctx, S.FAILED, error=f"{exc}{_paid_hint(ctx)}")
+    except OSError as exc:  # ours, not upstream's: disk full, a folder not writable, a rename refused
+        return leave(rt, ctx, S.FAILED, error=f"cannot write the output: {exc}{_paid_hint(ctx)}")
+    _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", error=None)
     return STOP
 
 
@@ -331,6 +338,11 @@ def _renewal(rt: Runtime, ctx: Ctx) -> Renewal:
         with transaction(rt.sessions) as session:
             return store.renew_lease(session, ctx.job.id, ctx.owner, rt.clock() + rt.settings.lease_seconds)
     return Renewal(renew, rt.settings.lease_seconds / 3)
+
+
+def _paid_hint(ctx: Ctx) -> str:
+    return (f" (the result is paid and kept: nanobatch retry {ctx.batch.id} downloads it again without paying "
+            "while upstream serves it)")
 
 
 HANDLERS: dict[JobState, Handler] = {

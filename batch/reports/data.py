@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
 from batch.errors import InputError
 from batch.files.atomic import atomic_file
@@ -73,7 +74,7 @@ def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None)
         "outputs": [o.path for o in ordered], "objects": [o.object_url or "" for o in ordered],
         "sha256": [o.sha256 for o in ordered],
         "size": [f"{o.width}x{o.height}" for o in ordered], "bytes": [o.bytes for o in ordered],
-        "cost": job.cost, "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
+        "cost": usd_number(job.cost), "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
         "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),
         "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
         "uncertain_submits": job.uncertain_submits, "error": job.error,
@@ -90,7 +91,8 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         batch, jobs, outputs = found
         decided = reviews.latest(session, batch_id)
         rows = [job_row(job, outputs.get(job.id, []), decided.get(job.id)) for job in jobs]
-        name, created_at, output_dir, charged = batch.name, batch.created_at, batch.output_dir, batch.charged_usd
+        name, created_at, output_dir = batch.name, batch.created_at, batch.output_dir
+        charged = usd_float(batch.charged_usd)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.core.cost import usd
 from batch.core.fingerprint import fingerprint
 from batch.core.states import JobState
 from batch.manifest import Manifest
@@ -72,7 +74,7 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
             requests_per_second=manifest.limits.requests_per_second,
             submits_per_second=manifest.limits.submits_per_second,
             max_in_flight=manifest.limits.max_in_flight,
-            budget_usd=opts.budget_usd if opts.budget_usd is not None else manifest.budget_usd,
+            budget_usd=_budget(opts.budget_usd if opts.budget_usd is not None else manifest.budget_usd),
             options=extra,
         )
         session.add(batch)
@@ -103,7 +105,12 @@ def set_budget(session: Session, batch_id: int, budget_usd: float) -> None:
     """Give the batch a new budget (``resume --budget``)."""
     batch = session.get(Batch, batch_id)
     assert batch is not None
-    batch.budget_usd = budget_usd
+    batch.budget_usd = _budget(budget_usd)
+
+
+def _budget(dollars: float | None) -> Decimal | None:
+    """A budget as given (a float from YAML or the command line), held exactly as it prints."""
+    return None if dollars is None else usd(dollars)
 
 
 def mark_cancelled(session: Session, batch_id: int, now: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, or_, select, update
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from batch.core import states
 from batch.core.states import JobState
-from batch.store.models import Batch, Job, JobEvent, Output
+from batch.store.models import Batch, Job, JobEvent, Micros, Output
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ _BATCHES: Table = Batch.__table__  # type: ignore[assignment]
 _ADD_CHARGE = (update(_BATCHES)
                .where(_BATCHES.c.id == select(_JOBS.c.batch_id).where(_JOBS.c.id == bindparam("job_id"))
                       .scalar_subquery())
-               .values(charged_usd=_BATCHES.c.charged_usd + bindparam("cost")))
+               .values(charged_usd=_BATCHES.c.charged_usd + bindparam("cost", type_=Micros())))
 _DELETE_OUTPUTS = delete(Output).where(Output.job_id == bindparam("job_id"))
 _ADD_OUTPUT = insert(Output)
 
@@ -203,7 +204,7 @@ def state_totals(session: Session, batch_id: int) -> tuple[dict[str, int], int]:
 FAR_FUTURE = 1e12  # a time no job is due by: "due whenever" for a claim that looks ahead without limit
 
 
-def spend(session: Session, batch_id: int) -> tuple[float, int]:
+def spend(session: Session, batch_id: int) -> tuple[Decimal, int]:
     """Dollars charged so far, and how many jobs are in flight without a recorded cost.
 
     The first is the batch's running total (kept by ``transition``), the second counts only the
@@ -214,7 +215,7 @@ def spend(session: Session, batch_id: int) -> tuple[float, int]:
     committed = session.scalar(
         select(func.count()).where(Job.batch_id == batch_id, Job.state.in_(open_states), Job.cost.is_(None))
     )
-    return float(charged or 0.0), int(committed or 0)
+    return charged or Decimal(0), int(committed or 0)
 
 
 def park_pending(session: Session, batch_id: int, job_id: int, owner: str, *, reason: str, now: float) -> int:

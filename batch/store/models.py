@@ -6,10 +6,32 @@ SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Dialect, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from batch.core.cost import Money, from_micros, to_micros
+
+
+class Micros(TypeDecorator[Decimal]):
+    """Money: an integer of micro-dollars in the database, exact ``Decimal`` dollars in Python.
+
+    BIGINT, not INTEGER: PostgreSQL's INTEGER would end at $2,147 of micro-dollars.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Money | None, dialect: Dialect) -> int | None:
+        """Dollars (Decimal, int, float or str) -> micro-dollars."""
+        return None if value is None else to_micros(value)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        """Micro-dollars -> Decimal dollars."""
+        return None if value is None else from_micros(value)
 
 
 class Base(DeclarativeBase):
@@ -31,8 +53,9 @@ class Batch(Base):
     requests_per_second: Mapped[float | None] = mapped_column(Float, default=None)
     submits_per_second: Mapped[float | None] = mapped_column(Float, default=None)
     max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
-    budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
-    charged_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # sum of the jobs' costs
+    # money columns hold integer micro-dollars (``Micros``); Python sees Decimal dollars
+    budget_usd: Mapped[Decimal | None] = mapped_column(Micros, default=None)
+    charged_usd: Mapped[Decimal] = mapped_column(Micros, default=Decimal(0), server_default="0")  # sum of costs
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="batch", lazy="raise")
@@ -70,7 +93,7 @@ class Job(Base):
     position_at: Mapped[float | None] = mapped_column(Float, default=None)  # when upstream gave that position
     result_urls: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     result_raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # upstream's final /result answer
-    cost: Mapped[float | None] = mapped_column(Float, default=None)
+    cost: Mapped[Decimal | None] = mapped_column(Micros, default=None)  # as upstream reported it
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[float] = mapped_column(Float)
     submitted_at: Mapped[float | None] = mapped_column(Float, default=None)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
@@ -38,7 +40,7 @@ class BatchStatus(StateCounts):
     counts: dict[str, int]
     output_dir: str
     uncertain_submits: int
-    cost: float
+    cost: float  # exact dollars as a float that prints them (``core.cost.usd_float``)
     parked: str | None = None  # why the parked jobs wait for a person (e.g. the budget was reached)
     budget_usd: float | None = None
     reviews: dict[str, int] | None = None  # jobs currently approved / rejected
@@ -75,8 +77,8 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         counts, uncertain = store.state_totals(session, batch_id)
         reviewed = review_counts(session, batch_id)
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
-    return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, batch.charged_usd,
-                       parked, batch.budget_usd, reviewed)
+    return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
+                       parked, usd_number(batch.budget_usd), reviewed)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:
@@ -93,7 +95,7 @@ class BatchSummary(StateCounts):
     name: str
     created_at: float
     counts: dict[str, int]
-    cost: float
+    cost: float  # exact dollars as a float that prints them
 
     @property
     def done(self) -> int:
@@ -104,7 +106,7 @@ class BatchSummary(StateCounts):
         """One element of the ``status --json`` list."""
         return {"batch_id": self.batch_id, "name": self.name, "created_at": iso_utc(self.created_at),
                 "total": self.total, "done": self.done, "succeeded": self.succeeded, "failed": self.failed,
-                "counts": self.counts, "cost_usd": round(self.cost, 6)}
+                "counts": self.counts, "cost_usd": self.cost}
 
 
 def list_batches(sessions: sessionmaker[Session], *, limit: int = DEFAULT_LIMIT) -> list[BatchSummary]:
@@ -122,7 +124,7 @@ def list_batches(sessions: sessionmaker[Session], *, limit: int = DEFAULT_LIMIT)
     counts: dict[int, dict[str, int]] = {i: {} for i in ids}
     for batch_id, state, count in rows:
         counts[batch_id][state] = int(count)
-    return [BatchSummary(b.id, b.name, b.created_at, counts[b.id], b.charged_usd) for b in batches]
+    return [BatchSummary(b.id, b.name, b.created_at, counts[b.id], usd_float(b.charged_usd)) for b in batches]
 
 
 # -- operations and steps ---------------------------------------------------------------------------
@@ -138,6 +140,19 @@ def job_ids(sessions: sessionmaker[Session], batch_id: int, job_states: Sequence
 def error_contains(text: str) -> Any:
     """A condition for ``jobs.transition_all``'s ``only``: the job's error holds ``text`` (taken literally)."""
     return Job.error.contains(text, autoescape=True)
+
+
+def retry_filter(error_text: str | None, *, paid: bool | None = None) -> Any:
+    """``transition_all``'s ``only`` for a retry: the error holds ``error_text`` (if given), and with
+    ``paid`` the job has (True) or has not (False) a succeeded, paid result upstream still holds."""
+    conditions = [] if error_text is None else [error_contains(error_text)]
+    if paid is not None:
+        if paid:
+            conditions.append(and_(Job.upstream_status == "succeeded", Job.request_id.is_not(None)))
+        else:  # NULL-safe: a job never answered has no upstream_status
+            conditions.append(or_(Job.upstream_status.is_(None), Job.upstream_status != "succeeded",
+                                  Job.request_id.is_(None)))
+    return and_(true(), *conditions)
 
 
 def job_and_batch(session: Session, job_id: int) -> tuple[Job, Batch] | None:
@@ -172,12 +187,12 @@ def report_rows(session: Session, batch_id: int) -> tuple[Batch, list[Job], dict
     return batch, jobs, outputs
 
 
-def cost_and_end(session: Session, batch_id: int) -> tuple[float, float | None]:
+def cost_and_end(session: Session, batch_id: int) -> tuple[Decimal, float | None]:
     """What the batch's jobs cost (their last runs) and when the last of them finished."""
     cost, finished = session.execute(
-        select(func.coalesce(func.sum(Job.cost), 0.0), func.max(Job.finished_at)).where(Job.batch_id == batch_id)
+        select(func.coalesce(func.sum(Job.cost), 0), func.max(Job.finished_at)).where(Job.batch_id == batch_id)
     ).one()
-    return float(cost or 0.0), finished
+    return cost or Decimal(0), finished
 
 
 def failures(session: Session, batch_id: int, limit: int) -> list[tuple[str, str | None]]:

@@ -11,6 +11,7 @@ import http.client
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ import requests
 import urllib3.exceptions
 
 from batch import errors
+from batch.core.cost import usd
 from batch.core.schema import MODEL_ID
 from batch.upstream.http import USER_AGENT, HttpSession, send
 
@@ -48,7 +50,7 @@ class Result:
     status: str
     urls: list[str]
     error: str | None
-    cost: float | None
+    cost: Decimal | None  # exact dollars, as upstream printed them
     upstream_seconds: float | None = None  # finished_at - created_at, as upstream reports them
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -119,7 +121,7 @@ class ApiClient:
             status=status,
             urls=urls,
             error=str(error) if error is not None else None,
-            cost=float(cost) if isinstance(cost, int | float) else None,
+            cost=_cost(cost),
             upstream_seconds=_elapsed(body.get("created_at"), body.get("finished_at")),
             raw=body,
         )
@@ -286,6 +288,16 @@ def _urls_in(value: Any) -> list[str]:
         if isinstance(url, str) and url:
             found.append(url)
     return found
+
+
+def _cost(value: Any) -> Decimal | None:
+    """The ``cost`` of a result as exact dollars (0.15 stays 0.15); None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return usd(value)
+    except ValueError:
+        return None
 
 
 def _elapsed(start: Any, end: Any) -> float | None:

@@ -84,9 +84,9 @@ def test_failed_jobs_retried_to_success_keep_their_history(tmp_path: Path, backe
         assert counts(rt, batch_id) == {"failed": 4}
         with running_simulator(SimulatorConfig(latency=(0.0, 0.0))) as good:
             rt = make_runtime(make_settings(tmp_path, backend.db_url, good.base_url), backend.redis_url)
-            assert retry(rt, batch_id, error_contains="no such text") == 0
-            assert retry(rt, batch_id, error_contains="fail-rate") == 4
-            assert retry(rt, batch_id) == 0  # nothing failed any more: safe to run twice
+            assert retry(rt, batch_id, error_contains="no such text").total == 0
+            assert retry(rt, batch_id, error_contains="fail-rate").total == 4
+            assert retry(rt, batch_id).total == 0  # nothing failed any more: safe to run twice
             drain(rt, batch_id, timeout=30)
     assert counts(rt, batch_id) == {"succeeded": 4}
     with rt.sessions() as s:

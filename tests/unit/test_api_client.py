@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -93,7 +94,7 @@ def test_result_lists_every_output_key(output: dict[str, Any], urls: list[str]) 
     body = {"request_id": "r", "status": "succeeded", "output": output, "cost": 0.15}
     client, adapter = client_for(answer(200, body))
     result = client.result("r")
-    assert sorted(result.urls) == sorted(urls) and result.cost == 0.15
+    assert sorted(result.urls) == sorted(urls) and result.cost == Decimal("0.15")
     assert "include_cost=true" in (adapter.seen[0].url or "")
 
 

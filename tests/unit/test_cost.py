@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import pytest
 
-from batch.core.cost import PriceTable, within_budget
+from batch.core.cost import PriceTable, from_micros, to_micros, usd, usd_number, within_budget
 
 
 def test_prices_by_resolution() -> None:
     table = PriceTable(0.15, 0.30)
     jobs = [{"resolution": "1K"}, {"resolution": "2K"}, {"resolution": "4K"}, {}]
-    assert table.estimate(jobs) == pytest.approx(0.75)
+    assert table.estimate(jobs) == Decimal("0.75")
 
 
 @pytest.mark.parametrize(
@@ -25,3 +28,28 @@ def test_prices_by_resolution() -> None:
 )
 def test_within_budget(budget: float | None, charged: float, committed: float, price: float, ok: bool) -> None:
     assert within_budget(budget, charged, committed, price) is ok
+
+
+def test_forty_jobs_at_fifteen_cents_add_up_to_six_dollars_exactly() -> None:
+    total = sum((usd(0.15) for _ in range(40)), Decimal(0))
+    assert total == Decimal("6") and sum(0.15 for _ in range(40)) != 6.0  # what floats did
+    assert json.dumps(usd_number(total)) == "6.0"
+    assert json.dumps(usd_number(PriceTable(0.15, 0.30).estimate([{}] * 7))) == "1.05"
+
+
+def test_micro_dollars_round_trip_and_round_half_even() -> None:
+    assert to_micros(0.15) == 150_000 and to_micros("1.0000005") == 1_000_000 and to_micros(Decimal(2)) == 2_000_000
+    assert from_micros(150_000) == Decimal("0.15")
+    assert usd_number(None) is None
+
+
+@pytest.mark.parametrize("bad", [float("nan"), "lots", float("inf")])
+def test_what_is_not_money_is_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="not an amount of money"):
+        usd(bad)  # type: ignore[arg-type]
+
+
+def test_the_budget_rule_is_exact_at_the_edge() -> None:
+    # six jobs of $0.15 fit a $0.90 budget: float sums put the sixth a hair over
+    assert within_budget(0.9, usd(0.15) * 5, 0, 0.15)
+    assert not within_budget(0.9, usd(0.15) * 5, 0, 0.150001)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +261,7 @@ def test_poll_in_progress_moves_the_job_to_running_and_comes_back_later(world: W
 def test_poll_completed_fetches_the_result_and_downloads_verified_files(world: World) -> None:
     world.add_job(S.QUEUED, request_id="req-1", submitted_at=world.clock() - 30, upstream_status="in_queue")
     world.api.script("status", Status("completed", None))
-    world.api.script("result", Result("succeeded", [f"{FILES}/out.png"], None, 0.15, upstream_seconds=20.0))
+    world.api.script("result", Result("succeeded", [f"{FILES}/out.png"], None, Decimal("0.15"), upstream_seconds=20.0))
     world.step()
     job = world.job()
     assert (job.state, job.completed_at, job.lease_owner) == ("fetching", world.clock(), OWNER)
@@ -268,13 +269,13 @@ def test_poll_completed_fetches_the_result_and_downloads_verified_files(world: W
     world.step()
     job = world.job()
     assert world.api.names() == ["status", "result"]
-    assert (job.state, job.cost, job.lease_owner) == ("succeeded", 0.15, None)
+    assert (job.state, job.cost, job.lease_owner) == ("succeeded", Decimal("0.15"), None)
     assert job.completed_at == pytest.approx(world.clock() - 31 + 20)  # upstream's own run time, not our lag
     with world.rt.sessions() as session:
         outputs = session.scalars(select(Output).where(Output.job_id == job.id)).all()
         charged = session.get_one(Batch, job.batch_id).charged_usd
     assert [(Path(o.path).name, o.width, o.height) for o in outputs] == [("j1.png", *OUTPUT_DIMENSIONS["1:1"]["1K"])]
-    assert charged == pytest.approx(0.15)
+    assert charged == Decimal("0.15")
     assert world.moves() == [("queued", "fetching"), ("fetching", "downloading"), ("downloading", "succeeded")]
 
 
