@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 
 from batch.store.models import Base
 
@@ -21,7 +24,7 @@ def _engine() -> Engine:
 def run_migrations_online() -> None:
     """Run every pending migration in one transaction (batch mode keeps SQLite ALTERs working)."""
     engine = _engine()
-    with engine.connect() as connection:
+    with engine.connect() as connection, _sqlite_foreign_keys_off(connection):
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
@@ -31,6 +34,27 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: no foreign key actions while migrating, then on again.
+
+    Batch mode changes a column by copying the table and dropping the old one; with foreign keys
+    on, that DROP deletes every row first and ON DELETE CASCADE empties the tables that point at
+    it (changing ``batches`` would delete every job). The pragma is a no-op inside a transaction,
+    so it goes straight to the driver before the migration's transaction begins.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 run_migrations_online()

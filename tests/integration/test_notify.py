@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def test_webhook_gets_the_summary_once_the_batch_is_done(tmp_path: Path, backend
     assert body["batch_id"] == batch_id and body["name"] == "nightly" and body["total"] == 8
     assert body["counts"] == {"succeeded": 8 - len(failed), "failed": len(failed)}
     assert body["failures"] == [{"id": j.key, "error": j.error} for j in failed]
-    assert body["cost_usd"] == pytest.approx(sum(j.cost or 0.0 for j in jobs))
+    assert body["cost_usd"] == float(sum((j.cost or Decimal(0) for j in jobs), Decimal(0)))
     assert body["report_path"] is None
     last = max(j.finished_at or 0.0 for j in jobs)
     assert body["finished_at"] == time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(int(last)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -101,13 +102,13 @@ def test_recorded_costs_add_up_on_the_batch_and_a_rerun_is_paid_again(tmp_path: 
         store.transition(s, first, S.QUEUED, S.FAILED, now=102.0, cost=0.15)
         store.transition(s, second, S.QUEUED, S.DOWNLOADING, now=102.0, cost=0.30)
         charged, in_flight = store.spend(s, batch_id)
-        assert (round(charged, 6), in_flight) == (0.45, 1)  # the third is in flight without a cost
+        assert (charged, in_flight) == (Decimal("0.45"), 1)  # the third is in flight without a cost
         store.transition(s, first, S.FAILED, S.PENDING, now=103.0, cost=None)  # retried
         store.transition(s, first, S.PENDING, S.SUBMITTING, now=103.0)
         store.transition(s, first, S.SUBMITTING, S.QUEUED, now=103.0)
         store.transition(s, first, S.QUEUED, S.DOWNLOADING, now=104.0, cost=0.15)
         charged, in_flight = store.spend(s, batch_id)
-    assert (round(charged, 6), in_flight) == (0.6, 1)
+    assert (charged, in_flight) == (Decimal("0.6"), 1)
 
 
 def test_parking_and_unparking_are_transitions_with_events(tmp_path: Path, backend: Backend) -> None:
