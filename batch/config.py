@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from batch.errors import ConfigError
 
@@ -57,6 +58,19 @@ class Settings:
     def is_real_api(self) -> bool:
         """True when talking to RunComfy itself (a token is then mandatory)."""
         return self.api_base.rstrip("/") == REAL_API_BASE
+
+    def check_api(self) -> str:
+        """The token, once the API base is a usable URL and a token is set; else a ConfigError naming
+        the variable to fix (never the token itself). Whatever the base: the simulator wants one too."""
+        try:
+            parts = urlsplit(self.api_base)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number
+            usable = False
+        if not usable:
+            raise ConfigError(f"RUNCOMFY_API_BASE must be an http(s) URL such as {REAL_API_BASE}, "
+                              f"got {self.api_base!r}")
+        return self.require_token()
 
     def require_token(self) -> str:
         """The API token, or a ConfigError that says how to set it (never the token itself)."""

@@ -127,7 +127,15 @@ class ServerError(RetryableError):
 
 
 class NotDelivered(RetryableError):
-    """The request never reached the server (connection refused, DNS): safe to send again."""
+    """The request never reached the server (connection refused, DNS): safe to send again.
+
+    ``unreachable`` says why when no retry can help until someone fixes the setup ("connection
+    refused", "host name not found"); None for a failure that may pass (a connect timeout).
+    """
+
+    def __init__(self, message: str, *, unreachable: str | None = None) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class UncertainDelivery(RetryableError):

@@ -161,7 +161,7 @@ def _watch(batch_id: int, worker: LocalWorker, refresh: float, reach: Reachabili
                     said.add(f"{name}@{since}")
                     progress.console.print(f"[yellow]warning: {reach.describe(name, since)}[/yellow]")
             _show(progress, task, status, tracker, time.monotonic(), reach.warnings())
-            if status.settled or not worker.alive():
+            if status.settled or status.paused or not worker.alive():
                 break
             time.sleep(refresh)
     if not worker.alive() and not status.settled:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -17,6 +17,9 @@ from batch.cli.bars import work_bar
 from batch.commands import service
 from batch.errors import ConfigError, InputError, ManifestError, NanobatchError
 from batch.store.db import dispose_engines
+
+if TYPE_CHECKING:
+    from batch.store.queries import BatchStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -181,7 +184,15 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     with work_bar("reusing cached results") as progress:
         batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
                                      warn=_warn, on_progress=progress)
-    status = console.run_with_progress(batch_id, concurrency=concurrency)
+    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
+
+
+def _exit_after_run(status: BatchStatus) -> NoReturn:
+    """Exit 0 when every job succeeded, 2 with the reason when a setup error paused the batch, else 1."""
+    if status.paused:
+        click.echo(f"error: batch {status.batch_id} paused: {status.paused}; "
+                   f"then continue with: nanobatch resume {status.batch_id}", err=True)
+        sys.exit(2)
     sys.exit(0 if status.all_succeeded else 1)
 
 
@@ -211,8 +222,7 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
         click.echo(f"{released} parked jobs released")
     if detach:
         return
-    status = console.run_with_progress(batch_id, concurrency=concurrency)
-    sys.exit(0 if status.all_succeeded else 1)
+    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
 
 
 @main.command()

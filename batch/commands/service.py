@@ -108,9 +108,7 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     ``force``, the jobs that earlier identical jobs' intact files answer end ``cached`` before
     this returns (``batch.commands.cached``; ``on_progress`` follows that pass).
     """
-    cfg = settings()
-    if cfg.is_real_api:
-        cfg.require_token()
+    settings().check_api()  # a broken setup stops here, before anything is written
     opts = options or SubmitOptions()
     manifest = validate(path, name=name or opts.name)
     if check_inputs:

@@ -12,6 +12,7 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.config import Settings
+from batch.core.breaker import Breaker
 from batch.core.cost import PriceTable
 from batch.core.timing import QueueModel, RuntimeEstimate, estimate_runtime, queue_model
 from batch.store import db, samples
@@ -34,6 +35,7 @@ class Runtime:
     limiter: Limiter
     http: requests.Session
     prices: PriceTable = field(default_factory=PriceTable)
+    breaker: Breaker = field(default_factory=Breaker)
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
     _estimates: dict[int, tuple[float, RuntimeEstimate]] = field(default_factory=dict)
@@ -85,7 +87,7 @@ class Runtime:
 def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:
     """A Runtime wired to the configured database, the API and the shared limiter."""
     http = HttpSession()
-    client = ApiClient(settings.api_base, settings.require_token(), http=http, timeout=settings.http_timeout)
+    client = ApiClient(settings.api_base, settings.check_api(), http=http, timeout=settings.http_timeout)
     limiter: Limiter = RedisLimiter(redis_url) if redis_url else NullLimiter()
     return Runtime(
         settings=settings,

@@ -18,6 +18,7 @@ from batch import errors
 from batch.core.cost import within_budget
 from batch.core.states import JobState
 from batch.core.timing import next_poll_delay
+from batch.engine import breaker
 from batch.engine.cancelling import CancelOutcome
 from batch.engine.moves import CONTINUE, STOP, Ctx, Next, acquired, leave, move, retry_or_fail, wait, with_changes
 from batch.engine.runtime import Runtime
@@ -103,13 +104,16 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
     ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
     try:
         request_id = rt.client.submit(body)
-    except errors.UncertainDelivery as exc:
-        return uncertain_submit(rt, ctx, str(exc))
-    except errors.RetryableError as exc:
-        return retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
-    except errors.PermanentError as exc:
+    except errors.ApiError as exc:
+        if breaker.tripped(rt, ctx, exc) is STOP:
+            return STOP
+        if isinstance(exc, errors.UncertainDelivery):
+            return uncertain_submit(rt, ctx, str(exc))
+        if isinstance(exc, errors.RetryableError):
+            return retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
         return leave(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
+    rt.breaker.succeeded()
     first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
     return leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
                  upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
@@ -193,11 +197,14 @@ def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Cal
         return STOP
     try:
         answer = call()
-    except errors.RetryableError as exc:
-        return retry_or_fail(rt, ctx, exc)
-    except errors.PermanentError as exc:
+    except errors.ApiError as exc:
+        if breaker.tripped(rt, ctx, exc) is STOP:
+            return STOP
+        if isinstance(exc, errors.RetryableError):
+            return retry_or_fail(rt, ctx, exc)
         return leave(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
+    rt.breaker.succeeded()
     return then(answer)
 
 

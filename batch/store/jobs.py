@@ -231,11 +231,22 @@ def park_pending(session: Session, batch_id: int, job_id: int, owner: str, *, re
     return int(mine) + len(others)
 
 
+def pause(session: Session, batch_id: int, reason: str, *, now: float) -> int:
+    """Pause a batch for a setup error (the API unreachable, the token refused): its unleased pending
+    jobs move to ``parked`` with ``reason`` in their events, and the batch keeps the reason as both
+    ``parked`` and ``paused`` until ``unpark``. Their attempts are untouched. Returns how many were parked."""
+    batch = session.get(Batch, batch_id)
+    if batch is not None and batch.options.get("paused") != reason:
+        batch.options = {**batch.options, "parked": reason, "parked_at": now, "paused": reason}
+    return len(transition_all(session, batch_id, JobState.PENDING, JobState.PARKED, now=now, detail=reason))
+
+
 def unpark(session: Session, batch_id: int, now: float) -> int:
-    """Make a batch's parked jobs pending again, due now, and clear the reason; returns how many."""
+    """Make a batch's parked jobs pending again, due now, and clear the reason (and a pause); returns
+    how many."""
     batch = session.get(Batch, batch_id)
     if batch is not None:
-        batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at")}
+        batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at", "paused")}
     return len(transition_all(session, batch_id, JobState.PARKED, JobState.PENDING, now=now, detail="resumed",
                               next_action_at=now))
 

@@ -44,6 +44,7 @@ class BatchStatus(StateCounts):
     parked: str | None = None  # why the parked jobs wait for a person (e.g. the budget was reached)
     budget_usd: float | None = None
     reviews: dict[str, int] | None = None  # jobs currently approved / rejected
+    paused: str | None = None  # why the circuit breaker paused the batch (a setup error), until resume
 
     @property
     def settled(self) -> bool:
@@ -65,7 +66,8 @@ class BatchStatus(StateCounts):
         """The ``status --json`` document."""
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
-                "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {}}
+                "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {},
+                "paused": self.paused}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -78,7 +80,7 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         reviewed = review_counts(session, batch_id)
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
-                       parked, usd_number(batch.budget_usd), reviewed)
+                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"))
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

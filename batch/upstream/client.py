@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -157,8 +158,28 @@ def translate_transport_error(exc: requests.RequestException | ValueError, what:
         return errors.NotSendable(f"{what}: the request could not be sent ({type(exc).__name__}): "
                                   "check RUNCOMFY_API_TOKEN and RUNCOMFY_API_BASE")
     if isinstance(exc, requests.ConnectTimeout) or _is_connect_failure(exc):
-        return errors.NotDelivered(f"{what}: could not connect ({type(exc).__name__})")
+        unreachable = _unreachable(exc)
+        return errors.NotDelivered(f"{what}: could not connect ({unreachable or type(exc).__name__})",
+                                   unreachable=unreachable)
     return errors.UncertainDelivery(f"{what}: no answer ({type(exc).__name__})")
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """"connection refused" or "host name not found" when the chain of causes says so, else None."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror) or type(seen).__name__ == "NameResolutionError":
+            return "host name not found"
+        if isinstance(seen, urllib3.exceptions.MaxRetryError) and seen.reason is not None:
+            seen = seen.reason
+            continue
+        seen = seen.__cause__ or seen.__context__ or next(
+            (arg for arg in seen.args if isinstance(arg, BaseException)), None)
+    return None
 
 
 def _is_connect_failure(exc: BaseException) -> bool:
