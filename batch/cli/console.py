@@ -185,7 +185,11 @@ def print_status(status: BatchStatus) -> None:
                        f"{status.reviews.get('rejected', 0)} rejected")
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
-    if status.parked:
+    if status.paused:
+        left = status.counts.get(JobState.PARKED.value, 0)
+        _console.print(f"[yellow]paused: {status.paused}; {left} jobs parked, none failed by it. Once fixed, "
+                       f"continue with [bold]nanobatch resume {status.batch_id}[/bold][/yellow]")
+    elif status.parked:
         left = status.counts.get(JobState.PARKED.value, 0)
         _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
                        f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
