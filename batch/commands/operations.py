@@ -89,12 +89,13 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
     fresh = {**again, "request_id": None, "result_urls": None, "upstream_status": None, "queue_position": None,
              "cost": None}
     with transaction(rt.sessions) as session:
+        paid = queries.retry_filter(error_contains, among=queries.paid_results(session, batch_id))
         downloads = [] if resubmit else store.transition_all(
             session, batch_id, S.FAILED, S.DOWNLOADING, now=now, detail="retry requested: download the paid result",
-            only=queries.retry_filter(error_contains, paid=True), **again)
+            only=paid, **again)
         repaid = store.transition_all(
             session, batch_id, S.FAILED, S.PENDING, now=now, detail="retry requested: resubmit (paid again)",
-            only=queries.retry_filter(error_contains, paid=True), **fresh) if resubmit else []
+            only=paid, **fresh) if resubmit else []
         others = [job_id for source in [S.FAILED, *([S.CANCELLED] if cancelled else []), *([S.HELD] if held else [])]
                   for job_id in store.transition_all(session, batch_id, source, S.PENDING, now=now,
                                                      detail="retry requested",

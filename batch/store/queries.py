@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, true
+from sqlalchemy import and_, bindparam, func, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.cost import usd_float, usd_number
@@ -144,17 +144,22 @@ def error_contains(text: str) -> Any:
     return Job.error.contains(text, autoescape=True)
 
 
-def retry_filter(error_text: str | None, *, paid: bool | None = None) -> Any:
-    """``transition_all``'s ``only`` for a retry: the error holds ``error_text`` (if given), and with
-    ``paid`` the job has (True) or has not (False) a succeeded, paid result upstream still holds."""
+def retry_filter(error_text: str | None, *, among: Sequence[int] | None = None) -> Any:
+    """``transition_all``'s ``only`` for a retry: the error holds ``error_text`` (if given), and the
+    job is one of ``among`` (if given)."""
     conditions = [] if error_text is None else [error_contains(error_text)]
-    if paid is not None:
-        if paid:
-            conditions.append(and_(Job.upstream_status == "succeeded", Job.request_id.is_not(None)))
-        else:  # NULL-safe: a job never answered has no upstream_status
-            conditions.append(or_(Job.upstream_status.is_(None), Job.upstream_status != "succeeded",
-                                  Job.request_id.is_(None)))
+    if among is not None:
+        conditions.append(Job.id.in_(among))
     return and_(true(), *conditions)
+
+
+def paid_results(session: Session, batch_id: int) -> list[int]:
+    """The batch's failed jobs whose result upstream succeeded, was paid and lists output URLs: the
+    ones ``retry`` downloads again instead of submitting."""
+    rows = session.execute(select(Job.id, Job.result_urls).where(
+        Job.batch_id == batch_id, Job.state == S.FAILED.value, Job.upstream_status == "succeeded",
+        Job.request_id.is_not(None)))
+    return [job_id for job_id, urls in rows if urls]  # JSON: no portable "non-empty list" in SQL
 
 
 def job_and_batch(session: Session, job_id: int) -> tuple[Job, Batch] | None:

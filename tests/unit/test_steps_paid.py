@@ -113,3 +113,12 @@ def test_retry_resubmit_pays_again_and_says_so(world: World, error_text: str | N
     job = world.job()
     assert (job.state, job.request_id, job.cost) == ("pending", None, None)
     assert charged(world) == Decimal("0.15")  # what was paid stays in the batch's total
+
+
+def test_a_paid_result_listing_no_readable_output_is_resubmitted_by_retry(world: World) -> None:
+    world.add_job(S.RUNNING, request_id="req-1", submitted_at=world.clock() - 10, upstream_status="in_progress")
+    world.api.script("result", Result("succeeded", [], None, Decimal("0.15")))
+    world.step()
+    assert (world.job().state, charged(world)) == ("failed", Decimal("0.15"))
+    report = operations.retry(world.rt, world.job().batch_id)
+    assert (report.downloads, report.resubmits, world.job().state) == (0, 1, "pending")  # nothing to download
