@@ -49,6 +49,7 @@ def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
     """
     from batch.cli.local import beat_alive, worker_command
 
+    service.settings().check_api()  # exit 2 now, not a traceback per task in the worker's log
     if beat is None:
         beat = not beat_alive(service.settings())
         if beat:

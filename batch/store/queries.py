@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, true
+from sqlalchemy import and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.cost import usd_float, usd_number

@@ -51,7 +51,7 @@ def test_run_exits_1_when_jobs_fail(tmp_path: Path) -> None:
 def test_submit_json_then_status(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, "http://127.0.0.1:9", items=2, styles=2)
     done = nanobatch(["submit", "--json", str(manifest)], tmp_path / "home", tmp_path,
-                     RUNCOMFY_API_BASE="http://127.0.0.1:9")
+                     RUNCOMFY_API_BASE="http://127.0.0.1:9", RUNCOMFY_API_TOKEN="t")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"batch_id": 1, "jobs": 4}
     status = json.loads(nanobatch(["status", "1", "--json"], tmp_path / "home", tmp_path).stdout)
@@ -61,7 +61,8 @@ def test_submit_json_then_status(tmp_path: Path) -> None:
 def test_bad_manifest_names_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\njobs:\n  - id: a\n    prompt: p\n    image_urls: [not-a-url]\n    resolution: 8K\n")
-    done = nanobatch(["submit", str(bad)], tmp_path / "home", tmp_path, RUNCOMFY_API_BASE="http://127.0.0.1:9")
+    done = nanobatch(["submit", str(bad)], tmp_path / "home", tmp_path, RUNCOMFY_API_BASE="http://127.0.0.1:9",
+                     RUNCOMFY_API_TOKEN="t")
     assert done.returncode == 2
     assert "bad.yaml:5" in done.stderr and "bad.yaml:6" in done.stderr and "resolution" in done.stderr
     assert not (tmp_path / "home" / "nanobatch.db").exists()

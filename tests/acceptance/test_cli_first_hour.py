@@ -67,7 +67,7 @@ def test_schedules_list_without_a_database_creates_none(tmp_path: Path) -> None:
 
 def test_status_where_a_batch_exists_still_lists_it(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, "http://127.0.0.1:9", items=1, styles=1)
-    env = {"RUNCOMFY_API_BASE": "http://127.0.0.1:9"}
+    env = {"RUNCOMFY_API_BASE": "http://127.0.0.1:9", "RUNCOMFY_API_TOKEN": "t"}  # submit wants a token, any base
     assert plain_nanobatch(["submit", str(manifest)], tmp_path, **env).returncode == 0
     listed = plain_nanobatch(["status"], tmp_path)
     assert listed.returncode == 0 and "test-batch" in listed.stdout and "no batches" not in listed.stdout

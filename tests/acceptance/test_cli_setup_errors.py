@@ -90,3 +90,10 @@ def test_a_refused_token_pauses_the_batch_and_resume_finishes_it(tmp_path: Path)
         resumed = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_TOKEN="right", **env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert counts(home, tmp_path) == {"succeeded": 4}
+
+
+def test_a_worker_without_a_token_exits_2_instead_of_failing_each_task(tmp_path: Path) -> None:
+    done = nanobatch(["worker"], tmp_path / "home", tmp_path, RUNCOMFY_API_BASE="http://127.0.0.1:1")
+    assert done.returncode == 2
+    [line] = error_lines(done.stderr)
+    assert "RUNCOMFY_API_TOKEN" in line

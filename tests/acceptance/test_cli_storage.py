@@ -14,7 +14,7 @@ from tests.storage_helpers import photos_manifest
 
 def test_validate_refuses_wrong_credentials_before_anything_is_written(tmp_path: Path, local_s3: LocalS3) -> None:
     manifest = photos_manifest(tmp_path, local_s3, f"t{time.time_ns()}", photos=2)
-    env = {**local_s3.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret"}
+    env = {**local_s3.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret", "RUNCOMFY_API_TOKEN": "t"}
     for verb in (["validate"], ["submit"]):
         done = nanobatch([*verb, str(manifest)], tmp_path / "home", tmp_path, RUNCOMFY_API_BASE="http://127.0.0.1:9",
                          **env)
