@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from batch.core.states import JobState
 from batch.engine.cancelling import CancelOutcome
@@ -83,7 +84,7 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
         with transaction(rt.sessions) as session:
             batches.clear_cancelled(session, batch_id)
     now = rt.clock()
-    again = {"attempts": 0, "error": None, "finished_at": None, "next_action_at": now}
+    again: dict[str, Any] = {"attempts": 0, "error": None, "finished_at": None, "next_action_at": now}
     # a resubmitted job starts with no cost: the budget counts a job in flight without a cost as about
     # to be charged (what it cost before stays in the batch's total)
     fresh = {**again, "request_id": None, "result_urls": None, "upstream_status": None, "queue_position": None,

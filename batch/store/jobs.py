@@ -232,13 +232,15 @@ def park_pending(session: Session, batch_id: int, job_id: int, owner: str, *, re
 
 
 def pause(session: Session, batch_id: int, reason: str, *, now: float) -> int:
-    """Pause a batch for a setup error (the API unreachable, the token refused): its unleased pending
-    jobs move to ``parked`` with ``reason`` in their events, and the batch keeps the reason as both
-    ``parked`` and ``paused`` until ``unpark``. Their attempts are untouched. Returns how many were parked."""
+    """Pause a batch for a setup error (the API unreachable, the token refused): its pending jobs, leased
+    ones too (their workers would only fail the same way), move to ``parked`` with ``reason`` in their
+    events, and the batch keeps the reason as both ``parked`` and ``paused`` until ``unpark``. Their
+    attempts are untouched. Returns how many were parked."""
     batch = session.get(Batch, batch_id)
     if batch is not None and batch.options.get("paused") != reason:
         batch.options = {**batch.options, "parked": reason, "parked_at": now, "paused": reason}
-    return len(transition_all(session, batch_id, JobState.PENDING, JobState.PARKED, now=now, detail=reason))
+    return len(transition_all(session, batch_id, JobState.PENDING, JobState.PARKED, now=now, detail=reason,
+                              leased=True))
 
 
 def unpark(session: Session, batch_id: int, now: float) -> int:
@@ -260,16 +262,21 @@ def transition_all(
     now: float,
     detail: str | None = None,
     only: Any = None,
+    leased: bool = False,
     **values: Any,
 ) -> list[int]:
     """``transition`` for every unleased job of a batch in ``source`` (optionally filtered by ``only``);
-    one UPDATE ... RETURNING, then one event row each. Returns the ids moved."""
+    one UPDATE ... RETURNING, then one event row each. Returns the ids moved.
+
+    ``leased``: jobs a worker holds too (their lease is dropped). Safe because every step write is
+    conditional on the state the step found: the worker's next write finds the job moved and stops.
+    """
     states.check(source, target)
     if target in states.TERMINAL:
         values.setdefault("finished_at", now)
-    stmt = update(Job).where(
-        Job.batch_id == batch_id, Job.state == source.value, or_(Job.lease_until.is_(None), Job.lease_until < now)
-    )
+    stmt = update(Job).where(Job.batch_id == batch_id, Job.state == source.value)
+    if not leased:
+        stmt = stmt.where(or_(Job.lease_until.is_(None), Job.lease_until < now))
     if only is not None:
         stmt = stmt.where(only)
     ids = list(session.scalars(stmt.values(state=target.value, lease_owner=None, lease_until=None, **values)

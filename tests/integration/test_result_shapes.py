@@ -58,7 +58,7 @@ def test_paid_result_in_an_unreadable_shape_fails_with_the_answer_kept(
     assert {job.error for job in jobs} == {"result succeeded but lists no output nanobatch can read "
                                            "(the answer is kept in the job's result_raw)"}
     assert all((job.result_raw or {}).get("output", {}).get("pictures") for job in jobs)
-    assert sum(job.cost or 0 for job in jobs) == pytest.approx(charged)
+    assert float(sum(job.cost or 0 for job in jobs)) == pytest.approx(charged)
 
 
 def test_unknown_status_is_polled_again_then_fails_clearly(tmp_path: Path, sqlite_url: str,

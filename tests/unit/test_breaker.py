@@ -92,7 +92,8 @@ def pending_batch(world: World, extra: int = 2) -> None:
         for n in range(extra):
             session.add(Job(batch_id=job.batch_id, key=f"other{n}", state=S.PENDING.value, inputs=job.inputs,
                             output_name=f"o{n}.png", fingerprint="e" * 64, next_action_at=world.clock(),
-                            created_at=world.clock()))
+                            created_at=world.clock(), lease_owner="worker-2" if n == 0 else None,
+                            lease_until=world.clock() + 60 if n == 0 else None))  # the first held by a worker
 
 
 def status(world: World) -> queries.BatchStatus:
