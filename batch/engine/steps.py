@@ -329,9 +329,10 @@ def _download(rt: Runtime, ctx: Ctx) -> Next:
                                                         limits=DownloadLimits.from_settings(rt.settings),
                                                         renewal=_renewal(rt, ctx)))
     except errors.DownloadError as exc:
-        if exc.retryable:
-            return retry_or_fail(rt, ctx, exc)
-        return leave(rt, ctx, S.FAILED, error=f"{exc}{_paid_hint(ctx)}")
+        gone = isinstance(exc, errors.DownloadFailed) and exc.kind == "refused"  # the file server said 4xx
+        if exc.retryable:  # the hint rides along: the job fails with it once its attempts are spent
+            return retry_or_fail(rt, ctx, errors.DownloadError(f"{exc}{_paid_hint(ctx)}", retryable=True))
+        return leave(rt, ctx, S.FAILED, error=f"{exc}{_paid_hint(ctx, gone=gone)}")
     except OSError as exc:  # ours, not upstream's: disk full, a folder not writable, a rename refused
         return leave(rt, ctx, S.FAILED, error=f"cannot write the output: {exc}{_paid_hint(ctx)}")
     _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", error=None)
@@ -347,7 +348,10 @@ def _renewal(rt: Runtime, ctx: Ctx) -> Renewal:
     return Renewal(renew, rt.settings.lease_seconds / 3)
 
 
-def _paid_hint(ctx: Ctx) -> str:
+def _paid_hint(ctx: Ctx, *, gone: bool = False) -> str:
+    if gone:
+        return (f" (the result was paid, but its file is no longer served: nanobatch retry {ctx.batch.id} "
+                "--resubmit runs the job again, paid again)")
     return (f" (the result is paid and kept: nanobatch retry {ctx.batch.id} downloads it again without paying "
             "while upstream serves it)")
 

@@ -25,7 +25,8 @@ PAID = Result("succeeded", [f"{FILES}/out.png"], None, Decimal("0.15"), upstream
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    return make_world(tmp_path)
+    # one attempt: a write failure is retried like any (files/download's table), and spends them at once
+    return make_world(tmp_path, max_attempts=1)
 
 
 def charged(world: World) -> Decimal:
@@ -34,7 +35,7 @@ def charged(world: World) -> Decimal:
 
 
 def part_files(world: World) -> list[Path]:
-    return list((world.rt.settings.home / "out").glob(".*.part"))
+    return list((world.rt.settings.home / "out").rglob("*.part*"))  # .part files and .parts folders
 
 
 def running_job(world: World) -> None:
@@ -63,7 +64,7 @@ def test_an_output_that_cannot_be_written_fails_the_job_but_keeps_its_result_and
     world.step()
     job = world.job()
     assert (job.state, job.request_id, job.result_urls, job.cost) == ("failed", "req-1", PAID.urls, Decimal("0.15"))
-    assert "cannot write the output" in (job.error or "") and "retry" in (job.error or "")
+    assert "could not write output j1.png" in (job.error or "") and "without paying" in (job.error or "")
     assert charged(world) == Decimal("0.15")
     assert part_files(world) == []
 
@@ -104,7 +105,7 @@ def test_retry_downloads_a_paid_result_again_without_a_submit(world: World) -> N
         assert len(session.scalars(select(Output).where(Output.job_id == job.id)).all()) == 1
 
 
-@pytest.mark.parametrize("error_text", [None, "cannot write"])
+@pytest.mark.parametrize("error_text", [None, "could not write"])
 def test_retry_resubmit_pays_again_and_says_so(world: World, error_text: str | None) -> None:
     failed_after_paying(world)
     report = operations.retry(world.rt, world.job().batch_id, error_contains=error_text, resubmit=True)
@@ -122,3 +123,12 @@ def test_a_paid_result_listing_no_readable_output_is_resubmitted_by_retry(world:
     assert (world.job().state, charged(world)) == ("failed", Decimal("0.15"))
     report = operations.retry(world.rt, world.job().batch_id)
     assert (report.downloads, report.resubmits, world.job().state) == (0, 1, "pending")  # nothing to download
+
+
+def test_a_result_no_longer_served_says_that_only_resubmit_helps(world: World) -> None:
+    running_job(world)
+    world.rt.http.mount(FILES, HandlerAdapter(lambda request: (404, {}, b"")))
+    world.step()
+    job = world.job()
+    assert (job.state, job.cost) == ("failed", Decimal("0.15"))
+    assert "no longer served" in (job.error or "") and "--resubmit" in (job.error or "")
