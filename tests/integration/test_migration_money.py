@@ -28,7 +28,7 @@ def test_0010_turns_float_dollars_into_micro_dollars_and_its_downgrade_back(tmp_
     batch_id = create_batch(sessions, manifest, now=100.0)
     engine = db.get_engine(backend.db_url)
     cfg = db.alembic_config(engine)
-    command.downgrade(cfg, "0008")
+    command.downgrade(cfg, "0009")
     with engine.begin() as conn:  # what float arithmetic left: three $0.15 jobs summed to 0.44999999999999996
         conn.execute(text("UPDATE jobs SET cost = 0.15"))
         conn.execute(text("UPDATE batches SET charged_usd = :total"), {"total": 0.15 + 0.15 + 0.15})
@@ -44,7 +44,7 @@ def test_0010_turns_float_dollars_into_micro_dollars_and_its_downgrade_back(tmp_
     with sessions() as session:
         batch = session.get_one(Batch, batch_id)
         assert (batch.charged_usd, batch.budget_usd) == (Decimal("0.45"), Decimal("0.9"))
-    command.downgrade(cfg, "0008")
+    command.downgrade(cfg, "0009")
     assert money() == [(0.45, 0.9), (0.15,)]
     command.upgrade(cfg, "head")
 
