@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from batch.core.states import JobState
 from batch.engine.cancelling import CancelOutcome
 from batch.engine.moves import Ctx
@@ -20,6 +22,7 @@ from batch.store import batches, queries
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.models import Batch
+from batch.upstream.client import output_urls
 
 S = JobState
 
@@ -53,6 +56,8 @@ class RetryReport:
     downloads: int
     resubmits: int
     repaid: int = 0
+    reread: int = 0  # paid results whose kept answer this version could read (their URLs found now)
+    unreadable: int = 0  # paid results whose kept answer this version cannot read either: left failed
 
     @property
     def total(self) -> int:
@@ -68,6 +73,12 @@ class RetryReport:
             lines.append(f"submitting again (each is paid again): {self.resubmits}")
         if self.repaid:
             lines.append(f"of which already paid once (--resubmit pays for them again): {self.repaid}")
+        if self.unreadable:
+            lines.append(f"paid results this version cannot read either, left failed with their answer kept "
+                         f"(--resubmit pays for them again): {self.unreadable}")
+        if self.reread:
+            lines.append(f"of which read again from the kept answer (their outputs were unreadable before): "
+                         f"{self.reread}")
         return lines
 
 
@@ -90,6 +101,7 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
     fresh = {**again, "request_id": None, "result_urls": None, "upstream_status": None, "queue_position": None,
              "cost": None}
     with transaction(rt.sessions) as session:
+        reread, unreadable = _reread_kept_answers(session, batch_id)
         paid = queries.retry_filter(error_contains, among=queries.paid_results(session, batch_id))
         downloads = [] if resubmit else store.transition_all(
             session, batch_id, S.FAILED, S.DOWNLOADING, now=now, detail="retry requested: download the paid result",
@@ -100,8 +112,25 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
         others = [job_id for source in [S.FAILED, *([S.CANCELLED] if cancelled else []), *([S.HELD] if held else [])]
                   for job_id in store.transition_all(session, batch_id, source, S.PENDING, now=now,
                                                      detail="retry requested",
-                                                     only=queries.retry_filter(error_contains), **fresh)]
-    return RetryReport(batch_id, len(downloads), len(repaid) + len(others), len(repaid))
+                                                     only=queries.retry_filter(
+                                                         error_contains, besides=[] if resubmit else unreadable),
+                                                     **fresh)]
+    return RetryReport(batch_id, len(downloads), len(repaid) + len(others), len(repaid), reread,
+                       0 if resubmit else len(unreadable))
+
+
+def _reread_kept_answers(session: Session, batch_id: int) -> tuple[int, list[int]]:
+    """Read the kept ``/result`` answers of paid jobs that failed for listing no output an earlier
+    reader found, with the reader of this version; record the URLs it finds (those jobs then count as
+    paid results to download again). How many were read, and the jobs still unreadable."""
+    found, unreadable = 0, []
+    for job_id, raw in queries.unread_paid_results(session, batch_id):
+        urls = output_urls(raw)
+        if urls and store.update_job(session, job_id, S.FAILED, None, result_urls=urls):
+            found += 1
+        elif not urls:
+            unreadable.append(job_id)
+    return found, unreadable
 
 
 @dataclass(frozen=True)

@@ -144,12 +144,15 @@ def error_contains(text: str) -> Any:
     return Job.error.contains(text, autoescape=True)
 
 
-def retry_filter(error_text: str | None, *, among: Sequence[int] | None = None) -> Any:
-    """``transition_all``'s ``only`` for a retry: the error holds ``error_text`` (if given), and the
-    job is one of ``among`` (if given)."""
+def retry_filter(error_text: str | None, *, among: Sequence[int] | None = None,
+                 besides: Sequence[int] = ()) -> Any:
+    """``transition_all``'s ``only`` for a retry: the error holds ``error_text`` (if given), the job is
+    one of ``among`` (if given) and none of ``besides``."""
     conditions = [] if error_text is None else [error_contains(error_text)]
     if among is not None:
         conditions.append(Job.id.in_(among))
+    if besides:
+        conditions.append(Job.id.not_in(besides))
     return and_(true(), *conditions)
 
 
@@ -160,6 +163,15 @@ def paid_results(session: Session, batch_id: int) -> list[int]:
         Job.batch_id == batch_id, Job.state == S.FAILED.value, Job.upstream_status == "succeeded",
         Job.request_id.is_not(None)))
     return [job_id for job_id, urls in rows if urls]  # JSON: no portable "non-empty list" in SQL
+
+
+def unread_paid_results(session: Session, batch_id: int) -> list[tuple[int, dict[str, Any]]]:
+    """(job id, kept answer) of the batch's failed jobs whose result upstream succeeded and was paid
+    but listed no output URL that nanobatch could read: ``retry`` reads those answers again."""
+    rows = session.execute(select(Job.id, Job.result_urls, Job.result_raw).where(
+        Job.batch_id == batch_id, Job.state == S.FAILED.value, Job.upstream_status == "succeeded",
+        Job.request_id.is_not(None)))
+    return [(job_id, raw) for job_id, urls, raw in rows if not urls and isinstance(raw, dict)]
 
 
 def job_and_batch(session: Session, job_id: int) -> tuple[Job, Batch] | None:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from batch.commands import operations
 from batch.engine.tick import drain
 from batch.simulator import SimulatorConfig, api, running_simulator
 from batch.simulator.shapes import RESULT_SHAPES
@@ -77,3 +78,31 @@ def test_unknown_status_is_polled_again_then_fails_clearly(tmp_path: Path, sqlit
     assert job.error == (f"gave up after 3 attempts: GET /v1/requests/{job.request_id}/result: upstream status "
                          "'paused' is not one nanobatch knows (succeeded, failed, in_queue, in_progress, "
                          "cancelled); taken as not finished yet")
+
+
+def test_retry_reads_a_kept_answer_again_without_paying(
+        tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an upgrade whose reader knows the shape, ``retry`` finds the outputs in the kept answer and
+    downloads them: the jobs succeed and upstream charges nothing more."""
+    def pictures(_shape: str, urls: list[str]) -> dict[str, Any]:
+        return {"output": {"pictures": [{"href": url} for url in urls]}}
+
+    def upgraded_reader(body: dict[str, Any]) -> list[str]:
+        return [item["href"] for item in body.get("output", {}).get("pictures", [])]
+
+    monkeypatch.setattr(api, "output_fields", pictures)
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0))) as sim:
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url))
+        batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=1, styles=2), time.time())
+        drain(rt, batch_id, timeout=30)
+        charged = sim.stats()["cost_charged"]
+        still = operations.retry(rt, batch_id)  # this reader still finds nothing: nothing moves, nothing is paid
+        assert (still.total, still.unreadable) == (0, 2)
+        monkeypatch.setattr(operations, "output_urls", upgraded_reader)
+        report = operations.retry(rt, batch_id)
+        assert (report.downloads, report.resubmits, report.reread) == (2, 0, 2)
+        drain(rt, batch_id, timeout=30)
+        assert sim.stats()["cost_charged"] == charged
+    with rt.sessions() as session:
+        jobs = session.scalars(select(Job).where(Job.batch_id == batch_id)).all()
+    assert {job.state for job in jobs} == {"succeeded"}
