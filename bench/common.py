@@ -12,9 +12,11 @@ import contextlib
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,24 @@ class Cluster(ProcessCluster):
         """CPU (user + system) of the worker process trees so far, reaped children included."""
         return sum(tree_cpu_seconds(p.pid) for p in self.procs.values())
 
+    def crash_worker(self, n: int, concurrency: int = 8, settle: float = 3.0) -> list[int]:
+        """SIGKILL worker ``n`` (as ``start_workers`` named it) and start it again, the beat with it
+        for ``n == 0``; the pids of its children still alive ``settle`` s after the kill (orphans,
+        which are then killed so that they do not linger)."""
+        name = f"worker{n}"
+        children = _descendants(self.procs[name].pid)
+        self.kill(name)
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline and any(_running(pid) for pid in children):
+            time.sleep(0.1)
+        orphans = [pid for pid in children if _running(pid)]
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        cmd = worker_command(concurrency=concurrency, beat=n == 0, name=f"bench{n}-{os.getpid()}-{time.time():.0f}@%h")
+        self.start(name, cmd)
+        return orphans
+
 
 def cluster_env(home: Path, db_url: str, redis_url: str, api_base: str, **extra: str) -> dict[str, str]:
     """The environment of the worker processes (``batch.testing.cluster.cluster_env``), with ``home`` made."""
@@ -198,6 +218,11 @@ def _stat(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2:].split()
 
 
+def _running(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"  # a zombie has exited
+
+
 def _descendants(pid: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -239,3 +264,14 @@ def verdict(ok: bool) -> str:
 def emit(result: dict[str, Any]) -> None:
     """Print the result as one JSON line (``run_all`` reads it) after the human-readable lines."""
     print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+def money(value: float | Decimal | int | None) -> Decimal:
+    """A money column's value as exact dollars, rounded to the micro-dollar.
+
+    Columns read as float dollars here and as ``Decimal`` dollars where they are stored as integer
+    micro-dollars; both come out the same, so that sums compare with ``==``.
+    """
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(Decimal("0.000001"))
