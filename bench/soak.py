@@ -201,6 +201,7 @@ def run_batch(plan: Plan, folder: Path, *, faults: bool) -> Outcome:
             warm_up(db_url, folder, sim.base_url, cluster, timeout=300)
             batch_id, count = submit(db_url, write_manifest(folder / "batch", sim.base_url, plan.jobs,
                                                             name="soak" if faults else "calm"))
+            load = os.getloadavg()[0]  # the machine is shared: say how busy it was
             chaos = Chaos(plan, cluster, home, redis_url)
             if faults:
                 chaos.start()
@@ -213,7 +214,7 @@ def run_batch(plan: Plan, folder: Path, *, faults: bool) -> Outcome:
                 if faults:
                     chaos.stop()
         outcome = Outcome(elapsed, events=chaos.events)
-        outcome.figures["orphans"] = len(chaos.orphans)
+        outcome.figures.update(orphans=len(chaos.orphans), load_average=round(load, 1))
         wait_upstream_idle(sim.base_url)
         check(db_url, batch_id, journal, sim.base_url, outcome)
     return outcome
@@ -328,12 +329,9 @@ def check_cost(jobs: list[Job], charged_usd: Decimal, journal: Path, base_url: s
 
 
 def _submitted_ids(journal: Path) -> set[str]:
-    ids = set()
-    for line in journal.read_text().splitlines():
-        entry = json.loads(line)
-        if entry.get("body_sha256") and entry.get("status") in SUBMITTED and entry.get("request_id"):
-            ids.add(entry["request_id"])
-    return ids
+    entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    return {e["request_id"] for e in entries if e.get("body_sha256") and e.get("status") in SUBMITTED
+            and e.get("request_id")}
 
 
 def _charged(client: SimClient, request_id: str, tries: int = 50) -> Decimal:
@@ -353,7 +351,7 @@ def report(label: str, outcome: Outcome) -> None:
     """The human-readable lines of one run."""
     f = outcome.figures
     wall = "not finished" if outcome.elapsed is None else f"{outcome.elapsed:.1f} s"
-    print(f"== {label}: wall time {wall}")
+    print(f"== {label}: wall time {wall} (load average {f['load_average']} on {os.cpu_count()} cores at the start)")
     for line in outcome.events:
         print(f"   chaos {line}")
     print(f"   jobs terminal {f['terminal']}/{f['jobs']}; states {f['states']}")
