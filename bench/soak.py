@@ -300,10 +300,7 @@ def check_files(jobs: list[Job], outputs: list[Output], outcome: Outcome) -> Non
 
 
 def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def check_cost(jobs: list[Job], charged_usd: Decimal, journal: Path, base_url: str, outcome: Outcome) -> None:
@@ -311,6 +308,8 @@ def check_cost(jobs: list[Job], charged_usd: Decimal, journal: Path, base_url: s
     recorded = sum((money(j.cost) for j in jobs), Decimal(0))
     stats = requests.get(f"{base_url}/_sim/stats", timeout=10).json()
     sim_total = money(stats["cost_charged"])
+    outcome.figures["upstream"] = {k: stats[k] for k in ("submit_calls", "status_calls", "result_calls",
+                                                         "rate_limited", "server_errors", "drops", "slow_answers")}
     known = {j.request_id for j in jobs if j.request_id}
     ghosts = _submitted_ids(journal) - known  # requests whose answer (and id) the runner never got
     client = SimClient(base_url, token=TOKEN)
@@ -364,7 +363,7 @@ def report(label: str, outcome: Outcome) -> None:
     print(f"   cost recorded ${f['cost_recorded_jobs']} (jobs) / ${f['cost_recorded_batches']} (batches); "
           f"simulator charged ${f['cost_charged_upstream']}, of which ${f['cost_of_lost_answers']} for "
           f"{f['lost_answer_requests']} requests whose answer was lost (must be equal after that)")
-    print(f"   worker children outliving a SIGKILL: {f['orphans']}")
+    print(f"   upstream answers {f['upstream']}; worker children outliving a SIGKILL: {f['orphans']}")
     for line in outcome.broken:
         print(f"   BROKEN: {line}")
     for line in outcome.histories:
