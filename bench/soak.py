@@ -67,7 +67,7 @@ from batch.store import db
 from batch.store.models import Batch, Job, JobEvent, Output
 from tests.helpers import journal_submits  # the crash test's count of submits per body
 
-FAULTS = ["--error-rate", "0.10", "--drop-rate", "0.02", "--rate-limit", "40", "--fail-rate", "0.03",
+FAULTS = ["--error-rate", "0.10", "--drop-rate", "0.02", "--rate-limit", "20", "--fail-rate", "0.03",
           "--slow-rate", "0.01", "--slow-seconds", "25"]  # 25 s: past the runner's 20 s HTTP timeout
 UPSTREAM = ["--workers", "200", "--latency", "1-3"]
 SETTINGS = {"NANOBATCH_REQUESTS_PER_SECOND": "50", "NANOBATCH_MAX_IN_FLIGHT": "200",
