@@ -25,11 +25,13 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
+import requests  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from batch.cli.local import worker_command  # noqa: E402
 from batch.core.states import TERMINAL  # noqa: E402
 from batch.manifest import load_manifest  # noqa: E402
+from batch.redis import ensure_redis, stop_redis  # noqa: E402
 from batch.store import db  # noqa: E402
 from batch.store.batches import create_batch  # noqa: E402
 from batch.store.db import fresh_pg_schema  # noqa: E402
@@ -275,3 +277,26 @@ def money(value: float | Decimal | int | None) -> Decimal:
     if value is None:
         return Decimal(0)
     return Decimal(str(value)).quantize(Decimal("0.000001"))
+
+
+@contextlib.contextmanager
+def broker(home: Path, pg: bool) -> Iterator[str]:
+    """The system Redis db (flushed), or the embedded server of ``home`` (stopped afterwards)."""
+    if pg:
+        yield fresh_redis()
+        return
+    url, _ = ensure_redis(home)
+    try:
+        yield url
+    finally:
+        stop_redis(home)
+
+
+def simulator_idle(base_url: str, timeout: float = 120.0) -> None:
+    """Wait until the simulator runs no job (those of lost answers finish and are charged)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        by_state = requests.get(f"{base_url}/_sim/stats", timeout=10).json()["jobs_by_state"]
+        if not by_state.get("in_queue") and not by_state.get("in_progress"):
+            return
+        time.sleep(0.5)

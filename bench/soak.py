@@ -24,7 +24,6 @@ Exit status 1 when an invariant is broken.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -35,7 +34,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import Any
 import requests
 from common import (
     Cluster,
+    broker,
     cluster_env,
     database,
     emit,
@@ -51,6 +50,7 @@ from common import (
     money,
     run_to_end,
     running_cluster,
+    simulator_idle,
     submit,
     verdict,
     warm_up,
@@ -166,19 +166,6 @@ class Chaos(threading.Thread):
                            f"in {time.monotonic() - started:.2f} s")
 
 
-@contextlib.contextmanager
-def broker(home: Path, pg: bool) -> Iterator[str]:
-    """The system Redis db (flushed), or the embedded server of ``home`` (stopped afterwards)."""
-    if pg:
-        yield fresh_redis()
-        return
-    url, _ = embedded.ensure_redis(home)
-    try:
-        yield url
-    finally:
-        embedded.stop_redis(home)
-
-
 @dataclass
 class Outcome:
     """One run: its wall time (None: not every job became terminal) and what the checks found."""
@@ -215,24 +202,14 @@ def run_batch(plan: Plan, folder: Path, *, faults: bool) -> Outcome:
                     chaos.stop()
         outcome = Outcome(elapsed, events=chaos.events)
         outcome.figures.update(orphans=len(chaos.orphans), load_average=round(load, 1))
-        wait_upstream_idle(sim.base_url)
+        simulator_idle(sim.base_url)
         check(db_url, batch_id, journal, sim.base_url, outcome)
     return outcome
 
 
-def wait_upstream_idle(base_url: str, timeout: float = 120.0) -> None:
-    """Wait until the simulator runs no job (those of lost answers finish and are charged)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        by_state = requests.get(f"{base_url}/_sim/stats", timeout=10).json()["jobs_by_state"]
-        if not by_state.get("in_queue") and not by_state.get("in_progress"):
-            return
-        time.sleep(0.5)
-
-
 def check(db_url: str, batch_id: int, journal: Path, base_url: str, outcome: Outcome) -> None:
     """Fill ``outcome`` with the figures and the broken invariants."""
-    time.sleep(1.2)  # the journal flushes every 0.5 s
+    wait_journal(journal, base_url)
     with db.session_factory(db_url)() as session:
         jobs = list(session.scalars(select(Job)))
         outputs = list(session.scalars(select(Output)))
@@ -314,17 +291,28 @@ def check_cost(jobs: list[Job], charged_usd: Decimal, journal: Path, base_url: s
     ghosts = _submitted_ids(journal) - known  # requests whose answer (and id) the runner never got
     client = SimClient(base_url, token=TOKEN)
     ghost_charged = sum((_charged(client, rid) for rid in sorted(ghosts)), Decimal(0))
-    unrecorded = [j.id for j in jobs if j.request_id and j.state != "succeeded"
-                  and _charged(client, j.request_id) != money(j.cost)]
+    balanced = recorded == charged_usd == sim_total - ghost_charged
+    suspects = [j for j in jobs if j.request_id and (j.state != "succeeded" or not balanced)]  # all if unbalanced
+    unrecorded = [j.id for j in suspects if _charged(client, j.request_id or "") != money(j.cost)]
     client.close()
     outcome.figures.update({
         "cost_recorded_jobs": str(recorded), "cost_recorded_batches": str(charged_usd),
         "cost_charged_upstream": str(sim_total), "lost_answer_requests": len(ghosts),
         "cost_of_lost_answers": str(ghost_charged), "paid_not_recorded_jobs": unrecorded[:10]})
-    if not recorded == charged_usd == sim_total - ghost_charged or unrecorded:
+    if not balanced or unrecorded:
         outcome.broken.append(f"cost: jobs {recorded}, batches {charged_usd}, upstream {sim_total} "
                               f"- lost answers {ghost_charged}; paid but not recorded: jobs {unrecorded[:10]}")
         outcome.offenders += unrecorded[:10]
+
+
+def wait_journal(journal: Path, base_url: str, timeout: float = 60.0) -> None:
+    """Wait until the journal holds every job the simulator created: a late answer is journalled
+    when sent, up to ``--slow-seconds`` after its job was created (and after the batch ended)."""
+    deadline = time.monotonic() + timeout
+    while len(_submitted_ids(journal)) < requests.get(f"{base_url}/_sim/stats", timeout=10).json()["submits"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the simulator's journal {journal} lacks submits after {timeout} s")
+        time.sleep(0.5)
 
 
 def _submitted_ids(journal: Path) -> set[str]:
