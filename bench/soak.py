@@ -162,8 +162,8 @@ class Chaos(threading.Thread):
             time.sleep(0.02)
         started = time.monotonic()
         embedded.ensure_redis(self.home)
-        self.events.append(f"{now:6.1f} s  embedded Redis (pid {pid}) SIGKILLed; ensure_redis restarted it "
-                           f"in {time.monotonic() - started:.2f} s")
+        self.events.append(f"{now:6.1f} s  embedded Redis (pid {pid}) SIGKILLed; answering again after "
+                           f"{time.monotonic() - started:.2f} s (its supervisor, or ensure_redis, restarts it)")
 
 
 @dataclass
@@ -268,7 +268,7 @@ def check_files(jobs: list[Job], outputs: list[Output], outcome: Outcome) -> Non
     bad = [o.job_id for o in outputs if _sha256(Path(o.path)) != o.sha256]
     with_output = {o.job_id for o in outputs}
     bare = [j.id for j in jobs if j.state == "succeeded" and j.id not in with_output]
-    parts = list(Path(outputs[0].path).parents[1].rglob("*.part")) if outputs else []
+    parts = list(Path(outputs[0].path).parents[1].rglob("*.part*")) if outputs else []
     outcome.figures.update({"files": len(outputs), "sha256_mismatch": len(bad),
                             "succeeded_without_file": len(bare), "part_files_left": len(parts)})
     if bad or bare:
@@ -347,7 +347,8 @@ def report(label: str, outcome: Outcome) -> None:
     print(f"   submits {f['submits']} (uncertain {f['uncertain_submits']}); duplicate submits beyond the "
           f"counted uncertain ones: {f['duplicate_submits_uncounted']} (must be 0)")
     print(f"   files {f['files']}; sha256 differing from the database: {f['sha256_mismatch']} (must be 0); "
-          f"succeeded without a file: {f['succeeded_without_file']}; .part files left: {f['part_files_left']}")
+          f"succeeded without a file: {f['succeeded_without_file']}; "
+          f".part files or .parts folders left: {f['part_files_left']}")
     print(f"   cost recorded ${f['cost_recorded_jobs']} (jobs) / ${f['cost_recorded_batches']} (batches); "
           f"simulator charged ${f['cost_charged_upstream']}, of which ${f['cost_of_lost_answers']} for "
           f"{f['lost_answer_requests']} requests whose answer was lost (must be equal after that)")
