@@ -12,9 +12,11 @@ import contextlib
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
+import requests  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from batch.cli.local import worker_command  # noqa: E402
 from batch.core.states import TERMINAL  # noqa: E402
 from batch.manifest import load_manifest  # noqa: E402
+from batch.redis import ensure_redis, stop_redis  # noqa: E402
 from batch.store import db  # noqa: E402
 from batch.store.batches import create_batch  # noqa: E402
 from batch.store.db import fresh_pg_schema  # noqa: E402
@@ -108,6 +112,24 @@ class Cluster(ProcessCluster):
     def cpu_seconds(self) -> float:
         """CPU (user + system) of the worker process trees so far, reaped children included."""
         return sum(tree_cpu_seconds(p.pid) for p in self.procs.values())
+
+    def crash_worker(self, n: int, concurrency: int = 8, settle: float = 3.0) -> list[int]:
+        """SIGKILL worker ``n`` (as ``start_workers`` named it) and start it again, the beat with it
+        for ``n == 0``; the pids of its children still alive ``settle`` s after the kill (orphans,
+        which are then killed so that they do not linger)."""
+        name = f"worker{n}"
+        children = _descendants(self.procs[name].pid)
+        self.kill(name)
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline and any(_running(pid) for pid in children):
+            time.sleep(0.1)
+        orphans = [pid for pid in children if _running(pid)]
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        cmd = worker_command(concurrency=concurrency, beat=n == 0, name=f"bench{n}-{os.getpid()}-{time.time():.0f}@%h")
+        self.start(name, cmd)
+        return orphans
 
 
 def cluster_env(home: Path, db_url: str, redis_url: str, api_base: str, **extra: str) -> dict[str, str]:
@@ -198,6 +220,11 @@ def _stat(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2:].split()
 
 
+def _running(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"  # a zombie has exited
+
+
 def _descendants(pid: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -239,3 +266,37 @@ def verdict(ok: bool) -> str:
 def emit(result: dict[str, Any]) -> None:
     """Print the result as one JSON line (``run_all`` reads it) after the human-readable lines."""
     print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+def money(value: float | Decimal | int | None) -> Decimal:
+    """A money column's value as exact dollars, rounded to the micro-dollar.
+
+    Columns read as float dollars here and as ``Decimal`` dollars where they are stored as integer
+    micro-dollars; both come out the same, so that sums compare with ``==``.
+    """
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(Decimal("0.000001"))
+
+
+@contextlib.contextmanager
+def broker(home: Path, pg: bool) -> Iterator[str]:
+    """The system Redis db (flushed), or the embedded server of ``home`` (stopped afterwards)."""
+    if pg:
+        yield fresh_redis()
+        return
+    url, _ = ensure_redis(home)
+    try:
+        yield url
+    finally:
+        stop_redis(home)
+
+
+def simulator_idle(base_url: str, timeout: float = 120.0) -> None:
+    """Wait until the simulator runs no job (those of lost answers finish and are charged)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        by_state = requests.get(f"{base_url}/_sim/stats", timeout=10).json()["jobs_by_state"]
+        if not by_state.get("in_queue") and not by_state.get("in_progress"):
+            return
+        time.sleep(0.5)
