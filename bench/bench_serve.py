@@ -27,9 +27,9 @@ from batch.commands.review import reviewer  # noqa: E402
 from batch.core.cost import PriceTable  # noqa: E402
 from batch.engine.tick import drain  # noqa: E402
 from batch.simulator import SimulatorConfig, running_simulator  # noqa: E402
+from batch.testing.helpers import make_runtime, make_settings, submit_manifest, write_manifest  # noqa: E402
 from batch.web.app import WebState, background_server, build_app  # noqa: E402
 from batch.web.thumbcache import ThumbCache  # noqa: E402
-from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -65,7 +65,7 @@ from batch.simulator.journal import body_sha256
 from batch.simulator.testing import SimClient
 from batch.store import db
 from batch.store.models import Batch, Job, JobEvent, Output
-from tests.helpers import journal_submits  # the crash test's count of submits per body
+from batch.testing.helpers import journal_submits  # the crash test's count of submits per body
 
 FAULTS = ["--error-rate", "0.10", "--drop-rate", "0.02", "--rate-limit", "20", "--fail-rate", "0.03",
           "--slow-rate", "0.01", "--slow-seconds", "25"]  # 25 s: past the runner's 20 s HTTP timeout
