@@ -22,6 +22,8 @@ from types import TracebackType
 
 import requests
 
+from batch import children
+
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
     "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
@@ -79,7 +81,7 @@ class LocalS3:
         log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - the child keeps it
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, env=env,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=children.preexec())  # dies with us
         log.close()
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
         try:
