@@ -148,15 +148,10 @@ def submit_options(func: F) -> F:
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
            dry_run: bool, as_json: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
-    from batch.store.batches import SubmitOptions
-
     if dry_run:
         _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json)
         return
-    options = SubmitOptions(force=force, budget_usd=budget)
-    with work_bar("reusing cached results") as progress:
-        batch_id, jobs = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
-                                        warn=_warn, on_progress=progress)
+    batch_id, jobs = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
     if as_json:
         click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
     else:
@@ -175,16 +170,23 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     Exits 0 when every job succeeded, 1 otherwise.
     """
     from batch.cli import console
-    from batch.store.batches import SubmitOptions
 
     if dry_run:
         _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
         return
+    batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
+    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
+
+
+def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
+           budget: float | None) -> tuple[int, int]:
+    """Store the manifest as a batch (``submit`` and ``run``), with a bar while cached jobs are reused."""
+    from batch.store.batches import SubmitOptions
+
     options = SubmitOptions(force=force, budget_usd=budget)
     with work_bar("reusing cached results") as progress:
-        batch_id, _ = service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
-                                     warn=_warn, on_progress=progress)
-    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
+        return service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
+                              warn=_warn, on_progress=progress)
 
 
 def _exit_after_run(status: BatchStatus) -> NoReturn:
