@@ -68,7 +68,8 @@ from batch.store.models import Batch, Job, JobEvent, Output
 from batch.testing.helpers import journal_submits  # the crash test's count of submits per body
 
 FAULTS = ["--error-rate", "0.10", "--drop-rate", "0.02", "--rate-limit", "20", "--fail-rate", "0.03",
-          "--slow-rate", "0.01", "--slow-seconds", "25"]  # 25 s: past the runner's 20 s HTTP timeout
+          "--slow-rate", "0.01", "--slow-download-rate", "0.01",
+          "--slow-seconds", "25"]  # 25 s: past the runner's 20 s HTTP timeout; a slow file arrives over 25 s
 UPSTREAM = ["--workers", "200", "--latency", "1-3"]
 SETTINGS = {"NANOBATCH_REQUESTS_PER_SECOND": "50", "NANOBATCH_MAX_IN_FLIGHT": "200",
             "NANOBATCH_LEASE_SECONDS": "15", "NANOBATCH_TICK_SECONDS": "1"}
@@ -286,7 +287,8 @@ def check_cost(jobs: list[Job], charged_usd: Decimal, journal: Path, base_url: s
     stats = requests.get(f"{base_url}/_sim/stats", timeout=10).json()
     sim_total = money(stats["cost_charged"])
     outcome.figures["upstream"] = {k: stats[k] for k in ("submit_calls", "status_calls", "result_calls",
-                                                         "rate_limited", "server_errors", "drops", "slow_answers")}
+                                                         "rate_limited", "server_errors", "drops", "slow_answers",
+                                                         "slow_downloads")}
     known = {j.request_id for j in jobs if j.request_id}
     ghosts = _submitted_ids(journal) - known  # requests whose answer (and id) the runner never got
     client = SimClient(base_url, token=TOKEN)

@@ -5,6 +5,7 @@ Only /v1 needs a bearer token; ``/samples/``, ``/files/`` (like a CDN) and ``/_s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -35,13 +36,28 @@ async def get_sample(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type="image/png")
 
 
-async def get_file(request: web.Request) -> web.Response:
-    """``GET /files/{request_id}/{name}``: a hosted output, until it expires (then 404)."""
+SLOW_PARTS = 10  # a slow download arrives in this many parts, spread over --slow-seconds
+
+
+async def get_file(request: web.Request) -> web.StreamResponse:
+    """``GET /files/{request_id}/{name}``: a hosted output, until it expires (then 404); with
+    ``--slow-download-rate``, some are trickled out over ``--slow-seconds``."""
     state = request.app[STATE]
     output = state.store.get(request.match_info["request_id"], request.match_info["name"], time.time())
     if output is None:
         raise web.HTTPNotFound(text="no such file (unknown or expired)")
-    return web.Response(body=output.data, content_type=output.content_type)
+    if not state.faults.slow_download():
+        return web.Response(body=output.data, content_type=output.content_type)
+    state.counters.slow_downloads += 1
+    response = web.StreamResponse(headers={"Content-Type": output.content_type,
+                                           "Content-Length": str(len(output.data))})
+    await response.prepare(request)
+    part = -(-len(output.data) // SLOW_PARTS)
+    for start in range(0, len(output.data), part):
+        await asyncio.sleep(state.config.slow_seconds / SLOW_PARTS)
+        await response.write(output.data[start:start + part])
+    await response.write_eof()
+    return response
 
 
 async def sim_stats(request: web.Request) -> web.Response:

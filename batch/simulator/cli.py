@@ -61,7 +61,9 @@ NON_NEGATIVE = click.FloatRange(min=0.0)
 @click.option("--slow-rate", default=0.0, type=FRACTION,
               help="Fraction of /v1 answers delayed by --slow-seconds.")
 @click.option("--slow-seconds", default=30.0, show_default=True, type=NON_NEGATIVE,
-              help="Delay of a slow answer, in seconds.")
+              help="Delay of a slow answer, in seconds (also how long a slow download takes).")
+@click.option("--slow-download-rate", default=0.0, type=FRACTION,
+              help="Fraction of output file downloads trickled out over --slow-seconds.")
 @click.option("--seed", type=int, default=None, help="Seed for every random draw (reproducible faults).")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append one JSON line per /v1 call to this file.")

@@ -12,7 +12,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_LATENCY: tuple[float, float] = (1.0, 3.0)
 
-_RATE_FIELDS = ("fail_rate", "error_rate", "drop_rate", "slow_rate")
+_RATE_FIELDS = ("fail_rate", "error_rate", "drop_rate", "slow_rate", "slow_download_rate")
 
 
 def parse_latency(text: str) -> tuple[float, float]:
@@ -59,6 +59,7 @@ class SimulatorConfig:
     drop_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 30.0
+    slow_download_rate: float = 0.0  # hosted files trickled out over slow_seconds
     seed: int | None = None
     journal: Path | None = None
     price_1k2k: float = 0.15

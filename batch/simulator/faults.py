@@ -73,6 +73,10 @@ class Faults:
         low, high = self.config.latency
         return low if high == low else self.rng.uniform(low, high)
 
+    def slow_download(self) -> bool:
+        """Whether this output download is trickled out slowly (``--slow-download-rate``)."""
+        return self._hit(self.config.slow_download_rate)
+
     def job_fails(self) -> bool:
         """Whether a new job is doomed to end failed (``--fail-rate``)."""
         return self._hit(self.config.fail_rate)

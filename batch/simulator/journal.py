@@ -33,6 +33,7 @@ class CallCounters:
     server_errors: int = 0
     drops: int = 0
     slow_answers: int = 0
+    slow_downloads: int = 0
 
     def count_call(self, kind: str) -> None:
         """Count one /v1 call of ``kind`` (submit, status, result, cancel or other)."""

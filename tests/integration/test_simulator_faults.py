@@ -177,3 +177,15 @@ def test_custom_prices() -> None:
         assert c.run(c.body(resolution="4K", output_format="jpeg"))["cost"] == pytest.approx(2.0)
         assert sim.stats()["cost_charged"] == pytest.approx(2.5)
         c.close()
+
+
+def test_slow_download_rate_trickles_a_file_over_slow_seconds() -> None:
+    with running_simulator(_config(slow_download_rate=1.0, slow_seconds=0.5, latency=(0, 0))) as sim:
+        c = SimClient(sim.base_url)
+        [url] = c.run(c.body())["output"]["images"]
+        started = time.monotonic()
+        slow = c.download(url)
+        assert time.monotonic() - started >= 0.45 and slow.status_code == 200
+        assert slow.content[:8] == b"\x89PNG\r\n\x1a\n" and len(slow.content) == int(slow.headers["Content-Length"])
+        assert sim.stats()["slow_downloads"] == 1 and sim.stats()["slow_answers"] == 0
+        c.close()
