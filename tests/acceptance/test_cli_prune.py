@@ -14,7 +14,7 @@ from batch.store.models import Batch
 from tests.acceptance.test_cli import nanobatch
 from tests.helpers import write_manifest
 
-OFFLINE = {"RUNCOMFY_API_BASE": "http://127.0.0.1:9"}
+OFFLINE = {"RUNCOMFY_API_BASE": "http://127.0.0.1:9", "RUNCOMFY_API_TOKEN": "t"}  # submit wants a token, any base
 
 
 def age(home: Path, batch_id: int, days: float, end: S | None = None) -> None:
