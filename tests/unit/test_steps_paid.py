@@ -116,13 +116,15 @@ def test_retry_resubmit_pays_again_and_says_so(world: World, error_text: str | N
     assert charged(world) == Decimal("0.15")  # what was paid stays in the batch's total
 
 
-def test_a_paid_result_listing_no_readable_output_is_resubmitted_by_retry(world: World) -> None:
+def test_a_paid_result_listing_no_readable_output_is_resubmitted_only_by_retry_resubmit(world: World) -> None:
     world.add_job(S.RUNNING, request_id="req-1", submitted_at=world.clock() - 10, upstream_status="in_progress")
     world.api.script("result", Result("succeeded", [], None, Decimal("0.15")))
     world.step()
     assert (world.job().state, charged(world)) == ("failed", Decimal("0.15"))
-    report = operations.retry(world.rt, world.job().batch_id)
-    assert (report.downloads, report.resubmits, world.job().state) == (0, 1, "pending")  # nothing to download
+    report = operations.retry(world.rt, world.job().batch_id)  # paid, and still unreadable: not paid again
+    assert (report.downloads, report.resubmits, report.unreadable, world.job().state) == (0, 0, 1, "failed")
+    report = operations.retry(world.rt, world.job().batch_id, resubmit=True)
+    assert (report.downloads, report.resubmits, world.job().state) == (0, 1, "pending")
 
 
 def test_a_result_no_longer_served_says_that_only_resubmit_helps(world: World) -> None:
