@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from batch.core.pacing import FirstPolls
 from batch.core.states import ACTIVE, JobState
-from batch.store.jobs import FAR_FUTURE
 from batch.store.models import Batch, Job
 
 S = JobState
@@ -68,9 +67,8 @@ def batches_by_id(session: Session, ids: set[int]) -> dict[int, Batch]:
 
 
 def active_left(session: Session, batch_id: int) -> bool:
-    """True while the batch has an active job that the clock will bring back (parked ones wait for a person)."""
+    """True while the batch has an active job (parked and held jobs are not active: they wait for a person)."""
     row = session.scalars(
-        select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([s.value for s in ACTIVE]),
-                             Job.next_action_at < FAR_FUTURE).limit(1)
+        select(Job.id).where(Job.batch_id == batch_id, Job.state.in_([s.value for s in ACTIVE])).limit(1)
     ).first()
     return row is not None

@@ -114,14 +114,19 @@ def _jpeg(path: Any) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
 
 
-def output_thumb(request: Request) -> Response:
-    """A cached JPEG thumbnail of a recorded output."""
-    web = _web(request)
-    with web.sessions() as session:
+def _recorded_output(request: Request) -> tuple[str, str]:
+    """(path, sha256) of the output the request names; 404 when the database lists no such output."""
+    with _web(request).sessions() as session:
         found = store.output_file(session, _int(request, "output_id"))
     if found is None:
         raise HTTPException(404, "no such output")
-    return _jpeg(web.thumbs.output(found[0], found[1], _size(request)))
+    return found
+
+
+def output_thumb(request: Request) -> Response:
+    """A cached JPEG thumbnail of a recorded output."""
+    path, sha256 = _recorded_output(request)
+    return _jpeg(_web(request).thumbs.output(path, sha256, _size(request)))
 
 
 def input_thumb(request: Request) -> Response:
@@ -136,13 +141,9 @@ def input_thumb(request: Request) -> Response:
 
 def output_file(request: Request) -> Response:
     """A recorded output file itself (only files the database lists are served)."""
-    web = _web(request)
-    with web.sessions() as session:
-        found = store.output_file(session, _int(request, "output_id"))
-    if found is None:
-        raise HTTPException(404, "no such output")
+    path, _ = _recorded_output(request)
     try:
-        return FileResponse(found[0])
+        return FileResponse(path)
     except OSError:
         raise HTTPException(404, "the file is gone") from None
 
