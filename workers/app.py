@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import beat_embedded_init, before_task_publish, worker_ready
+from celery.signals import beat_embedded_init, before_task_publish, worker_init, worker_ready
 
 from batch.children import die_with_parent
 from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
@@ -89,6 +89,26 @@ def _beat_dies_with_worker(**_: Any) -> None:
     own, ticking into the broker for ever.
     """
     die_with_parent(_WORKER_PID)
+
+
+@worker_init.connect
+def _no_emergency_dump(**_: Any) -> None:
+    """Messages a worker cannot put back in a lost broker are dropped with a warning, not pickled to /tmp.
+
+    kombu puts the messages a worker holds back in the queue when its connection closes; when the
+    broker is gone it writes them to a pickle in the temp folder ("EMERGENCY DUMP"), which no one
+    reads and no setting turns off. Nothing is lost by dropping them: a tick comes again with the
+    next beat, and the jobs of a steps message are claimed again once their lease has expired.
+    """
+    from kombu.transport.virtual import base
+
+    base.emergency_dump_state = _drop_unrestored  # type: ignore[attr-defined]  # looked up by QoS at each call
+
+
+def _drop_unrestored(state: Collection[Any], *_: Any, **__: Any) -> None:
+    logging.getLogger("nanobatch.worker").warning(
+        "%d messages could not be put back in the queue (broker lost): dropped; their jobs are claimed "
+        "again when their leases expire", len(state))
 
 
 @worker_ready.connect

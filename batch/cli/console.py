@@ -180,6 +180,10 @@ def print_status(status: BatchStatus) -> None:
     table.add_row("[bold]total[/bold]", f"[bold]{status.total}[/bold]")
     _console.print(table)
     _console.print(f"cost charged: ${status.cost:.2f}")
+    if status.odd_costs:
+        _console.print(f"[yellow]odd costs: {status.odd_costs} jobs were answered a cost that is no amount of money "
+                       f"(kept as given, not in the cost above): see [bold]nanobatch report {status.batch_id}"
+                       "[/bold][/yellow]")
     if status.reviews and any(status.reviews.values()):
         _console.print(f"reviewed: {status.reviews.get('approved', 0)} approved, "
                        f"{status.reviews.get('rejected', 0)} rejected")

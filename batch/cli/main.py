@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import click
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from batch.cli.bars import work_bar
 from batch.commands import service
@@ -25,7 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(func: F) -> F:
-    """Turn nanobatch's errors into a clear message on stderr and exit status 2."""
+    """Turn nanobatch's errors, and a database that does not answer, into one line on stderr and exit status 2
+    (1 for an error met while working)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -37,6 +39,9 @@ def friendly_errors(func: F) -> F:
             sys.exit(2)
         except (ConfigError, InputError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (OperationalError, InterfaceError) as exc:  # the database is down, refuses us, or cannot be opened
+            click.echo(f"error: {service.unreachable_database(exc)}", err=True)
             sys.exit(2)
         except NanobatchError as exc:
             click.echo(f"error: {exc}", err=True)

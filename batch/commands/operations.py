@@ -99,7 +99,7 @@ def retry(rt: Runtime, batch_id: int, *, error_contains: str | None = None, canc
     # a resubmitted job starts with no cost: the budget counts a job in flight without a cost as about
     # to be charged (what it cost before stays in the batch's total)
     fresh = {**again, "request_id": None, "result_urls": None, "upstream_status": None, "queue_position": None,
-             "cost": None}
+             "cost": None, "odd_cost": None}
     with transaction(rt.sessions) as session:
         reread, unreadable = _reread_kept_answers(session, batch_id)
         paid = queries.retry_filter(error_contains, among=queries.paid_results(session, batch_id))

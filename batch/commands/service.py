@@ -45,8 +45,24 @@ def stored() -> bool:
 
 def where() -> str:
     """The home and database in use, for messages: ``/abs/.nanobatch (sqlite:///...)``, no password."""
-    cfg = settings()
-    return f"{cfg.home.absolute()} ({make_url(cfg.db_url).render_as_string(hide_password=True)})"
+    return f"{settings().home.absolute()} ({database()})"
+
+
+def database() -> str:
+    """The database's URL, for messages: its password shown as ``***``."""
+    return make_url(settings().db_url).render_as_string(hide_password=True)
+
+
+def unreachable_database(exc: Exception) -> str:
+    """One line for a database that did not answer (down, refused, a file SQLite cannot open): which
+    one, the driver's first line of why, and what to do; never the password."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    reason = text.splitlines()[0][:200] if text else ""
+    password = make_url(settings().db_url).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return (f"cannot use the database {database()}" + (f" ({reason})" if reason else "")
+            + ": check that it is running and reachable, or set NANOBATCH_DATABASE_URL")
 
 
 def reading_sessions() -> sessionmaker[Session] | None:

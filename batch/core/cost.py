@@ -14,6 +14,9 @@ from typing import Any
 
 MICROS_PER_DOLLAR = 1_000_000
 _MICRO = Decimal(1) / MICROS_PER_DOLLAR
+# The most one job's cost may be: far inside the BIGINT micro-dollar column (9.2e12 dollars) with room
+# for a batch's sum, and printed exactly by ``usd_float``. No image edit costs this; an answer beyond is odd.
+MAX_JOB_COST = Decimal(10**9)
 Money = Decimal | int | float | str
 
 
@@ -26,7 +29,19 @@ def usd(value: Money) -> Decimal:
         raise ValueError(f"not an amount of money: {value!r}") from None
     if not exact.is_finite():
         raise ValueError(f"not an amount of money: {value!r}")
-    return exact.quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+    try:
+        return exact.quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:  # more digits than Decimal's context holds (1e30)
+        raise ValueError(f"not an amount of money: {value!r}") from None
+
+
+def job_cost(value: Money) -> Decimal:
+    """What upstream says one job cost, as exact dollars; ValueError unless a finite amount from 0 to
+    ``MAX_JOB_COST`` (a negative cost is no refund nanobatch can trust, and would lower the batch's total)."""
+    amount = usd(value)
+    if not 0 <= amount <= MAX_JOB_COST:
+        raise ValueError(f"not a cost of one job: {value!r}")
+    return amount
 
 
 def to_micros(value: Money) -> int:

@@ -269,8 +269,8 @@ def _after_result(rt: Runtime, ctx: Ctx, result: Result) -> Next:
     if status in ("in_queue", "in_progress"):
         target = S.QUEUED if status == "in_queue" and ctx.job.state == S.QUEUED.value else S.RUNNING
         return _next_poll(rt, ctx, target, status, None)
-    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "polls": ctx.job.polls + 1,
-                              "result_raw": result.kept_raw()}
+    common: dict[str, Any] = {"upstream_status": status, "cost": result.cost, "odd_cost": result.odd_cost,
+                              "polls": ctx.job.polls + 1, "result_raw": result.kept_raw()}
     if status == "cancelled":
         return leave(rt, ctx, S.CANCELLED, detail="cancelled upstream", **common)
     again = storage.sign_again(ctx.job, status, result.error, rt.settings.max_attempts, rt.clock())
@@ -292,8 +292,9 @@ def _record_paid_result(rt: Runtime, ctx: Ctx, result: dict[str, Any]) -> Next:
     download (disk full, a file that cannot be renamed, a bad image), what upstream charged is
     recorded, and the job keeps its request id and result URLs for ``retry`` to download again.
     """
-    cost = result.get("cost")
-    detail = f"result paid ${cost}" if cost is not None else "result ready"
+    cost, odd = result.get("cost"), result.get("odd_cost")
+    detail = (f"result paid ${cost}" if cost is not None else
+              f"result paid, at a cost that is no amount ({odd}: kept, not counted)" if odd else "result ready")
     if not move(rt, ctx, S.DOWNLOADING, release=False, next_action_at=rt.clock(), detail=detail, **result):
         return STOP
     return _download(rt, Ctx(with_changes(ctx.job, state=S.DOWNLOADING.value, **result), ctx.batch, ctx.owner))

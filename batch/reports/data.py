@@ -31,7 +31,7 @@ FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 COLUMNS: tuple[str, ...] = (
     "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
-    "outputs", "objects", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
+    "outputs", "objects", "sha256", "size", "bytes", "cost", "odd_cost", "created_at", "submitted_at", "completed_at",
     "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error", "review", "review_note",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
@@ -74,7 +74,8 @@ def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None)
         "outputs": [o.path for o in ordered], "objects": [o.object_url or "" for o in ordered],
         "sha256": [o.sha256 for o in ordered],
         "size": [f"{o.width}x{o.height}" for o in ordered], "bytes": [o.bytes for o in ordered],
-        "cost": usd_number(job.cost), "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
+        "cost": usd_number(job.cost), "odd_cost": job.odd_cost,
+        "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
         "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),
         "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
         "uncertain_submits": job.uncertain_submits, "error": job.error,

@@ -112,6 +112,8 @@ def _meta(row: dict[str, Any]) -> str:
     parts = [row["aspect_ratio"], row["resolution"], row["output_format"]]
     if row["cost"] is not None:
         parts.append(f"${row['cost']:.2f}")
+    if row.get("odd_cost") is not None:
+        parts.append(f"cost answered {row['odd_cost']} (no amount: not counted)")
     if row["seconds"] is not None:
         parts.append(f"{row['seconds']:.1f} s")
     parts.append(f"{row['submits']} submit{'s' if row['submits'] != 1 else ''}")

@@ -109,7 +109,7 @@ async def result(request: web.Request) -> web.Response:
     if job.state == FAILED:
         body["error"] = job.error
     if _wants_cost(request):
-        body["cost"] = job.cost
+        body["cost"] = state.config.answered_cost(job.cost) if job.state == SUCCEEDED else job.cost
     return web.json_response(body)
 
 

@@ -74,6 +74,10 @@ NON_NEGATIVE = click.FloatRange(min=0.0)
 @click.option("--result-shape", default=DEFAULT_SHAPE, show_default=True, type=click.Choice(RESULT_SHAPES),
               help="How /result lists a succeeded job's outputs (the documented shape, or another "
                    "plausible one with unknown fields added): see batch/simulator/shapes.py.")
+@click.option("--request-id-prefix", default="", metavar="TEXT",
+              help="Put TEXT before every request id (an upstream answering odd ids, e.g. '../../v1/x?y=').")
+@click.option("--answer-cost", default=None, metavar="JSON",
+              help="Answer this JSON value as every succeeded job's cost (e.g. 1e30, -98.95, '\"free\"').")
 def simulate(**options: Any) -> None:
     """Run a local simulator of the RunComfy Nano Banana Pro edit API over real HTTP.
 

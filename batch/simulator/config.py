@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batch.simulator.shapes import DEFAULT_SHAPE, RESULT_SHAPES
 
@@ -67,6 +69,8 @@ class SimulatorConfig:
     fetch_timeout: float = 30.0
     journal_flush_seconds: float = 0.5
     result_shape: str = DEFAULT_SHAPE  # how /result lists the outputs: one of shapes.RESULT_SHAPES
+    request_id_prefix: str = ""  # put before every request id: an odd upstream ("../../v1/x?y=")
+    answer_cost: str | None = None  # JSON text /result gives as a succeeded job's cost ("1e30", "-98.95")
 
     def __post_init__(self) -> None:
         for problem in self.problems():
@@ -100,10 +104,24 @@ class SimulatorConfig:
                 found.append(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.result_shape not in RESULT_SHAPES:
             found.append(f"result_shape: must be one of {', '.join(RESULT_SHAPES)}, got {self.result_shape!r}")
+        if self.answer_cost is not None and not _is_json(self.answer_cost):
+            found.append(f"answer_cost: must be JSON text (a number, a string, null), got {self.answer_cost!r}")
         if any(not t for t in self.tokens):
             found.append("tokens: an accepted token must not be empty")
         return found
 
+    def answered_cost(self, price: float) -> Any:
+        """What ``/result`` says a succeeded job cost: ``answer_cost`` when given, else its price."""
+        return price if self.answer_cost is None else json.loads(self.answer_cost)
+
     def price(self, resolution: str) -> float:
         """Dollars charged for one output image at ``resolution`` (1K, 2K or 4K)."""
         return self.price_4k if resolution == "4K" else self.price_1k2k
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

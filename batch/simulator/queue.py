@@ -69,7 +69,8 @@ class JobQueue:
         """Accept a job for ``token`` and put it at the back of the queue."""
         self._next_seq += 1
         job = Job(
-            request_id=str(uuid.uuid4()), token=token, inputs=inputs, body_sha256=body_sha256,
+            request_id=self.config.request_id_prefix + str(uuid.uuid4()), token=token, inputs=inputs,
+            body_sha256=body_sha256,
             seq=self._next_seq, run_time=self.faults.run_time(), doomed=self.faults.job_fails(),
         )
         self.jobs[job.request_id] = job

@@ -62,6 +62,10 @@ class LocalS3:
     endpoint: str = ""
     process: subprocess.Popen[bytes] | None = None
 
+    def __post_init__(self) -> None:
+        # weed runs inside the folder: a relative path given to it would be read from there
+        self.directory = self.directory.absolute()
+
     def start(self, timeout: float = 60.0) -> LocalS3:
         """Start the server and wait until the bucket answers; raise RuntimeError if it does not."""
         binary = weed_binary()

@@ -201,6 +201,11 @@ def state_totals(session: Session, batch_id: int) -> tuple[dict[str, int], int]:
     return {state: count for state, count, _ in rows}, sum(int(uncertain) for _, _, uncertain in rows)
 
 
+def odd_costs(session: Session, batch_id: int) -> int:
+    """How many of the batch's jobs were answered a cost that is no amount (kept raw, not counted)."""
+    return session.scalar(select(func.count()).where(Job.batch_id == batch_id, Job.odd_cost.is_not(None))) or 0
+
+
 FAR_FUTURE = 1e12  # a time no job is due by: "due whenever" for a claim that looks ahead without limit
 
 

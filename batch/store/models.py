@@ -42,6 +42,7 @@ class Batch(Base):
     """One manifest submitted once."""
 
     __tablename__ = "batches"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # SQLite: an id is never handed out twice (after a prune)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -71,6 +72,7 @@ class Job(Base):
         Index("ix_jobs_batch_state", "batch_id", "state"),
         Index("ix_jobs_fingerprint_finished", "fingerprint", "state", "finished_at"),  # the cache's lookup
         Index("ix_jobs_batch_submitted", "batch_id", "submitted_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -94,6 +96,8 @@ class Job(Base):
     result_urls: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     result_raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # upstream's final /result answer
     cost: Mapped[Decimal | None] = mapped_column(Micros, default=None)  # as upstream reported it
+    # a cost upstream gave that is no amount of one job (1e30, -98.95), as its JSON text; ``cost`` stays None
+    odd_cost: Mapped[str | None] = mapped_column(Text, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[float] = mapped_column(Float)
     submitted_at: Mapped[float | None] = mapped_column(Float, default=None)
@@ -107,7 +111,7 @@ class Output(Base):
     """One verified file on disk produced by a job."""
 
     __tablename__ = "outputs"
-    __table_args__ = (UniqueConstraint("job_id", "idx", name="uq_outputs_job_idx"),)
+    __table_args__ = (UniqueConstraint("job_id", "idx", name="uq_outputs_job_idx"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)

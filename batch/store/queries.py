@@ -45,6 +45,7 @@ class BatchStatus(StateCounts):
     budget_usd: float | None = None
     reviews: dict[str, int] | None = None  # jobs currently approved / rejected
     paused: str | None = None  # why the circuit breaker paused the batch (a setup error), until resume
+    odd_costs: int = 0  # jobs answered a cost that is no amount (kept raw on the job, not in ``cost``)
 
     @property
     def settled(self) -> bool:
@@ -67,7 +68,7 @@ class BatchStatus(StateCounts):
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
                 "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {},
-                "paused": self.paused}
+                "paused": self.paused, "odd_costs": self.odd_costs}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -78,9 +79,10 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
             return None
         counts, uncertain = store.state_totals(session, batch_id)
         reviewed = review_counts(session, batch_id)
+        odd = store.odd_costs(session, batch_id)
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
-                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"))
+                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), odd)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 import urllib3.exceptions
 
 from batch import errors
-from batch.core.cost import usd
+from batch.core.cost import job_cost
 from batch.core.schema import MODEL_ID
 from batch.upstream.http import USER_AGENT, HttpSession, send
 
@@ -29,6 +31,9 @@ STATUS_VALUES = ("in_queue", "in_progress", "completed", "cancelled")
 RESULT_VALUES = ("succeeded", "failed", "in_queue", "in_progress", "cancelled")
 OUTPUT_KEYS = ("images", "image", "videos", "video")
 MAX_RAW_ANSWER = 64 * 1024  # characters of a /result answer kept in the database
+MAX_ODD_COST = 100  # characters of an odd cost kept on the job (the whole answer is in result_raw)
+# a request id goes into URL paths: letters, digits, - and _ only (a UUID is), nothing a path could read
+PLAIN_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 # raised while the request is built, before anything is sent
 _rx = requests.exceptions
 NOT_SENDABLE = (_rx.InvalidHeader, _rx.InvalidURL, _rx.MissingSchema, _rx.InvalidSchema, _rx.URLRequired,
@@ -54,6 +59,7 @@ class Result:
     cost: Decimal | None  # exact dollars, as upstream printed them
     upstream_seconds: float | None = None  # finished_at - created_at, as upstream reports them
     raw: dict[str, Any] = field(default_factory=dict)
+    odd_cost: str | None = None  # a cost given that is no amount of one job (``core.cost.job_cost``), as JSON text
 
     def kept_raw(self) -> dict[str, Any]:
         """``raw`` as stored in ``jobs.result_raw``: as it came, unless oversized (then its JSON text, cut)."""
@@ -96,12 +102,17 @@ class ApiClient:
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise errors.BadAnswer("submit answer has no request_id")
+        if not PLAIN_REQUEST_ID.fullmatch(request_id):
+            raise errors.BadAnswer(f"submit answer has a request_id nanobatch will not put in a URL "
+                                   f"({request_id[:60]!r}: only letters, digits, - and _ are taken); "
+                                   "upstream may have accepted the job")
         return request_id
 
     def status(self, request_id: str) -> Status:
         """GET the request's status."""
-        what = f"GET /v1/requests/{request_id}/status"
-        body = self._call("GET", f"/v1/requests/{request_id}/status")
+        path = _request_path(request_id, "status")
+        what = f"GET {path}"
+        body = self._call("GET", path)
         status = _status_in(body, STATUS_VALUES, what)
         position = body.get("queue_position")
         return Status(status, position if isinstance(position, int) else None)
@@ -112,24 +123,26 @@ class ApiClient:
         The outputs of a succeeded job are read from every plausible shape (see ``output_urls``);
         unknown fields are ignored. An unknown status is a RetryableError (asked again later).
         """
-        what = f"GET /v1/requests/{request_id}/result"
-        body = self._call("GET", f"/v1/requests/{request_id}/result", params={"include_cost": "true"})
+        path = _request_path(request_id, "result")
+        what = f"GET {path}"
+        body = self._call("GET", path, params={"include_cost": "true"})
         status = _status_in(body, RESULT_VALUES, what)
         urls = output_urls(body) if status == "succeeded" else []
-        cost = body.get("cost")
+        cost, odd_cost = _cost(body.get("cost"))
         error = body.get("error")
         return Result(
             status=status,
             urls=urls,
             error=str(error) if error is not None else None,
-            cost=_cost(cost),
+            cost=cost,
             upstream_seconds=_elapsed(body.get("created_at"), body.get("finished_at")),
             raw=body,
+            odd_cost=odd_cost,
         )
 
     def cancel(self, request_id: str) -> str:
         """POST a cancel; returns the outcome, ``cancelled`` or ``not_cancellable``."""
-        body = self._call("POST", f"/v1/requests/{request_id}/cancel")
+        body = self._call("POST", _request_path(request_id, "cancel"))
         return _field_in(body, "outcome", ("cancelled", "not_cancellable"))
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
@@ -145,6 +158,11 @@ class ApiClient:
         except http.client.HTTPException as exc:  # an answer http.client could not read
             raise errors.UncertainDelivery(f"{method} {path}: no answer ({type(exc).__name__})") from None
         return _read_answer(response, f"{method} {path}")
+
+
+def _request_path(request_id: str, call: str) -> str:
+    """``/v1/requests/{id}/{call}``, the id quoted whole (a stored id is plain; nothing in it reaches the path)."""
+    return f"/v1/requests/{quote(request_id, safe='')}/{call}"
 
 
 def translate_transport_error(exc: requests.RequestException | ValueError, what: str) -> errors.ApiError:
@@ -311,14 +329,17 @@ def _urls_in(value: Any) -> list[str]:
     return found
 
 
-def _cost(value: Any) -> Decimal | None:
-    """The ``cost`` of a result as exact dollars (0.15 stays 0.15); None when absent or not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return usd(value)
-    except ValueError:
-        return None
+def _cost(value: Any) -> tuple[Decimal | None, str | None]:
+    """The ``cost`` of a result as exact dollars (0.15 stays 0.15), or, when it is given but is no
+    finite amount from 0 to ``MAX_JOB_COST`` (1e30, -98.95, "abc"), None and its JSON text, cut."""
+    if value is None:
+        return None, None
+    if not isinstance(value, bool) and isinstance(value, int | float | str):
+        try:
+            return job_cost(value), None
+        except ValueError:
+            pass
+    return None, json.dumps(value)[:MAX_ODD_COST]
 
 
 def _elapsed(start: Any, end: Any) -> float | None:

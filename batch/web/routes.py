@@ -22,17 +22,27 @@ from batch.web import sheet
 from batch.web.thumbcache import SIZES
 
 BATCH_LIST_LIMIT = 100
+MAX_ID = 2**63 - 1  # the largest id a row can have (PostgreSQL's BIGINT, SQLite's INTEGER)
 
 
 def _web(request: Request) -> Any:
     return request.app.state.web
 
 
+def _is_id(value: object) -> bool:
+    """A row id: a whole number (not a bool, which Python counts as one) that a BIGINT column can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
 def _int(request: Request, name: str) -> int:
+    """The path's id ``name``; 404 when it is none a row could have (beyond int64: the driver would raise)."""
     try:
-        return int(request.path_params[name])
+        value = int(request.path_params[name])
     except (KeyError, ValueError):
         raise HTTPException(404) from None
+    if not _is_id(value):
+        raise HTTPException(404)
+    return value
 
 
 def _summary(request: Request, batch_id: int) -> dict[str, Any]:
@@ -164,7 +174,7 @@ async def review_api(request: Request) -> Response:
     batch_id = _int(request, "batch_id")
     body = await _body(request)
     ids, decision, note = body.get("job_ids"), body.get("decision"), body.get("note")
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or decision not in DECISIONS:
+    if not isinstance(ids, list) or not all(_is_id(i) for i in ids) or decision not in DECISIONS:
         raise HTTPException(400, "job_ids (a list of job ids) and decision (approved or rejected) are needed")
     if note is not None and not isinstance(note, str):
         raise HTTPException(400, "note is text")

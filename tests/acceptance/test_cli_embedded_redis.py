@@ -74,6 +74,13 @@ def children_of(pid: int) -> list[int]:
     return [p for p in found if alive(p)]
 
 
+def start_worker(cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``nanobatch worker`` alone (no beat, one process), in its own session, its output in ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "batch", "worker", "--no-beat", "--concurrency", "1"],
+                                cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def pid_in(path: Path) -> int:
     return int(path.read_text().strip())
 
@@ -175,10 +182,7 @@ def test_a_worker_logs_a_broker_that_stops_answering(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     env = {**run_env(home, "http://127.0.0.1:9"), "NANOBATCH_REDIS_URL": url}
     try:
-        with log.open("wb") as out:
-            worker = subprocess.Popen([sys.executable, "-m", "batch", "worker", "--no-beat", "--concurrency", "1"],
-                                      cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        worker = start_worker(tmp_path, env, log)
         try:
             declared = redis.Redis.from_url(url)  # the worker declares its queue as it becomes ready
             assert wait_until(lambda: bool(declared.exists("_kombu.binding.celery")), timeout=30), log.read_text()

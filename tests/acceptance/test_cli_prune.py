@@ -6,11 +6,13 @@ import json
 import time
 from pathlib import Path
 
+from sqlalchemy import select
+
 from batch.core.states import JobState as S
 from batch.store import db
 from batch.store import jobs as store
 from batch.store.db import transaction
-from batch.store.models import Batch
+from batch.store.models import Batch, Job
 from tests.acceptance.test_cli import nanobatch
 from tests.helpers import write_manifest
 
@@ -53,3 +55,21 @@ def test_running_batch_stays_and_finished_one_goes(tmp_path: Path) -> None:
     assert [b["batch_id"] for b in listed] == [1]
     again = nanobatch(["prune", "--older-than", "90d", "--yes"], home, tmp_path)
     assert again.returncode == 0 and "no finished batch older than 90d" in again.stdout
+
+
+def test_ids_of_a_pruned_newest_batch_are_never_handed_out_again(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    manifest = str(write_manifest(tmp_path, "http://127.0.0.1:9", items=2, styles=2))
+    for _ in range(2):
+        assert nanobatch(["submit", manifest, "--force"], home, tmp_path, **OFFLINE).returncode == 0
+    age(home, 2, 100, end=S.CANCELLED)  # the newest batch goes
+    assert nanobatch(["prune", "--older-than", "90d", "--yes"], home, tmp_path).returncode == 0
+    done = nanobatch(["submit", manifest, "--force"], home, tmp_path, **OFFLINE)
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(nanobatch(["status", "--json"], home, tmp_path).stdout)
+    assert sorted(b["batch_id"] for b in listed) == [1, 3]  # not 2 again: what named batch 2 still means the pruned one
+    sessions = db.session_factory(f"sqlite:///{home / 'nanobatch.db'}")
+    with sessions() as session:
+        new_jobs = session.scalars(select(Job.id).where(Job.batch_id == 3)).all()
+    db.dispose_engines()
+    assert min(new_jobs) > 8  # batches 1 and 2 had jobs 1..8

@@ -116,3 +116,26 @@ def test_serve_off_loopback_generates_a_token(monkeypatch: pytest.MonkeyPatch, t
         port = busy.getsockname()[1]
         with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
             web_app.run(settings, host="127.0.0.1", port=port, token=None)
+
+
+@pytest.mark.parametrize("path", ["/batch/{big}", "/api/batches/{big}", "/thumb/out/{big}", "/thumb/in/{big}/0",
+                                  "/thumb/in/1/{big}", "/files/{big}", "/files/{huge}"])
+def test_an_id_beyond_int64_is_not_found(served: tuple[WebState, int, Path], path: str) -> None:
+    state, _, _ = served
+    client = TestClient(build_app(state), base_url="http://127.0.0.1", raise_server_exceptions=False)
+    answer = client.get(path.format(big=2**63, huge=10**40))
+    assert answer.status_code == 404, answer.text
+
+
+@pytest.mark.parametrize("job_ids", [[True], [1, False], [1.0], ["1"], [2**63], [-1], [None]])
+def test_review_refuses_job_ids_that_are_not_whole_numbers(served: tuple[WebState, int, Path],
+                                                           job_ids: list[object]) -> None:
+    state, batch_id, _ = served
+    client = TestClient(build_app(state), base_url="http://127.0.0.1", raise_server_exceptions=False)
+    with state.sessions() as s:
+        before = reviews.counts(s, batch_id)
+    answer = client.post(f"/api/batches/{batch_id}/review", json={"job_ids": job_ids, "decision": "approved"},
+                         headers={"X-CSRF-Token": CSRF})
+    assert answer.status_code == 400, answer.text
+    with state.sessions() as s:
+        assert reviews.counts(s, batch_id) == before

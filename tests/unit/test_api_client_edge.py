@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 
 import pytest
 import requests
@@ -76,3 +77,29 @@ def test_unreadable_answer_after_sending_stays_uncertain() -> None:
 )
 def test_header_values_http_can_carry(value: str | bytes, ok: bool) -> None:
     assert header_value_ok(value) is ok
+
+
+@pytest.mark.parametrize("odd", ["../../v1/x?y=", "a/b", "r1?x=1", "r1#f", "%2e%2e", "..", "r 1", "é", "a" * 201])
+def test_a_request_id_that_is_not_plain_is_a_bad_answer_and_never_reaches_a_url(odd: str) -> None:
+    http = requests.Session()
+    adapter = HandlerAdapter(lambda _request: (200, {}, json.dumps({"request_id": odd}).encode()))
+    http.mount("http://", adapter)
+    api = ApiClient("http://api.test", SECRET, http=http)
+    with pytest.raises(errors.BadAnswer) as err:
+        api.submit({"prompt": "p"})
+    assert "request_id" in str(err.value) and "may have accepted" in str(err.value)
+    assert [r.path_url for r in adapter.seen] == ["/v1/models/google/nano-banana/pro/edit"]
+
+
+def test_a_plain_request_id_is_taken_and_every_call_stays_under_its_own_path() -> None:
+    answers = {"POST": {"request_id": "Ab-9_x", "outcome": "cancelled"}, "GET": {"status": "in_queue"}}
+    http = requests.Session()
+    adapter = HandlerAdapter(lambda request: (200, {}, json.dumps(answers[request.method or ""]).encode()))
+    http.mount("http://", adapter)
+    api = ApiClient("http://api.test", SECRET, http=http)
+    request_id = api.submit({"prompt": "p"})
+    api.status(request_id), api.result(request_id), api.cancel(request_id)
+    api.status("../x?y=")  # a stored id from before this check: quoted whole, still under /v1/requests/
+    assert [r.path_url for r in adapter.seen[1:]] == [
+        "/v1/requests/Ab-9_x/status", "/v1/requests/Ab-9_x/result?include_cost=true",
+        "/v1/requests/Ab-9_x/cancel", "/v1/requests/..%2Fx%3Fy%3D/status"]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from batch.core.cost import PriceTable, from_micros, to_micros, usd, usd_number, within_budget
+from batch.core.cost import PriceTable, from_micros, job_cost, to_micros, usd, usd_number, within_budget
 
 
 def test_prices_by_resolution() -> None:
@@ -53,3 +53,15 @@ def test_the_budget_rule_is_exact_at_the_edge() -> None:
     # six jobs of $0.15 fit a $0.90 budget: float sums put the sixth a hair over
     assert within_budget(0.9, usd(0.15) * 5, 0, 0.15)
     assert not within_budget(0.9, usd(0.15) * 5, 0, 0.150001)
+
+
+@pytest.mark.parametrize("value", [1e30, "1e30", -98.95, "-0.01", float("nan"), float("inf"), "abc", 1_000_000_001])
+def test_a_job_cost_is_a_finite_amount_from_zero_to_the_cap(value: object) -> None:
+    with pytest.raises(ValueError):
+        job_cost(value)  # type: ignore[arg-type]
+
+
+def test_usd_refuses_an_amount_decimal_cannot_round_to_the_micro_dollar() -> None:
+    with pytest.raises(ValueError):
+        usd(1e30)
+    assert job_cost(0) == 0 and job_cost("0.15") == Decimal("0.15") and job_cost(10**9) == 10**9
