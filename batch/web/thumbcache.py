@@ -11,7 +11,7 @@ import base64
 import hashlib
 from pathlib import Path
 
-from batch.files.atomic import atomic_file
+from batch.files.atomic import PRIVATE, atomic_file
 from batch.reports.thumbs import Fetch, fetch_url, make_thumb, read_path
 
 SIZES: dict[str, int] = {"sm": 192, "lg": 1024}
@@ -32,7 +32,7 @@ class ThumbCache:
         if thumb is None:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target, durable=False) as handle:  # a cache: rebuilt if lost in a crash
+        with atomic_file(target, mode=PRIVATE, durable=False) as handle:  # a cache: rebuilt if lost in a crash
             handle.write(base64.b64decode(thumb.uri.split(",", 1)[1]))
         return target
 
