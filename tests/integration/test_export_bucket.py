@@ -7,6 +7,7 @@ import hashlib
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from batch.commands.export import export_approved
@@ -21,7 +22,9 @@ from tests.helpers import make_runtime, make_settings
 from tests.storage_helpers import create, photos_manifest
 
 
-def test_retouched_file_is_exported_from_its_bucket_copy(tmp_path: Path, sqlite_url: str, s3_env: LocalS3) -> None:
+def test_retouched_file_is_exported_from_its_bucket_copy(tmp_path: Path, sqlite_url: str, s3_env: LocalS3,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the local copies of bucket outputs go to ./out
     prefix = f"t{time.time_ns()}"
     path = photos_manifest(tmp_path, s3_env, prefix, photos=1, output_url=s3_env.url(f"{prefix}/out"))
     with running_simulator(SimulatorConfig(latency=(0.0, 0.0), workers=2)) as sim:
