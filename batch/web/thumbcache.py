@@ -12,7 +12,8 @@ import hashlib
 from pathlib import Path
 
 from batch.files.atomic import PRIVATE, atomic_file
-from batch.reports.thumbs import Fetch, fetch_url, make_thumb, read_path
+from batch.files.recorded import read_recorded
+from batch.reports.thumbs import Fetch, fetch_url, make_thumb
 
 SIZES: dict[str, int] = {"sm": 192, "lg": 1024}
 
@@ -36,12 +37,13 @@ class ThumbCache:
             handle.write(base64.b64decode(thumb.uri.split(",", 1)[1]))
         return target
 
-    def output(self, path: str, sha256: str, size: str = "sm") -> Path | None:
-        """The thumbnail of a recorded output file (None when the file is gone or not an image)."""
+    def output(self, path: str, length: int, sha256: str, size: str = "sm") -> Path | None:
+        """The thumbnail of a recorded output file (None when the file is gone, not an image, or no
+        longer the recorded one: a link, another size or another sha256)."""
         target = self._path("out", sha256, size)
         if target.exists():
             return target
-        return self._make(target, read_path(path), size)
+        return self._make(target, read_recorded(path, length, sha256), size)
 
     def input(self, url: str, size: str = "sm") -> Path | None:
         """The thumbnail of an input image URL (None when it cannot be fetched or decoded)."""

@@ -116,3 +116,28 @@ def test_serve_off_loopback_generates_a_token(monkeypatch: pytest.MonkeyPatch, t
         port = busy.getsockname()[1]
         with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
             web_app.run(settings, host="127.0.0.1", port=port, token=None)
+
+
+def test_files_and_thumbnails_serve_only_the_recorded_file(served: tuple[WebState, int, Path]) -> None:
+    """A link put where an output was (to a private file), or a file changed since, is not served."""
+    from sqlalchemy import select
+
+    from batch.store.models import Output
+
+    state, _, folder = served
+    client = TestClient(build_app(state), base_url="http://127.0.0.1")
+    with state.sessions() as session:
+        outputs = session.scalars(select(Output).order_by(Output.id.desc()).limit(2)).all()
+    linked, grown = outputs
+    secret = folder / "secret.png"  # an image, so that even a thumbnail of it could be made
+    secret.write_bytes(Path(linked.path).read_bytes())
+    Path(linked.path).unlink()
+    Path(linked.path).symlink_to(secret)
+    Path(grown.path).write_bytes(Path(grown.path).read_bytes() + b"\0")
+    for out in (linked, grown):
+        assert client.get(f"/files/{out.id}").status_code == 404
+        assert client.get(f"/thumb/out/{out.id}?s=lg").status_code == 404
+    assert not list((folder / "thumbs" / "out").rglob(f"{linked.sha256}-*.jpg"))
+    intact = client.get(f"/files/{outputs[0].id - 2}")
+    assert intact.status_code == 200 and intact.headers["content-type"] == "image/png"
+    assert int(intact.headers["content-length"]) == len(intact.content) > 0
