@@ -23,6 +23,12 @@ JPEG_QUALITY = 80
 FETCH_TIMEOUT = 5.0
 MAX_FETCH_BYTES = 50 * 1024 * 1024
 WORKERS = 8
+# Decoding is what costs memory (3-4 bytes a pixel): a 4K output (16.8 M pixels) is within the cap,
+# a 13,000 x 13,000 PNG (169 M) is not; a JPEG's pixels count after its reduced decode.
+MAX_DECODE_PIXELS = 40_000_000
+REDUCING_GAP = 2  # decode (JPEG) and first downscale to no less than twice the thumbnail, then resample
+THUMB_SLOTS = 2  # thumbnails decoded at once in a process (a web request or a report's workers)
+DECODING = threading.BoundedSemaphore(THUMB_SLOTS)  # held while a thumbnail is decoded
 
 Fetch = Callable[[str], bytes | None]
 
@@ -47,17 +53,27 @@ def _flatten(img: Image.Image) -> Image.Image:
 
 
 def make_thumb(data: bytes, size: int = THUMB_PX) -> Thumb | None:
-    """Downscale image bytes to fit ``size`` x ``size`` as a JPEG data URI; None if not an image."""
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            small = ImageOps.exif_transpose(opened)
-            small.thumbnail((size, size))
-            small = _flatten(small)
-            buf = io.BytesIO()
-            small.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
-            width, height = small.size
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
+    """Downscale image bytes to fit ``size`` x ``size`` as a JPEG data URI; None if not an image, or
+    if making it would decode more than ``MAX_DECODE_PIXELS``.
+
+    A JPEG is decoded reduced (draft mode: 1/2 to 1/8 of each side, as small as still covers
+    ``REDUCING_GAP`` times the thumbnail), so a 13,000 x 13,000 photo costs tens of MB, not over a
+    GB; the size is checked before any pixel is decoded; at most ``THUMB_SLOTS`` are made at once
+    in a process. The EXIF orientation is applied to the small image, not the full one.
+    """
+    with DECODING:
+        try:
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.draft(None, (size * REDUCING_GAP, size * REDUCING_GAP))  # JPEG only; others unchanged
+                if opened.width * opened.height > MAX_DECODE_PIXELS:
+                    return None
+                opened.thumbnail((size, size), reducing_gap=REDUCING_GAP)
+                small = _flatten(ImageOps.exif_transpose(opened))
+                buf = io.BytesIO()
+                small.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+                width, height = small.size
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return None
     return Thumb("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), width, height)
 
 

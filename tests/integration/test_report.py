@@ -193,3 +193,26 @@ def test_html_report_is_capped_failures_first_with_links(tmp_path: Path) -> None
     assert page.index("job-5") < page.index("job-0")  # the failed job comes first
     assert f'href="{(tmp_path / "o0.png").as_uri()}"' in page and 'r-approved' in page
     assert page.count('<h2 class="item"') == 2  # b.png (the failed job), then a.png: grouped by item
+
+
+def test_thumbnails_are_decoded_a_few_at_a_time() -> None:
+    """While every decoding slot is taken, one more thumbnail waits for a slot to free."""
+    import threading
+
+    from batch.reports import thumbs
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buf, "PNG")
+    made: list[object] = []
+    for _ in range(thumbs.THUMB_SLOTS):
+        assert thumbs.DECODING.acquire(blocking=False)
+    waiting = threading.Thread(target=lambda: made.append(thumbs.make_thumb(buf.getvalue())))
+    try:
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and made == []
+    finally:
+        for _ in range(thumbs.THUMB_SLOTS):
+            thumbs.DECODING.release()
+    waiting.join(timeout=30)
+    assert len(made) == 1 and made[0] is not None

@@ -141,3 +141,43 @@ def test_files_and_thumbnails_serve_only_the_recorded_file(served: tuple[WebStat
     intact = client.get(f"/files/{outputs[0].id - 2}")
     assert intact.status_code == 200 and intact.headers["content-type"] == "image/png"
     assert int(intact.headers["content-length"]) == len(intact.content) > 0
+
+
+def test_input_thumbnails_decode_reduced_refuse_huge_images_and_remember_failures(
+        served: tuple[WebState, int, Path], tmp_path: Path) -> None:
+    """A huge JPEG is decoded at 1/8 scale; an image too large to decode even so (a PNG) gets a 404,
+    and is not fetched again on every request, only once the failure is old."""
+    import io
+
+    from PIL import Image
+
+    from batch.store import sheet
+    from batch.testing.clock import ManualClock
+    from batch.web.thumbcache import FAILURE_SECONDS
+
+    state, batch_id, _ = served
+    with state.sessions() as session:
+        by_url = {sheet.job_input_url(session, job.id, 0): job for job in sheet.sheet_jobs(session, batch_id)}
+    urls, jobs = list(by_url)[:2], list(by_url.values())[:2]  # two jobs with different inputs
+    images = []
+    for side, fmt in ((9000, "JPEG"), (7000, "PNG")):  # 81 M and 49 M pixels, both over the decode cap
+        buf = io.BytesIO()
+        Image.new("L", (side, side), 128).save(buf, fmt)
+        images.append(buf.getvalue())
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        return dict(zip(urls, images, strict=True)).get(url)
+
+    clock = ManualClock()
+    thumbs = ThumbCache(tmp_path / "thumbs", fetch=fetch, clock=clock)
+    client = TestClient(build_app(WebState(state.sessions, thumbs, PriceTable(), CSRF, "tester")),
+                        base_url="http://127.0.0.1")
+    jpeg, png = (f"/thumb/in/{job.id}/0" for job in jobs)
+    made = client.get(jpeg)
+    assert made.status_code == 200 and Image.open(io.BytesIO(made.content)).size == (192, 192)
+    assert [client.get(png).status_code for _ in range(3)] == [404, 404, 404]
+    assert fetched == urls  # each fetched once: the failure is remembered
+    clock.advance(FAILURE_SECONDS)
+    assert client.get(png).status_code == 404 and fetched == [*urls, urls[1]]
