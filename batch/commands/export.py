@@ -64,14 +64,21 @@ def _approved(session: Session, batch_id: int) -> list[Exported]:
     return files
 
 
-def _outside_outputs(target: Path, folders: list[tuple[int, str]]) -> None:
-    """InputError when ``target`` is (or lies inside) a batch's output folder, links resolved."""
-    real = target.resolve()
-    for batch_id, folder in folders:
-        inside = Path(folder).expanduser().resolve()
-        if real == inside or real.is_relative_to(inside):
-            raise InputError(f"cannot export to {target}: it is inside the output folder {folder} of batch "
+def _outside_outputs(dest: Path, relatives: list[str], folders: list[tuple[int, str]]) -> None:
+    """InputError when ``dest`` is (or lies inside) a batch's output folder, links resolved, or when a
+    file exported below it (``relatives``) would land in an output folder that lies inside ``dest``."""
+    real = dest.resolve()
+    resolved = [(batch_id, folder, Path(folder).expanduser().resolve()) for batch_id, folder in folders]
+    for batch_id, folder, inside in resolved:
+        if real.is_relative_to(inside):
+            raise InputError(f"cannot export to {dest}: it is inside the output folder {folder} of batch "
                              f"{batch_id} (an export there could replace that batch's files); choose another folder")
+    nested = [found for found in resolved if found[2].is_relative_to(real)]
+    for relative in relatives if nested else []:
+        for batch_id, folder, inside in nested:
+            if (real / relative).is_relative_to(inside):
+                raise InputError(f"cannot export to {dest}: {relative} would land in the output folder {folder} "
+                                 f"of batch {batch_id}; choose another folder")
 
 
 def _sources(files: list[Exported]) -> list[Exported]:
@@ -169,7 +176,7 @@ def export_approved(sessions: sessionmaker[Session], batch_id: int, dest: str | 
     with sessions() as session:
         files = _approved(session, batch_id)
         folders = queries.output_folders(session)
-    _outside_outputs(target, folders)
+    _outside_outputs(target, [f.relative for f in files] + [MANIFEST_NAME], folders)
     files = _sources(files)
     manifest = _manifest(files)
     try:

@@ -74,3 +74,16 @@ def test_export_keeps_what_is_not_its_own(tmp_path: Path) -> None:
     target = nanobatch(["export", "1", "--approved", str(dest), "--overwrite"], home, tmp_path)
     assert target.returncode == 2 and "s0.png: it is a link" in target.stderr
     assert (tmp_path / "victim.png").read_bytes() == b"victim"
+
+    # another batch's output folder lying inside DEST: a file exported there would replace its files
+    nested = tmp_path / "nested"
+    other = Path(manifest).read_text().replace(f"output_dir: {out}", f"output_dir: {nested / 'sku-000'}")
+    (tmp_path / "other.yaml").write_text(other.replace("name: test-batch", "name: other"))
+    offline = {"RUNCOMFY_API_BASE": "http://127.0.0.1:9", "RUNCOMFY_API_TOKEN": "t"}
+    assert nanobatch(["submit", str(tmp_path / "other.yaml")], home, tmp_path, **offline).returncode == 0
+    before = {p: p.read_bytes() for p in nested.rglob("*") if p.is_file()}  # its jobs were cached: files there
+    into = nanobatch(["export", "1", "--approved", str(nested), "--overwrite"], home, tmp_path)
+    assert into.returncode == 2 and into.stderr.strip() == (
+        f"error: cannot export to {nested}: sku-000/s0.png would land in the output folder {nested / 'sku-000'} "
+        "of batch 2; choose another folder")
+    assert {p: p.read_bytes() for p in nested.rglob("*") if p.is_file()} == before
