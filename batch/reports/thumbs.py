@@ -1,8 +1,8 @@
 """Small JPEG thumbnails as base64 data URIs, for the self-contained HTML report.
 
-Inputs are fetched once per distinct URL (short timeout, size cap) and outputs read from disk;
-both are downscaled with Pillow. Anything that fails (network, missing file, not an image)
-yields None so that the report shows a placeholder instead of crashing.
+Inputs are fetched once per distinct URL (short timeout, size cap) and outputs read from disk, only
+while they are the recorded files; both are downscaled with Pillow. Anything that fails (network,
+missing file, not an image) yields None so that the report shows a placeholder instead of crashing.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 from PIL import Image, ImageOps
+
+from batch.files.recorded import read_recorded
 
 THUMB_PX = 256
 JPEG_QUALITY = 80
@@ -129,29 +130,25 @@ def _signed(reference: str) -> str | None:
         return None
 
 
-def read_path(path: str) -> bytes | None:
-    """The file's bytes, or None when it cannot be read."""
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return None
-
-
-def thumbnails(urls: Iterable[str], paths: Iterable[str], *, fetch: Fetch = fetch_url,
+def thumbnails(urls: Iterable[str], outputs: Iterable[tuple[str, int, str]], *, fetch: Fetch = fetch_url,
                workers: int = WORKERS) -> tuple[dict[str, Thumb | None], dict[str, Thumb | None]]:
-    """Thumbnails of each distinct input URL and output path: ``(by_url, by_path)``."""
+    """Thumbnails of each distinct input URL and recorded output (path, bytes, sha256): ``(by_url, by_path)``.
+
+    An output is read only while it is the recorded file (``batch.files.recorded``): a link or a
+    file changed since gets no thumbnail."""
     unique_urls = list(dict.fromkeys(urls))
-    unique_paths = list(dict.fromkeys(paths))
+    unique_outputs = list(dict.fromkeys(outputs))
 
     def from_url(url: str) -> Thumb | None:
         data = fetch(url)
         return make_thumb(data) if data else None
 
-    def from_path(path: str) -> Thumb | None:
-        data = read_path(path)
+    def from_path(output: tuple[str, int, str]) -> Thumb | None:
+        data = read_recorded(*output)
         return make_thumb(data) if data else None
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         by_url = dict(zip(unique_urls, pool.map(from_url, unique_urls), strict=True))
-        by_path = dict(zip(unique_paths, pool.map(from_path, unique_paths), strict=True))
+        by_path = {path: thumb for (path, _, _), thumb in
+                   zip(unique_outputs, pool.map(from_path, unique_outputs), strict=True)}
     return by_url, by_path
