@@ -101,16 +101,15 @@ def _sources(files: list[Exported]) -> list[Exported]:
     return checked
 
 
-def _place(dest: Path, relative: str) -> Path:
-    """``dest/relative`` with its folders made; InputError if any part below DEST is a link or not a folder."""
+def _check_folders(dest: Path, relative: str) -> Path:
+    """``dest/relative``; InputError if a folder on the way below DEST is there as a link or a file."""
     folder = dest
     for part in Path(relative).parts[:-1]:
         folder = folder / part
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            _refuse_unless(folder, stat.S_ISDIR, "not a folder")
-    return folder / Path(relative).name
+        if not folder.is_symlink() and not folder.exists():
+            break  # made by the export, below
+        _refuse_unless(folder, stat.S_ISDIR, "not a folder")
+    return dest / relative
 
 
 def _refuse_unless(path: Path, kind: Callable[[int], bool], otherwise: str) -> None:
@@ -180,8 +179,7 @@ def export_approved(sessions: sessionmaker[Session], batch_id: int, dest: str | 
     files = _sources(files)
     manifest = _manifest(files)
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        places = [(f, _place(target, f.relative)) for f in files]
+        places = [(f, _check_folders(target, f.relative)) for f in files]
         wanted = [(p, f.bytes, f.sha256) for f, p in places]
         wanted.append((target / MANIFEST_NAME, len(manifest), hashlib.sha256(manifest).hexdigest()))
         differ = [p for p, size, digest in wanted if _differs(p, size, digest)]
@@ -191,7 +189,9 @@ def export_approved(sessions: sessionmaker[Session], batch_id: int, dest: str | 
                              f"{', ...' if len(differ) > 3 else ''}); they are kept: give --overwrite to replace them")
         for f, place in places:
             if place in differ or not place.exists():
+                place.parent.mkdir(parents=True, exist_ok=True)
                 _copy(f, place)
+        target.mkdir(parents=True, exist_ok=True)  # an export of no file still writes its export.csv
     except OSError as exc:
         raise InputError(f"cannot export to {target}: {exc.strerror or exc} ({exc.filename or target})") from None
     write_atomic(target / MANIFEST_NAME, manifest)

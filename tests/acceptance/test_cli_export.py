@@ -47,7 +47,7 @@ def test_export_keeps_what_is_not_its_own(tmp_path: Path) -> None:
     kept = nanobatch(["export", "1", "--approved", str(dest)], home, tmp_path)
     assert kept.returncode == 2 and "sku-001/s0.png" in kept.stderr and "--overwrite" in kept.stderr
     assert (dest / "sku-001" / "s0.png").read_bytes() == b"the shop's own picture"
-    assert not (dest / "export.csv").exists()
+    assert not (dest / "export.csv").exists() and not (dest / "sku-000").exists()  # nothing written at all
     done = nanobatch(["export", "1", "--approved", str(dest), "--overwrite"], home, tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == f"2 files exported to {dest}", done.stderr
     assert (dest / "sku-001" / "s0.png").read_bytes() == originals[second]
