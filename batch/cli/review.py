@@ -79,13 +79,18 @@ def retry_rejected(batch_id: int, prompt_append: str | None, yes: bool) -> None:
 @click.argument("batch_id", metavar="BATCH", type=int)
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--approved", is_flag=True, required=True, help="Export the approved outputs (required).")
+@click.option("--overwrite", is_flag=True, help="Replace different files already in DEST (kept otherwise).")
 @friendly_errors
-def export(batch_id: int, dest: str, approved: bool) -> None:
-    """Copy BATCH's approved outputs under their output names into DEST, with DEST/export.csv listing them."""
+def export(batch_id: int, dest: str, approved: bool, overwrite: bool) -> None:
+    """Copy BATCH's approved outputs under their output names into DEST, with DEST/export.csv listing them.
+
+    Each file is checked against its record first; DEST may not be inside an output folder."""
     from batch.commands.export import export_approved
 
-    files = export_approved(service.sessions(), batch_id, dest)
+    files = export_approved(service.sessions(), batch_id, dest, overwrite=overwrite)
     click.echo(f"{len(files)} files exported to {dest}")
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (elsewhere: a token is needed).")
 @click.option("--port", default=8600, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")

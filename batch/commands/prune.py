@@ -2,7 +2,8 @@
 
 Rows go (jobs, their events and outputs, the batch's notifications, the batch); files stay
 unless asked (``files``), and even then a file that a kept batch's output row still records
-(a nightly rerun writes the same paths) is left in place.
+(a nightly rerun writes the same paths) is left in place, and so is a file that is no longer
+the one recorded (retouched since, or replaced by a link): those are listed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.errors import InputError
+from batch.files.recorded import file_matches
 from batch.store import prune as store
 from batch.store.db import transaction
 from batch.store.prune import OldBatch
@@ -44,6 +46,7 @@ class Pruned:
     notifications: int = 0
     files: int = 0
     kept: list[int] = field(default_factory=list)  # batches left because a job was no longer terminal
+    changed: list[str] = field(default_factory=list)  # files left because they are not the recorded ones
 
     def lines(self) -> list[str]:
         """The summary, one fact a line."""
@@ -51,6 +54,10 @@ class Pruned:
                  f"{self.notifications} notifications; {self.files} files"]
         if self.kept:
             lines.append(f"kept batches {', '.join(map(str, self.kept))}: a job of theirs is running again")
+        if self.changed:
+            lines.append(f"kept {len(self.changed)} files changed since they were recorded (size or sha256 "
+                         "differs, or a link):")
+            lines += [f"  {path}" for path in self.changed]
         return lines
 
 
@@ -74,39 +81,43 @@ def prune(sessions: sessionmaker[Session], batches: Sequence[OldBatch], *, files
             done.batches += 1
             done.notifications += notes
         if files:
-            done.files += _delete_files(sessions, paths)
+            _delete_files(sessions, paths, done)
         if on_batch is not None:
             on_batch(old)
     return done
 
 
-def _delete_jobs(sessions: sessionmaker[Session], batch_id: int, done: Pruned) -> list[str]:
-    """Delete the batch's terminal jobs, ``JOBS_PER_TRANSACTION`` at a time; the paths their outputs had."""
-    paths: list[str] = []
+def _delete_jobs(sessions: sessionmaker[Session], batch_id: int, done: Pruned) -> list[tuple[str, int, str]]:
+    """Delete the batch's terminal jobs, ``JOBS_PER_TRANSACTION`` at a time; the files (path, bytes,
+    sha256) their outputs recorded."""
+    paths: list[tuple[str, int, str]] = []
     while True:
         with transaction(sessions) as session:
             ids = store.terminal_job_ids(session, batch_id, JOBS_PER_TRANSACTION)
-            paths.extend(store.output_paths(session, ids))
+            paths.extend(store.output_files(session, ids))
             jobs, events, outputs = store.delete_jobs(session, ids)
         done.jobs, done.events, done.outputs = done.jobs + jobs, done.events + events, done.outputs + outputs
         if len(ids) < JOBS_PER_TRANSACTION or jobs == 0:
             return paths
 
 
-def _delete_files(sessions: sessionmaker[Session], paths: list[str]) -> int:
-    """Remove the files that no remaining output row records; how many were removed."""
-    removed = 0
-    unique = sorted(set(paths))
+def _delete_files(sessions: sessionmaker[Session], files: list[tuple[str, int, str]], done: Pruned) -> None:
+    """Remove the files that no remaining output row records and that are still the recorded ones
+    (counted in ``done.files``); the others that are there go to ``done.changed``."""
+    unique = sorted(set(files))
     for start in range(0, len(unique), PATHS_PER_QUERY):
         chunk = unique[start:start + PATHS_PER_QUERY]
         with sessions() as session:
-            recorded = store.still_recorded(session, chunk)
-        for path in chunk:
+            recorded = store.still_recorded(session, [path for path, _, _ in chunk])
+        for path, size, sha256 in chunk:
             if path in recorded:
+                continue
+            if not file_matches(path, size, sha256):
+                if os.path.lexists(path):
+                    done.changed.append(path)
                 continue
             try:
                 os.remove(path)
-                removed += 1
+                done.files += 1
             except FileNotFoundError:
                 pass
-    return removed

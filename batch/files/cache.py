@@ -9,32 +9,18 @@ output path, or left alone when the path is the same.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from batch.files.atomic import atomic_file
+from batch.files.atomic import SHARED, atomic_file
 from batch.files.download import SavedFile
 from batch.files.outputs import output_paths
+from batch.files.recorded import file_matches as file_matches  # commands/cached imports it from here
 from batch.store import outputs as outputs_store
 from batch.store.models import Output
-
-
-def file_matches(path: str, size: int, sha256: str) -> bool:
-    """True if ``path`` exists with exactly this size and hash."""
-    try:
-        if os.path.getsize(path) != size:
-            return False
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        return False
-    return digest.hexdigest() == sha256
 
 
 def find_reusable(session: Session, fingerprint: str, exclude_job: int) -> list[Output] | None:
@@ -81,5 +67,5 @@ def _same_file(source: Path, target: Path) -> bool:
 
 def _atomic_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(target, durable=False) as handle, open(source, "rb") as src:
+    with atomic_file(target, mode=SHARED, durable=False) as handle, open(source, "rb") as src:
         shutil.copyfileobj(src, handle)

@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from batch.config import Settings
 from batch.core.schema import PIL_FORMATS
 from batch.errors import DownloadFailed
-from batch.files.atomic import atomic_file
+from batch.files.atomic import SHARED, atomic_file
 from batch.upstream.http import USER_AGENT, send
 
 CHUNK = 256 * 1024
@@ -144,7 +144,7 @@ def download_verified(
     parts = target.with_name(f".{target.name}.parts")
     try:
         parts.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target, folder=parts) as handle:
+        with atomic_file(target, mode=SHARED, folder=parts) as handle:
             size, digest = _stream(http, url, handle, watch)
             handle.flush()
             handle.seek(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 # A job's answer may hold several images; this many are kept, the first as ``name.ext``, then
 # ``name-2.ext`` ... Validation reserves all their names, so no job's file can land on another's.
 MAX_OUTPUTS_PER_JOB = 4
-PROBE_NAME = ".nanobatch-write-probe"
+PROBE_PREFIX = ".nanobatch-write-probe."  # then a name unique to the probe
 
 
 def output_names(output_name: str, count: int) -> list[str]:
@@ -68,13 +69,15 @@ def output_collisions(jobs: Iterable[tuple[str, str]]) -> list[Collision]:
 
 
 def check_output_dir(output_dir: str) -> None:
-    """Create ``output_dir`` and write (then remove) a probe file in it; InputError naming it if that fails."""
+    """Create ``output_dir`` and write (then remove) a probe file in it; InputError naming it if that fails.
+
+    The probe's name is unique to this call: two runs sharing the folder never remove each other's probe.
+    """
     folder = Path(output_dir)
-    probe = folder / PROBE_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(prefix=PROBE_PREFIX, dir=folder):
+            pass
     except FileExistsError:
         raise InputError(f"output_dir {output_dir}: a file is in the way (it, or a folder above it, "
                          "is not a folder)") from None

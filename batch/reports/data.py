@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
 from batch.errors import InputError
-from batch.files.atomic import atomic_file
+from batch.files.atomic import SHARED, atomic_file
 from batch.store import queries, reviews
 from batch.store.models import Job, Output
 from batch.store.queries import BatchSummary
@@ -106,7 +106,7 @@ def _csv_value(column: str, value: Any) -> Any:
         return ""
     if column in LIST_COLUMNS:
         value = " ".join(str(v) for v in value)
-    return defuse_formula(value) if isinstance(value, str) else value
+    return value
 
 
 def defuse_formula(text: str) -> str:
@@ -120,19 +120,25 @@ def defuse_formula(text: str) -> str:
     return text
 
 
-def render_csv(data: ReportData) -> str:
-    """A header line of ``COLUMNS`` and one line per job; list columns joined by spaces."""
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    """CSV lines ending in ``\\n``, every text cell defused (``defuse_formula``): the one way
+    nanobatch writes a CSV a spreadsheet may open."""
     buf = io.StringIO()
     # "\r\n" so that the writer quotes a cell holding a lone "\r" (with "\n" it does not, and a
     # reader would split the row there); each line then ends in "\n" like the rest of the files
     writer = csv.writer(buf, lineterminator="\r\n")
     lines = []
-    for cells in [COLUMNS, *([_csv_value(c, row[c]) for c in COLUMNS] for row in data.rows)]:
-        writer.writerow(cells)
+    for cells in rows:
+        writer.writerow([defuse_formula(c) if isinstance(c, str) else c for c in cells])
         lines.append(buf.getvalue()[:-2])
         buf.seek(0)
         buf.truncate()
     return "".join(line + "\n" for line in lines)
+
+
+def render_csv(data: ReportData) -> str:
+    """A header line of ``COLUMNS`` and one line per job; list columns joined by spaces."""
+    return csv_text([COLUMNS, *([_csv_value(c, row[c]) for c in COLUMNS] for row in data.rows)])
 
 
 def render_json(data: ReportData) -> str:
@@ -153,12 +159,12 @@ def format_for(path: Path, fmt: str | None) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (``batch.files.atomic``).
+    """Write ``data`` to ``path`` atomically (``batch.files.atomic``), a file for the user: the umask decides its mode.
 
     Raises InputError with one line (the path and the system's reason) when it cannot.
     """
     try:
-        with atomic_file(path) as handle:
+        with atomic_file(path, mode=SHARED) as handle:
             handle.write(data)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -203,7 +203,7 @@ def render_html(data: ReportData, *, fetch: Fetch = fetch_url, now: float | None
     rows = sorted(data.rows, key=lambda r: (r["state"] in _FINE, _item(r)))[:max_cards]
     by_url, by_path = thumbnails(
         (url for row in rows for url in row["inputs"]),
-        (path for row in rows for path in row["outputs"]),
+        (out for row in rows for out in zip(row["outputs"], row["bytes"], row["sha256"], strict=True)),
         fetch=fetch,
     )
     images = _Images()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import DownloadError, StorageError
-from batch.files.atomic import atomic_file
+from batch.files.atomic import SHARED, atomic_file
 from batch.files.download import SavedFile
 from batch.storage.config import StorageConfig
 from batch.storage.refs import parse_ref
@@ -73,5 +73,5 @@ def restore(url: str, target: Path, sha256: str) -> None:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise DownloadError(f"{url} no longer holds the recorded file (sha256 differs)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(target) as handle:
+    with atomic_file(target, mode=SHARED) as handle:
         handle.write(data)

@@ -49,9 +49,12 @@ def terminal_job_ids(session: Session, batch_id: int, limit: int) -> list[int]:
         select(Job.id).where(Job.batch_id == batch_id, Job.state.in_(_TERMINAL)).order_by(Job.id).limit(limit)))
 
 
-def output_paths(session: Session, job_ids: Sequence[int]) -> list[str]:
-    """The recorded file paths of these jobs."""
-    return list(session.scalars(select(Output.path).where(Output.job_id.in_(job_ids)))) if job_ids else []
+def output_files(session: Session, job_ids: Sequence[int]) -> list[tuple[str, int, str]]:
+    """The recorded files of these jobs: (path, bytes, sha256)."""
+    if not job_ids:
+        return []
+    rows = session.execute(select(Output.path, Output.bytes, Output.sha256).where(Output.job_id.in_(job_ids)))
+    return [(path, size, sha256) for path, size, sha256 in rows]
 
 
 def delete_jobs(session: Session, job_ids: Sequence[int]) -> tuple[int, int, int]:

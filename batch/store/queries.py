@@ -234,3 +234,9 @@ def pending_unleased(session: Session, batch_id: int, now: float) -> list[tuple[
         .order_by(Job.id)
     ).all()
     return [(job_id, fp, name) for job_id, fp, name in rows]
+
+
+def output_folders(session: Session) -> list[tuple[int, str]]:
+    """(batch id, output folder) of every batch, oldest first."""
+    return [(batch_id, folder) for batch_id, folder in session.execute(
+        select(Batch.id, Batch.output_dir).order_by(Batch.id))]

@@ -56,10 +56,10 @@ def sheet_jobs(session: Session, batch_id: int) -> list[SheetJob]:
                      decided.get(j.id), links.get(j.id)) for j in jobs]
 
 
-def output_file(session: Session, output_id: int) -> tuple[str, str] | None:
-    """A recorded output's path and sha256, or None."""
-    row = session.execute(select(Output.path, Output.sha256).where(Output.id == output_id)).first()
-    return (row[0], row[1]) if row else None
+def output_file(session: Session, output_id: int) -> tuple[str, int, str] | None:
+    """A recorded output's path, size in bytes and sha256, or None."""
+    row = session.execute(select(Output.path, Output.bytes, Output.sha256).where(Output.id == output_id)).first()
+    return (row[0], row[1], row[2]) if row else None
 
 
 def job_input_url(session: Session, job_id: int, n: int) -> str | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import mimetypes
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from batch.commands import rerun as reruns
@@ -15,6 +17,7 @@ from batch.commands.review import decide_ids
 from batch.core.progress import RateTracker, format_eta, format_rate, iso_utc
 from batch.core.states import ACTIVE, JobState
 from batch.errors import InputError
+from batch.files.recorded import CHUNK, open_recorded
 from batch.store import sheet as store
 from batch.store.queries import batch_status, list_batches
 from batch.store.reviews import DECISIONS
@@ -124,8 +127,8 @@ def _jpeg(path: Any) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
 
 
-def _recorded_output(request: Request) -> tuple[str, str]:
-    """(path, sha256) of the output the request names; 404 when the database lists no such output."""
+def _recorded_output(request: Request) -> tuple[str, int, str]:
+    """(path, bytes, sha256) of the output the request names; 404 when the database lists no such output."""
     with _web(request).sessions() as session:
         found = store.output_file(session, _int(request, "output_id"))
     if found is None:
@@ -135,8 +138,8 @@ def _recorded_output(request: Request) -> tuple[str, str]:
 
 def output_thumb(request: Request) -> Response:
     """A cached JPEG thumbnail of a recorded output."""
-    path, sha256 = _recorded_output(request)
-    return _jpeg(_web(request).thumbs.output(path, sha256, _size(request)))
+    path, size, sha256 = _recorded_output(request)
+    return _jpeg(_web(request).thumbs.output(path, size, sha256, _size(request)))
 
 
 def input_thumb(request: Request) -> Response:
@@ -150,12 +153,19 @@ def input_thumb(request: Request) -> Response:
 
 
 def output_file(request: Request) -> Response:
-    """A recorded output file itself (only files the database lists are served)."""
-    path, _ = _recorded_output(request)
-    try:
-        return FileResponse(path)
-    except OSError:
-        raise HTTPException(404, "the file is gone") from None
+    """A recorded output file itself: only files the database lists, and only while the file at that
+    path is a regular file (not a link) of the recorded size, read from the descriptor checked."""
+    path, size, _ = _recorded_output(request)
+    handle = open_recorded(path, size)
+    if handle is None:
+        raise HTTPException(404, "the file is gone or no longer the one recorded")
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            yield from iter(lambda: handle.read(CHUNK), b"")
+
+    media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return StreamingResponse(chunks(), media_type=media, headers={"Content-Length": str(size)})
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from batch.core.states import JobState as S
 from batch.store import db
@@ -73,3 +73,29 @@ def test_ids_of_a_pruned_newest_batch_are_never_handed_out_again(tmp_path: Path)
         new_jobs = session.scalars(select(Job.id).where(Job.batch_id == 3)).all()
     db.dispose_engines()
     assert min(new_jobs) > 8  # batches 1 and 2 had jobs 1..8
+
+def test_files_changed_since_recorded_are_kept_and_listed(tmp_path: Path) -> None:
+    from batch.simulator import spawn_simulator
+
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "0"]) as sim:
+        manifest = str(write_manifest(tmp_path, sim.base_url, items=3, styles=1))
+        done = nanobatch(["run", manifest], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url, RUNCOMFY_API_TOKEN="t")
+        assert done.returncode == 0, done.stderr
+    out = tmp_path / "out"
+    intact, retouched, linked = (out / f"sku-00{i}" / "s0.png" for i in range(3))
+    retouched.write_bytes(retouched.read_bytes() + b"retouched by hand")
+    linked.unlink()
+    linked.symlink_to(intact)  # a link, even to an image of the batch, is not the recorded file
+    age(home, 1, 100)
+    sessions = db.session_factory(f"sqlite:///{home / 'nanobatch.db'}")
+    with transaction(sessions) as session:  # and its jobs finished that long ago
+        session.execute(update(Job).values(finished_at=time.time() - 100 * 86_400))
+    db.dispose_engines()
+    pruned = nanobatch(["prune", "--older-than", "90d", "--files", "--yes"], home, tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted 1 batches: 3 jobs" in pruned.stdout and "; 1 files" in pruned.stdout
+    assert pruned.stdout.splitlines()[-3:] == [
+        "kept 2 files changed since they were recorded (size or sha256 differs, or a link):",
+        f"  {retouched}", f"  {linked}"]
+    assert not intact.exists() and retouched.read_bytes().endswith(b"retouched by hand") and linked.is_symlink()

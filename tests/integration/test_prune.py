@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -42,8 +43,8 @@ def make_batch(sessions: sessionmaker[Session], folder: Path, name: str, *, age_
             if files:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(b"x")
-            rows.append({"job_id": i, "idx": 0, "path": str(path), "url": None, "bytes": 1, "sha256": "0" * 64,
-                         "width": 1, "height": 1, "format": "png"})
+            rows.append({"job_id": i, "idx": 0, "path": str(path), "url": None, "bytes": 1,
+                         "sha256": hashlib.sha256(b"x").hexdigest(), "width": 1, "height": 1, "format": "png"})
         store.add_outputs(session, rows)
         notifications.add(session, [{"batch_id": batch_id, "channel": "webhook", "state": "sent", "attempts": 1,
                                      "next_attempt_at": at, "created_at": at}])

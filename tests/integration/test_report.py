@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from batch.engine.runtime import Runtime
 from batch.engine.tick import drain
@@ -24,6 +25,7 @@ from batch.reports.html import render_html
 from batch.reports.thumbs import make_thumb
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.store import db
+from batch.store.models import Output
 from batch.store.queries import list_batches
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
@@ -183,8 +185,9 @@ def test_html_report_is_capped_failures_first_with_links(tmp_path: Path) -> None
         image = "a.png" if n < 3 else "b.png"
         return {"id": f"job-{n}", "state": state, "prompt": "p", "inputs": [f"http://x/{image}"], "aspect_ratio": "1:1",
                 "resolution": "1K", "output_format": "png", "outputs": [str(tmp_path / f"o{n}.png")],
-                "sha256": [], "size": [], "bytes": [], "cost": None, "seconds": None, "attempts": 0, "submits": 1,
-                "uncertain_submits": 0, "error": None, "review": "approved" if n == 0 else None, "review_note": None}
+                "sha256": ["0" * 64], "size": ["1x1"], "bytes": [1], "cost": None, "seconds": None, "attempts": 0,
+                "submits": 1, "uncertain_submits": 0, "error": None, "review": "approved" if n == 0 else None,
+                "review_note": None}
 
     rows = [row(n, "succeeded") for n in range(5)] + [row(5, "failed")]
     header = BatchHeader(1, "b", 0.0, {"succeeded": 5, "failed": 1}, 0.0, str(tmp_path))
@@ -193,3 +196,44 @@ def test_html_report_is_capped_failures_first_with_links(tmp_path: Path) -> None
     assert page.index("job-5") < page.index("job-0")  # the failed job comes first
     assert f'href="{(tmp_path / "o0.png").as_uri()}"' in page and 'r-approved' in page
     assert page.count('<h2 class="item"') == 2  # b.png (the failed job), then a.png: grouped by item
+
+
+def test_thumbnails_are_decoded_a_few_at_a_time() -> None:
+    """While every decoding slot is taken, one more thumbnail waits for a slot to free."""
+    import threading
+
+    from batch.reports import thumbs
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buf, "PNG")
+    made: list[object] = []
+    for _ in range(thumbs.THUMB_SLOTS):
+        assert thumbs.DECODING.acquire(blocking=False)
+    waiting = threading.Thread(target=lambda: made.append(thumbs.make_thumb(buf.getvalue())))
+    try:
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and made == []
+    finally:
+        for _ in range(thumbs.THUMB_SLOTS):
+            thumbs.DECODING.release()
+    waiting.join(timeout=30)
+    assert len(made) == 1 and made[0] is not None
+
+
+def test_html_shows_no_thumbnail_of_a_link_put_in_an_output_s_place(ran: Ran, tmp_path: Path) -> None:
+    """The report is handed on: a link where an output was (to someone's private picture) stays out of it."""
+    with ran.rt.sessions() as session:
+        out = session.scalars(select(Output).order_by(Output.id)).first()
+    assert out is not None
+    path, original = Path(out.path), Path(out.path).read_bytes()
+    private = tmp_path / "private.png"
+    Image.new("RGB", (300, 200), (1, 2, 3)).save(private)
+    path.unlink()
+    path.symlink_to(private)
+    try:
+        page = render_html(load_report(ran.rt.sessions, ran.batch_id), fetch=lambda url: None)
+    finally:
+        path.unlink()
+        path.write_bytes(original)
+    assert page.count("output unreadable") == 1

@@ -139,3 +139,67 @@ def test_review_refuses_job_ids_that_are_not_whole_numbers(served: tuple[WebStat
     assert answer.status_code == 400, answer.text
     with state.sessions() as s:
         assert reviews.counts(s, batch_id) == before
+
+def test_files_and_thumbnails_serve_only_the_recorded_file(served: tuple[WebState, int, Path]) -> None:
+    """A link put where an output was (to a private file), or a file changed since, is not served."""
+    from sqlalchemy import select
+
+    from batch.store.models import Output
+
+    state, _, folder = served
+    client = TestClient(build_app(state), base_url="http://127.0.0.1")
+    with state.sessions() as session:
+        outputs = session.scalars(select(Output).order_by(Output.id.desc()).limit(2)).all()
+    linked, grown = outputs
+    secret = folder / "secret.png"  # an image, so that even a thumbnail of it could be made
+    secret.write_bytes(Path(linked.path).read_bytes())
+    Path(linked.path).unlink()
+    Path(linked.path).symlink_to(secret)
+    Path(grown.path).write_bytes(Path(grown.path).read_bytes() + b"\0")
+    for out in (linked, grown):
+        assert client.get(f"/files/{out.id}").status_code == 404
+        assert client.get(f"/thumb/out/{out.id}?s=lg").status_code == 404
+    assert not list((folder / "thumbs" / "out").rglob(f"{linked.sha256}-*.jpg"))
+    intact = client.get(f"/files/{outputs[0].id - 2}")
+    assert intact.status_code == 200 and intact.headers["content-type"] == "image/png"
+    assert int(intact.headers["content-length"]) == len(intact.content) > 0
+
+
+def test_input_thumbnails_decode_reduced_refuse_huge_images_and_remember_failures(
+        served: tuple[WebState, int, Path], tmp_path: Path) -> None:
+    """A huge JPEG is decoded at 1/8 scale; an image too large to decode even so (a PNG) gets a 404,
+    and is not fetched again on every request, only once the failure is old."""
+    import io
+
+    from PIL import Image
+
+    from batch.store import sheet
+    from batch.testing.clock import ManualClock
+    from batch.web.thumbcache import FAILURE_SECONDS
+
+    state, batch_id, _ = served
+    with state.sessions() as session:
+        by_url = {sheet.job_input_url(session, job.id, 0): job for job in sheet.sheet_jobs(session, batch_id)}
+    urls, jobs = list(by_url)[:2], list(by_url.values())[:2]  # two jobs with different inputs
+    images = []
+    for side, fmt in ((9000, "JPEG"), (7000, "PNG")):  # 81 M and 49 M pixels, both over the decode cap
+        buf = io.BytesIO()
+        Image.new("L", (side, side), 128).save(buf, fmt)
+        images.append(buf.getvalue())
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        return dict(zip(urls, images, strict=True)).get(url)
+
+    clock = ManualClock()
+    thumbs = ThumbCache(tmp_path / "thumbs", fetch=fetch, clock=clock)
+    client = TestClient(build_app(WebState(state.sessions, thumbs, PriceTable(), CSRF, "tester")),
+                        base_url="http://127.0.0.1")
+    jpeg, png = (f"/thumb/in/{job.id}/0" for job in jobs)
+    made = client.get(jpeg)
+    assert made.status_code == 200 and Image.open(io.BytesIO(made.content)).size == (192, 192)
+    assert [client.get(png).status_code for _ in range(3)] == [404, 404, 404]
+    assert fetched == urls  # each fetched once: the failure is remembered
+    clock.advance(FAILURE_SECONDS)
+    assert client.get(png).status_code == 404 and fetched == [*urls, urls[1]]
