@@ -48,6 +48,7 @@ class Settings:
     download_max_bytes: int = 200 * 1024 * 1024
     download_min_rate: float = 1024 * 1024  # bytes/s: a file gets floor + max_bytes / min_rate seconds
     download_floor_seconds: float = 30.0
+    output_bytes: int | None = None  # doctor's estimate of one output file (None: by resolution and format)
 
     @property
     def db_url(self) -> str:
@@ -186,6 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         download_max_bytes=int(_float(env, "NANOBATCH_DOWNLOAD_MAX_BYTES", Settings.download_max_bytes)),
         download_min_rate=_float(env, "NANOBATCH_DOWNLOAD_MIN_RATE", Settings.download_min_rate),
         download_floor_seconds=_float(env, "NANOBATCH_DOWNLOAD_FLOOR_SECONDS", Settings.download_floor_seconds),
+        output_bytes=int(_float(env, "NANOBATCH_OUTPUT_BYTES", 1)) if env.get("NANOBATCH_OUTPUT_BYTES") else None,
     )
 
 
