@@ -174,7 +174,7 @@ def test_failing_command_and_both_channels(tmp_path: Path, sqlite_url: str, rece
 
 
 def test_notify_block_without_a_channel_is_recorded_not_rescanned(tmp_path: Path, sqlite_url: str) -> None:
-    sessions, batch_id = stored_batch(tmp_path, sqlite_url, "  email: ops@example.com")
+    sessions, batch_id = stored_batch(tmp_path, sqlite_url, "  on: [finished]")  # an unknown key is refused
     finish(sessions, batch_id)
     assert notify_finished(sessions, time.time()) == 0
     (note,) = notes(sessions)
