@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import requests
 import urllib3.exceptions
 
-from batch import errors
+from batch import errors, metrics
 from batch.core.cost import usd
 from batch.core.schema import MODEL_ID
 from batch.upstream.http import USER_AGENT, HttpSession, send
@@ -92,7 +92,7 @@ class ApiClient:
 
     def submit(self, inputs: dict[str, Any]) -> str:
         """POST the job; returns the upstream request id."""
-        body = self._call("POST", SUBMIT_PATH, json=inputs)
+        body = self._call("POST", SUBMIT_PATH, "submit", json=inputs)
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise errors.BadAnswer("submit answer has no request_id")
@@ -101,7 +101,7 @@ class ApiClient:
     def status(self, request_id: str) -> Status:
         """GET the request's status."""
         what = f"GET /v1/requests/{request_id}/status"
-        body = self._call("GET", f"/v1/requests/{request_id}/status")
+        body = self._call("GET", f"/v1/requests/{request_id}/status", "status")
         status = _status_in(body, STATUS_VALUES, what)
         position = body.get("queue_position")
         return Status(status, position if isinstance(position, int) else None)
@@ -113,7 +113,7 @@ class ApiClient:
         unknown fields are ignored. An unknown status is a RetryableError (asked again later).
         """
         what = f"GET /v1/requests/{request_id}/result"
-        body = self._call("GET", f"/v1/requests/{request_id}/result", params={"include_cost": "true"})
+        body = self._call("GET", f"/v1/requests/{request_id}/result", "result", params={"include_cost": "true"})
         status = _status_in(body, RESULT_VALUES, what)
         urls = output_urls(body) if status == "succeeded" else []
         cost = body.get("cost")
@@ -129,21 +129,24 @@ class ApiClient:
 
     def cancel(self, request_id: str) -> str:
         """POST a cancel; returns the outcome, ``cancelled`` or ``not_cancellable``."""
-        body = self._call("POST", f"/v1/requests/{request_id}/cancel")
+        body = self._call("POST", f"/v1/requests/{request_id}/cancel", "cancel")
         return _field_in(body, "outcome", ("cancelled", "not_cancellable"))
 
-    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+    def _call(self, method: str, path: str, kind: str, *, json: Any = None, params: dict[str, str] | None = None
               ) -> dict[str, Any]:
+        """One call, counted in ``batch.metrics`` by ``kind`` and its answer (or why there was none)."""
         headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
             response = send(self._http, method, self.base_url + path, headers=headers, timeout=self._timeout,
                             json=json, params=params)
-        except requests.RequestException as exc:
-            raise translate_transport_error(exc, f"{method} {path}") from None
-        except ValueError as exc:  # http.client's checks of the request line and headers, before sending
-            raise translate_transport_error(exc, f"{method} {path}") from None
+        except (requests.RequestException, ValueError) as exc:  # ValueError: http.client's checks before sending
+            error = translate_transport_error(exc, f"{method} {path}")
+            metrics.no_answer(kind, error)
+            raise error from None
         except http.client.HTTPException as exc:  # an answer http.client could not read
+            metrics.api_call(kind, "unreadable")
             raise errors.UncertainDelivery(f"{method} {path}: no answer ({type(exc).__name__})") from None
+        metrics.api_call(kind, response.status_code)
         return _read_answer(response, f"{method} {path}")
 
 
