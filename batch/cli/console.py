@@ -126,9 +126,15 @@ def _notify() -> None:
 
     Without it a batch run here would be announced only by some later beat, if any ever ran.
     """
+    from sqlalchemy.exc import DBAPIError
+
     from batch.engine import notify
 
-    sent = notify.notify_finished(service.sessions(), time.time())
+    try:
+        sent = notify.notify_finished(service.sessions(), time.time())
+    except DBAPIError:  # the database is away: the beat's next pass sends them
+        _console.print("notifications: the database does not answer; the next beat sends them")
+        return
     if sent:
         _console.print(f"notifications sent: {sent}")
 

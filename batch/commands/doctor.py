@@ -132,6 +132,8 @@ def check_database(settings: Settings) -> CheckResult:
     if not db.answers(settings.db_url):
         return CheckResult("database", FAIL, f"{shown} does not answer")
     stored, head = db.revisions(db.get_engine(settings.db_url))
+    if stored is None:
+        return CheckResult("database", OK, f"{shown} answers, empty (the first submit creates the tables)")
     if stored != head:
         return CheckResult("database", FAIL, f"{shown} answers, schema at revision {stored}, this nanobatch "
                                              f"expects {head} (the next command that writes migrates it)")
@@ -153,30 +155,32 @@ def check_manifest(path: str, output_bytes: int | None = None) -> list[CheckResu
 
 
 def check_buckets(manifest: Manifest) -> list[CheckResult]:
-    """``bucket``: each bucket the batch writes to takes a small object, which is deleted again."""
-    from batch.storage.refs import ObjectRef, parse_ref
+    """``bucket``: each bucket the batch reads is listed; those it writes to (``storage.url``, an
+    ``output_dir`` in a bucket) take a small object, which is deleted again."""
+    from batch.storage.prepare import bucket_places
+    from batch.storage.refs import parse_ref
     from batch.storage.signing import bucket_for
 
-    places: list[ObjectRef] = []
-    if manifest.storage is not None:
-        places.append(manifest.storage.location)
-    output = parse_ref(manifest.output_url)
-    if output is not None:
-        places.append(output)
+    writes = [ref for ref in (manifest.storage.location if manifest.storage else None,
+                              parse_ref(manifest.output_url)) if ref is not None]
+    places = bucket_places(manifest)
     if not places:
         return [CheckResult("bucket", SKIP, "the manifest names no bucket")]
     results = []
-    for ref in places:
+    for ref, _, _ in places:
         probe = ref.child(f".nanobatch-doctor-{uuid.uuid4().hex[:12]}")
+        written = any(w.scheme == ref.scheme and w.bucket == ref.bucket for w in writes)
         try:
             bucket = bucket_for(ref.scheme, ref.bucket, manifest.storage)
             bucket.check(ref.key)
-            bucket.put_bytes(probe.key, b"nanobatch doctor write probe\n")
-            bucket.delete(probe.key)
+            if written:
+                bucket.put_bytes(probe.key, b"nanobatch doctor write probe\n")
+                bucket.delete(probe.key)
         except errors.StorageError as exc:
             results.append(CheckResult("bucket", FAIL, str(exc)))
         else:
-            results.append(CheckResult("bucket", OK, f"{ref}: credentials accepted, write probe written and deleted"))
+            done = "write probe written and deleted" if written else "read access"
+            results.append(CheckResult("bucket", OK, f"{ref}: credentials accepted, {done}"))
     return results
 
 

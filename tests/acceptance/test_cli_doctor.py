@@ -15,6 +15,7 @@ from typing import Any
 from batch.simulator import spawn_simulator
 from batch.storage.localserver import LocalS3
 from tests.acceptance.test_cli import nanobatch
+from tests.conftest import Backend
 from tests.helpers import write_manifest
 from tests.storage_helpers import photos_manifest
 
@@ -109,8 +110,8 @@ def test_doctor_probes_the_buckets_a_manifest_writes_to(tmp_path: Path, local_s3
         env = {**local_s3.env(), "RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t"}
         code, doc = doctor_json([str(manifest)], tmp_path / "home", tmp_path, **env)
         assert code == 0, doc
-        buckets = [c for c in doc["checks"] if c["name"] == "bucket"]
-        assert [c["status"] for c in buckets] == ["ok", "ok"] and "write probe" in buckets[0]["detail"]
+        [bucket] = [c for c in doc["checks"] if c["name"] == "bucket"]  # inputs and outputs: one bucket
+        assert bucket["status"] == "ok" and "write probe written and deleted" in bucket["detail"]
         wrong = {**env, "AWS_SECRET_ACCESS_KEY": "wrong-secret"}
         code, doc = doctor_json([str(manifest)], tmp_path / "home", tmp_path, **wrong)
     assert code == 1 and {c["status"] for c in doc["checks"] if c["name"] == "bucket"} == {"fail"}
@@ -119,3 +120,16 @@ def test_doctor_probes_the_buckets_a_manifest_writes_to(tmp_path: Path, local_s3
 
     left = open_store(local_s3.url(""), endpoint_url=local_s3.endpoint, env=local_s3.env()).keys(prefix)
     assert not [key for key in left if ".nanobatch-doctor" in key]
+
+
+def test_doctor_on_each_backend_before_and_after_the_first_submit(tmp_path: Path, backend: Backend) -> None:
+    manifest = write_manifest(tmp_path, "http://127.0.0.1:9", items=1, styles=1)
+    with spawn_simulator(["--latency", "0-0"]) as sim:
+        env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t", "NANOBATCH_DATABASE_URL": backend.db_url,
+               "NANOBATCH_REDIS_URL": backend.redis_url}
+        code, doc = doctor_json([], tmp_path / "home", tmp_path, **env)
+        assert code == 0 and "empty" in by_name(doc)["database"]["detail"], doc
+        assert "answers" in by_name(doc)["broker"]["detail"]
+        assert nanobatch(["submit", str(manifest)], tmp_path / "home", tmp_path, **env).returncode == 0
+        code, doc = doctor_json([], tmp_path / "home", tmp_path, **env)
+    assert code == 0 and "migrations at head" in by_name(doc)["database"]["detail"], doc
