@@ -200,3 +200,17 @@ def test_each_pause_is_announced_once_on_every_backend(tmp_path: Path, backend: 
     assert sorted((n.channel, n.state) for n in notes(sessions)) == [
         ("command:paused:1", "sent"), ("command:paused:2", "sent"), ("webhook:paused:1", "sent"),
         ("webhook:paused:2", "sent")]
+
+
+def test_a_budget_reached_by_several_jobs_is_one_event(tmp_path: Path, sqlite_url: str, receiver: Receiver) -> None:
+    from batch.store import jobs as job_store
+
+    sessions, batch_id = stored_batch(tmp_path, sqlite_url, f"  webhook: {receiver.url}\n  on: [budget]")
+    with sessions() as session:
+        first, second = session.scalars(select(Job.id).where(Job.batch_id == batch_id).order_by(Job.id).limit(2))
+    now = time.time()
+    for job_id, at in ((first, now), (second, now + 5)):  # two submits in flight both find the budget spent
+        with db.transaction(sessions) as session:
+            job_store.park_pending(session, batch_id, job_id, "w", reason="budget $0.30 reached", now=at)
+        notify_finished(sessions, at + 1)
+    assert [(b["event"], b["reason"]) for b in receiver.bodies] == [("budget", "budget $0.30 reached")]
