@@ -47,7 +47,7 @@ def test_a_paused_batch_is_announced_once_in_slack_format_then_its_end(tmp_path:
         assert "401" in paused["text"] and "wrong" not in paused["text"]
         resumed = nanobatch(["resume", "1"], home, tmp_path, RUNCOMFY_API_TOKEN="right", **env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert len(receiver.bodies) == 2, receiver.bodies  # run's and resume's passes saw the pause: sent once
+    assert len(receiver.bodies) == 2, receiver.bodies  # the pause, then the end (repeated passes: test_notify)
     assert receiver.bodies[1]["text"].startswith("nanobatch: batch 1 (test-batch) finished: 2 succeeded; $0.30 spent")
     assert sorted(notification_rows(home)) == [("webhook", "sent"), ("webhook:paused:1", "sent")]
 
