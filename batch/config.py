@@ -48,6 +48,9 @@ class Settings:
     download_max_bytes: int = 200 * 1024 * 1024
     download_min_rate: float = 1024 * 1024  # bytes/s: a file gets floor + max_bytes / min_rate seconds
     download_floor_seconds: float = 30.0
+    output_bytes: int | None = None  # doctor's estimate of one output file (None: by resolution and format)
+    metrics_port: int | None = None  # where a worker serves Prometheus metrics (None: it does not)
+    metrics_address: str = "127.0.0.1"
 
     @property
     def db_url(self) -> str:
@@ -186,7 +189,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         download_max_bytes=int(_float(env, "NANOBATCH_DOWNLOAD_MAX_BYTES", Settings.download_max_bytes)),
         download_min_rate=_float(env, "NANOBATCH_DOWNLOAD_MIN_RATE", Settings.download_min_rate),
         download_floor_seconds=_float(env, "NANOBATCH_DOWNLOAD_FLOOR_SECONDS", Settings.download_floor_seconds),
+        output_bytes=int(_float(env, "NANOBATCH_OUTPUT_BYTES", 1)) if env.get("NANOBATCH_OUTPUT_BYTES") else None,
+        metrics_port=_port(env, "NANOBATCH_METRICS_PORT"),
+        metrics_address=env.get("NANOBATCH_METRICS_ADDRESS") or "127.0.0.1",
     )
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    """A TCP port (1 to 65535) named by ``name``, or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name} must be a port number (1 to 65535), got {raw!r}")
+    return int(raw)
 
 
 def _batch_ids(env: Mapping[str, str], name: str) -> frozenset[int] | None:

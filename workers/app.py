@@ -128,6 +128,21 @@ def _watch_dependencies(**_: Any) -> None:
     Watch(checks, Reachability(), say=logging.getLogger("nanobatch.health").warning, revive=revive).start()
 
 
+@worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    """Serve Prometheus metrics when ``NANOBATCH_METRICS_PORT`` (``nanobatch worker --metrics-port``) asks."""
+    settings = load_settings()
+    if settings.metrics_port is None:
+        return
+    from batch.engine.scrape import start
+    from batch.errors import ConfigError
+
+    try:
+        start(settings, settings.metrics_port, redis_url=broker_url(), queues=list(app.amqp.queues))
+    except ConfigError as exc:
+        logging.getLogger("nanobatch.metrics").error("%s", exc)
+
+
 _beat_redis: redis.Redis | None = None
 _TICK_SECONDS = load_settings().tick_seconds
 

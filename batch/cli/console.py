@@ -114,8 +114,7 @@ def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None
         watch.start()
         _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
         status = _watch(batch_id, worker, refresh, reach)
-        if status.done:
-            _notify()
+        _notify()  # the end, or why it stopped (budget, pause) when the manifest asks for that
     finally:
         watch.stop()
         worker.stop()
@@ -123,15 +122,21 @@ def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None
 
 
 def _notify() -> None:
-    """The batch-end notification pass, before the workers (and their beat, which runs it too) stop.
+    """The notification pass, before the workers (and their beat, which runs it too) stop.
 
     Without it a batch run here would be announced only by some later beat, if any ever ran.
     """
+    from sqlalchemy.exc import DBAPIError
+
     from batch.engine import notify
 
-    sent = notify.notify_finished(service.sessions(), time.time())
+    try:
+        sent = notify.notify_finished(service.sessions(), time.time())
+    except DBAPIError:  # the database is away: the beat's next pass sends them
+        _console.print("notifications: the database does not answer; the next beat sends them")
+        return
     if sent:
-        _console.print(f"batch-end notifications sent: {sent}")
+        _console.print(f"notifications sent: {sent}")
 
 
 def _read_status(batch_id: int, last: BatchStatus, reach: Reachability) -> BatchStatus:

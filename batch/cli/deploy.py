@@ -40,9 +40,11 @@ def prune(older_than: str, files: bool, yes: bool) -> None:
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @click.option("--beat/--no-beat", default=None,
               help="Also run the beat (tick, schedules, notifications) here.  [default: when no other beat is alive]")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, envvar="NANOBATCH_METRICS_PORT",
+              help="Serve Prometheus metrics on this port (loopback; NANOBATCH_METRICS_ADDRESS to change).")
 @click.pass_context
 @friendly_errors
-def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
+def worker(ctx: click.Context, concurrency: int, beat: bool | None, metrics_port: int | None) -> None:
     """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
 
     Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
@@ -57,6 +59,9 @@ def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
                        "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
     import os
+
+    if metrics_port is not None:
+        os.environ["NANOBATCH_METRICS_PORT"] = str(metrics_port)  # read by the worker (workers.app)
 
     os.execv(cmd[0], cmd)
 

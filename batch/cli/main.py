@@ -62,6 +62,7 @@ class LazyGroup(click.Group):
         "worker": "batch.cli.deploy:worker",
         "beat": "batch.cli.deploy:beat",
         "schedules": "batch.cli.deploy:schedules",
+        "doctor": "batch.cli.doctor:doctor",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

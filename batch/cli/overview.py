@@ -23,6 +23,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "retry": "Queue a batch's failed jobs again",
         "cancel": "Stop a batch: no new submits, cancel what waits upstream",
         "prune": "Delete old finished batches' rows (their files only if asked)",
+        "doctor": "Check the setup (token, API, broker, database, buckets, disk)",
     },
     "Reporting": {
         "status": "A batch's counts by state (--watch: live), or the recent batches",

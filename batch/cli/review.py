@@ -96,9 +96,15 @@ def export(batch_id: int, dest: str, approved: bool, overwrite: bool) -> None:
 @click.option("--port", default=8600, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--token", envvar="NANOBATCH_SERVE_TOKEN",
               help="Token required when not bound to loopback (default: generated and printed).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Also serve Prometheus metrics on this port (loopback; NANOBATCH_METRICS_ADDRESS to change).")
 @friendly_errors
-def serve(host: str, port: int, token: str | None) -> None:
+def serve(host: str, port: int, token: str | None, metrics_port: int | None) -> None:
     """Review outputs in a local web app: batches, contact sheets, approve/reject, reruns."""
     from batch.web.app import run
 
+    if metrics_port is not None:
+        from batch.engine.scrape import start
+
+        start(service.settings(), metrics_port, redis_url=service.settings().redis_url)
     run(service.settings(), host=host, port=port, token=token)

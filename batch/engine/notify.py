@@ -1,16 +1,25 @@
-"""Batch-end notifications: a webhook POST and/or a shell command once every job is terminal.
+"""Notifications: a webhook POST and/or a shell command at a batch's end, and on trouble if asked.
 
 The manifest's ``notify:`` block (kept raw in ``batches.options["notify"]``)::
 
     notify:
       webhook: https://hooks.example.com/nanobatch   # POSTed the summary as JSON
       command: "mail -s 'batch done' ops@example.com" # run by /bin/sh, summary JSON on stdin
+      on: [finished, budget, paused]                  # the events (``core.notice``), default [finished]
+      format: slack                                   # the webhook gets {"text": ...} (default json)
 
 The summary: ``batch_id``, ``name``, ``counts`` (by state), ``total``, ``cost_usd``,
 ``failures`` (the first 50 failed jobs as ``{id, error}``, ``id`` being the manifest's job
 id), ``report_path`` (``options["report_path"]`` if a report was written, else null) and
-``finished_at`` (ISO 8601 UTC of the last job's end). The command also gets
-``NANOBATCH_BATCH_ID`` in its environment.
+``finished_at`` (ISO 8601 UTC of the last job's end), ``event`` and ``reason`` (why it was
+parked, for ``budget`` and ``paused``). The command also gets ``NANOBATCH_BATCH_ID`` in its
+environment.
+
+Trouble is found by the same pass: a batch parked now (``options["parked_at"]``, by the breaker's
+pause or by the budget) whose occurrence has no rows yet gets one row per channel, named
+``<channel>:<event>:<n>`` with ``created_at`` the time it was parked, so each occurrence is
+announced once (two passes that race add the same names: one insert wins). ``announce`` records an
+event that another part reports itself (``pilot``).
 
 ``notify_finished`` is one pass (the periodic task ``workers.tasks.notify_finished`` runs it):
 finished batches get one ``notifications`` row per channel (UNIQUE(batch, channel): two passes
@@ -37,7 +46,7 @@ import requests
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from batch.core import retry
+from batch.core import notice, retry
 from batch.core.cost import usd_number
 from batch.core.retry import Decision, GiveUp, Retry
 from batch.errors import NotifyError
@@ -48,7 +57,7 @@ from batch.store.db import transaction
 from batch.store.models import Batch, Notification
 
 log = logging.getLogger(__name__)
-CHANNELS = ("webhook", "command")
+CHANNELS = notice.CHANNELS
 MAX_FAILURES_LISTED = 50
 ERROR_TAIL = 500
 SECRET_PREFIX = "RUNCOMFY_"  # RUNCOMFY_API_TOKEN, RUNCOMFY_API_TOKEN_FILE...
@@ -88,6 +97,7 @@ def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Poli
     policy = policy or Policy()
     sender = send or (lambda channel, block, summary: deliver(channel, block, summary, policy))
     enqueue_finished(sessions, now)
+    enqueue_trouble(sessions)
     sent = 0
     for note_id in _due(sessions, now):
         if _claim(sessions, note_id, now, policy):
@@ -100,14 +110,64 @@ def enqueue_finished(sessions: sessionmaker[Session], now: float) -> list[int]:
     with sessions() as session:
         finished = notes.finished_unnotified(session)
     for batch_id, options in finished:
-        _add_rows(sessions, batch_id, options.get("notify"), now)
+        with sessions() as session:
+            failed = store.counts_by_state(session, batch_id).get("failed", 0)
+        if notice.end_event(options.get("notify"), failed) is None:
+            _skip_end(sessions, batch_id, now)
+        else:
+            _add_rows(sessions, batch_id, options.get("notify"), now)
     return [batch_id for batch_id, _ in finished]
 
 
-def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: float) -> None:
+def _skip_end(sessions: sessionmaker[Session], batch_id: int, now: float) -> None:
+    """Record an end that ``notify: on:`` does not ask for, so that no later pass looks at it again."""
+    row = {"batch_id": batch_id, "channel": "none", "state": "skipped", "attempts": 0, "next_attempt_at": now,
+           "created_at": now, "last_error": "not asked for (notify: on:)"}
+    try:
+        with transaction(sessions) as session:
+            notes.add(session, [row])
+    except IntegrityError:
+        log.debug("batch %s: its end recorded by another pass", batch_id)
+
+
+def enqueue_trouble(sessions: sessionmaker[Session]) -> None:
+    """Add the rows of each batch parked now (``budget``, or ``paused`` by the breaker) that asked for
+    that event and whose occurrence (the time it was parked) has none yet."""
+    with sessions() as session:
+        parked = notes.parked_with_notify(session)
+    for batch_id, options in parked:
+        announce(sessions, batch_id, "paused" if options.get("paused") else "budget", float(options["parked_at"]),
+                 options.get("notify"))
+
+
+def announce(sessions: sessionmaker[Session], batch_id: int, event: str, occurred_at: float,
+             block: Any = None) -> bool:
+    """Record one occurrence of ``event`` (at ``occurred_at``) on the batch, once: False when it was
+    recorded already, is not asked for (``notify: on:``) or has no channel. The next pass sends it."""
+    if block is None:
+        with sessions() as session:
+            batch = session.get(Batch, batch_id)
+            block = batch.options.get("notify") if batch is not None else None
+    if not isinstance(block, dict) or event not in notice.wanted(block):
+        return False
+    with sessions() as session:
+        seen = notes.occurrences(session, batch_id, event)
+    if occurred_at in seen:
+        return False
+    return _add_rows(sessions, batch_id, block, occurred_at, event=event, occurrence=len(seen) + 1, needed=False)
+
+
+def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: float, *, event: str | None = None,
+              occurrence: int = 0, needed: bool = True) -> bool:
+    """One pending row per channel of ``block`` (for the end, or for an ``event``'s occurrence); True if added.
+
+    An end without channels is recorded as failed (said once); ``needed=False`` adds nothing then.
+    """
     channels = [c for c in CHANNELS if isinstance(block, dict) and block.get(c)]
     base = {"batch_id": batch_id, "attempts": 0, "next_attempt_at": now, "created_at": now}
-    rows = [{**base, "channel": c, "state": "pending"} for c in channels]
+    rows = [{**base, "channel": notice.row_channel(c, event, occurrence), "state": "pending"} for c in channels]
+    if not rows and not needed:
+        return False
     if not rows:
         rows = [{**base, "channel": "none", "state": "failed",
                  "last_error": "notify: needs webhook: (a URL) and/or command: (a shell command)"}]
@@ -116,6 +176,8 @@ def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: f
             notes.add(session, rows)
     except IntegrityError:
         log.debug("batch %s: notification rows added by another pass", batch_id)
+        return False
+    return True
 
 
 def _due(sessions: sessionmaker[Session], now: float) -> list[int]:
@@ -135,9 +197,10 @@ def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: 
         if found is None:
             return 0
         note, batch = found
-        summary = summarize(session, batch)
+        channel, event = notice.parse_channel(note.channel)
+        summary = summarize(session, batch, event)
     try:
-        sender(note.channel, dict(batch.options.get("notify") or {}), summary)
+        sender(channel, dict(batch.options.get("notify") or {}), summary)
     except NotifyError as exc:
         _failed(sessions, note, now, policy, str(exc))
         return 0
@@ -161,8 +224,8 @@ def _failed(sessions: sessionmaker[Session], note: Notification, now: float, pol
                     attempts, error)
 
 
-def summarize(session: Session, batch: Batch) -> dict[str, Any]:
-    """The JSON summary sent at the end of ``batch``."""
+def summarize(session: Session, batch: Batch, event: str | None = None) -> dict[str, Any]:
+    """The JSON summary of ``batch`` for ``event`` (None: its end, ``failed`` when a job failed, else ``finished``)."""
     counts = store.counts_by_state(session, batch.id)
     cost, finished = queries.cost_and_end(session, batch.id)
     failures = queries.failures(session, batch.id, MAX_FAILURES_LISTED)
@@ -176,13 +239,15 @@ def summarize(session: Session, batch: Batch) -> dict[str, Any]:
         "failures": [{"id": key, "error": error} for key, error in failures],
         "report_path": batch.options.get("report_path"),
         "finished_at": None if ended is None else datetime.fromtimestamp(ended, UTC).isoformat(timespec="seconds"),
+        "event": event or ("failed" if counts.get("failed") else "finished"),
+        "reason": batch.options.get("parked") if event in ("budget", "paused") else None,
     }
 
 
 def deliver(channel: str, block: dict[str, Any], summary: dict[str, Any], policy: Policy) -> None:
     """Send ``summary`` on ``channel`` as the notify block says; NotifyError when it did not go through."""
     if channel == "webhook":
-        post_webhook(str(block["webhook"]), summary, policy.webhook_timeout)
+        post_webhook(str(block["webhook"]), notice.payload(block, summary), policy.webhook_timeout)
     elif channel == "command":
         run_command(str(block["command"]), summary, policy.command_timeout)
     else:

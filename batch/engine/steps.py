@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from batch import errors
+from batch import errors, metrics
 from batch.core.cost import within_budget
 from batch.core.states import JobState
 from batch.core.timing import next_poll_delay
@@ -131,13 +131,14 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
 
 
 def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str,
-                       **values: Any) -> None:
-    """Move the job to ``target`` and record its verified files, in one transaction."""
+                       **values: Any) -> bool:
+    """Move the job to ``target`` and record its verified files, in one transaction; False if it had moved on."""
     with transaction(rt.sessions) as session:
         moved = store.transition(session, ctx.job.id, S(ctx.job.state), target, now=rt.clock(), owner=ctx.owner,
                                  release=True, detail=detail, **values)
         if moved:
             store.replace_outputs(session, ctx.job.id, output_rows(ctx.job, saved))
+    return bool(moved)
 
 
 def _budget_allows(rt: Runtime, ctx: Ctx) -> bool:
@@ -336,7 +337,9 @@ def _download(rt: Runtime, ctx: Ctx) -> Next:
         return leave(rt, ctx, S.FAILED, error=f"{exc}{_paid_hint(ctx, gone=gone)}")
     except OSError as exc:  # ours, not upstream's: disk full, a folder not writable, a rename refused
         return leave(rt, ctx, S.FAILED, error=f"cannot write the output: {exc}{_paid_hint(ctx)}")
-    _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", error=None)
+    finished = _finish_with_files(rt, ctx, S.SUCCEEDED, saved, f"{len(saved)} file(s) verified", error=None)
+    if finished and ctx.job.completed_at is not None:
+        metrics.downloaded(rt.clock() - ctx.job.completed_at)
     return STOP
 
 

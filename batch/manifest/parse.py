@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from batch.core import schema
+from batch.core import notice, schema
 from batch.storage.config import StorageConfig
 from batch.storage.refs import parse_ref
 
-from .checks import check_keys, get_mapping, get_positive, get_string, get_vars, type_name
+from .checks import check_keys, get_list, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander
 from .inputs import InputResolver, storage_config
 from .model import Limits, Manifest, ProblemLog
@@ -22,6 +22,7 @@ from .yamlsrc import YList, YMap, load_yaml
 TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
             "matrix", "notify", "storage")
 STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds")
+NOTIFY_KEYS = (*notice.CHANNELS, "on", "format")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest is typed by hand or generated: far below this
 
@@ -71,7 +72,7 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
     output_dir, output_url = _output_dir(doc, base_dir, log)
     limits = _limits(doc, log)
     budget = get_positive(doc, "budget_usd", "", log)
-    notify = get_mapping(doc, "notify", "", log)
+    notify = _notify(doc, log)
     storage = _storage(doc, log)
     expander = _expander(doc, log, InputResolver(base_dir, storage))
     expander.explicit(doc)
@@ -127,6 +128,23 @@ def _storage(doc: YMap, log: ProblemLog) -> StorageConfig | None:
     for key, message in problems.items():
         log.add(block.line_of(key), f"storage.{key}", message)
     return config
+
+
+def _notify(doc: YMap, log: ProblemLog) -> YMap | None:
+    """The ``notify:`` block: ``webhook``/``command`` strings, ``on`` (events), ``format`` (json | slack)."""
+    block = get_mapping(doc, "notify", "", log)
+    if block is None:
+        return None
+    check_keys(block, NOTIFY_KEYS, "notify", log)
+    events = get_list(block, "on", "notify", log) or YList(block.line_of("on"))
+    for index, event in enumerate(events):
+        if event not in notice.EVENTS:
+            log.add(events.line_of(index), f"notify.on.{index}",
+                    f"unknown event {event!r}; expected some of {', '.join(notice.EVENTS)}")
+    fmt = block.get("format")
+    if fmt is not None and fmt not in notice.FORMATS:
+        log.add(block.line_of("format"), "notify.format", f"must be one of {', '.join(notice.FORMATS)}, not {fmt!r}")
+    return block
 
 
 def _limits(doc: YMap, log: ProblemLog) -> Limits:

@@ -21,7 +21,7 @@ BAR_FROM_FILES = 20  # fewer uploads are over before a bar would tell anything
 ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None] | None]]
 
 
-def _places(manifest: Manifest) -> list[tuple[ObjectRef, int, str]]:
+def bucket_places(manifest: Manifest) -> list[tuple[ObjectRef, int, str]]:
     """Every bucket location the batch reads or writes: (reference, line, field), each bucket once."""
     places: list[tuple[ObjectRef, int, str]] = []
     if manifest.storage is not None:
@@ -47,7 +47,7 @@ def _places(manifest: Manifest) -> list[tuple[ObjectRef, int, str]]:
 def check_access(manifest: Manifest) -> None:
     """List each bucket the manifest names once; raise ManifestError (file:line) for any refused."""
     problems = []
-    for ref, line, field in _places(manifest):
+    for ref, line, field in bucket_places(manifest):
         try:
             bucket_for(ref.scheme, ref.bucket, manifest.storage).check(ref.key)
         except StorageError as exc:

@@ -74,6 +74,20 @@ class Bucket:
             raise self._error(exc, key) from None
         return ObjectInfo(key, path.stat().st_size, result.get("e_tag"))
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` (a small object: the doctor's write probe)."""
+        try:
+            obstore.put(self._store, key, data)
+        except (BaseError, OSError) as exc:
+            raise self._error(exc, key) from None
+
+    def delete(self, key: str) -> None:
+        """Delete the object at ``key``."""
+        try:
+            obstore.delete(self._store, key)
+        except (BaseError, OSError) as exc:
+            raise self._error(exc, key) from None
+
     @property
     def client(self) -> Any:
         """The obstore store itself, for calls this class does not wrap (benchmarks, tests)."""

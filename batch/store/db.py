@@ -112,10 +112,15 @@ def _current_revision(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     """True when the database is at the newest migration (alembic's own answer)."""
+    stored, head = revisions(engine)
+    return stored == head
+
+
+def revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's revision, the newest this code knows): equal when migrations are at head."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    return _current_revision(engine) == head
+    return _current_revision(engine), str(ScriptDirectory.from_config(alembic_config(engine)).get_current_head())
 
 
 def newest_revision() -> str:

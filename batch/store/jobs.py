@@ -226,9 +226,10 @@ def spend(session: Session, batch_id: int) -> tuple[Decimal, int]:
 def park_pending(session: Session, batch_id: int, job_id: int, owner: str, *, reason: str, now: float) -> int:
     """Stop a batch's submits: its pending jobs (this one, leased by ``owner``, and every unleased
     one) move to ``parked`` until ``unpark``. The reason goes on the batch and in each job's event.
-    Returns how many jobs were parked."""
+    Returns how many jobs were parked. A batch parked already for the same reason keeps the time it
+    was first parked (several jobs in flight may each find the budget spent: one event)."""
     batch = session.get(Batch, batch_id)
-    if batch is not None:
+    if batch is not None and batch.options.get("parked") != reason:
         batch.options = {**batch.options, "parked": reason, "parked_at": now}
     mine = transition(session, job_id, JobState.PENDING, JobState.PARKED, now=now, owner=owner, release=True,
                       detail=reason)

@@ -163,10 +163,12 @@ class ScheduleRun(Base):
 
 
 class Notification(Base):
-    """One batch-end notification on one channel (``webhook`` or ``command``) and its delivery.
+    """One notification on one channel (``webhook`` or ``command``) and its delivery.
 
-    ``state``: ``pending`` (due at ``next_attempt_at``), ``sent`` or ``failed`` (attempts spent).
-    The unique (batch, channel) pair means a batch is announced once per channel.
+    ``channel`` is the channel for the batch's end, ``<channel>:<event>:<n>`` for the n-th
+    occurrence of a trouble event (``created_at`` then being when it happened). ``state``:
+    ``pending`` (due at ``next_attempt_at``), ``sent``, ``failed`` (attempts spent) or ``skipped``
+    (an end ``notify: on:`` does not ask for). The unique (batch, channel) pair means each is sent once.
     """
 
     __tablename__ = "notifications"

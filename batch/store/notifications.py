@@ -1,4 +1,7 @@
-"""The ``notifications`` table: rows of finished batches, claims for one attempt, outcomes.
+"""The ``notifications`` table: rows of finished and troubled batches, claims for one attempt, outcomes.
+
+A batch's end has one row per channel (``webhook``); each occurrence of a trouble event has one
+per channel too (``webhook:paused:1``), its ``created_at`` being when the event happened.
 
 ``batch.engine.notify`` decides and sends; every read and write of its rows is here.
 """
@@ -18,7 +21,8 @@ DUE_BATCH = 100
 
 def finished_unnotified(session: Session) -> list[tuple[int, dict[str, Any]]]:
     """(id, options) of the batches that asked for a notification, have no row yet and whose jobs are all terminal."""
-    has_rows = select(Notification.id).where(Notification.batch_id == Batch.id).exists()
+    has_rows = select(Notification.id).where(Notification.batch_id == Batch.id,
+                                             Notification.channel.not_like("%:%")).exists()
     candidates = session.execute(
         select(Batch.id, Batch.options).where(Batch.options["notify"].as_string().is_not(None), ~has_rows)
     ).all()
@@ -29,6 +33,22 @@ def finished_unnotified(session: Session) -> list[tuple[int, dict[str, Any]]]:
                                    Job.state.not_in([s.value for s in TERMINAL])).distinct()
     ))
     return [(batch_id, options) for batch_id, options in candidates if batch_id not in open_ids]
+
+
+def parked_with_notify(session: Session) -> list[tuple[int, dict[str, Any]]]:
+    """(id, options) of the batches that asked for notifications and are parked now (budget or pause)."""
+    return [(batch_id, options) for batch_id, options in session.execute(
+        select(Batch.id, Batch.options).where(Batch.options["notify"].as_string().is_not(None),
+                                              Batch.options["parked_at"].as_float().is_not(None))
+    ).all()]
+
+
+def occurrences(session: Session, batch_id: int, event: str) -> set[float]:
+    """When each recorded occurrence of ``event`` on the batch happened (the rows' ``created_at``)."""
+    return set(session.scalars(
+        select(Notification.created_at).where(Notification.batch_id == batch_id,
+                                              Notification.channel.like(f"%:{event}:%")).distinct()
+    ))
 
 
 def add(session: Session, rows: list[dict[str, Any]]) -> None:

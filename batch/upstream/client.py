@@ -21,7 +21,7 @@ from urllib.parse import quote
 import requests
 import urllib3.exceptions
 
-from batch import errors
+from batch import errors, metrics
 from batch.core.cost import job_cost
 from batch.core.schema import MODEL_ID
 from batch.upstream.http import USER_AGENT, HttpSession, send
@@ -98,7 +98,7 @@ class ApiClient:
 
     def submit(self, inputs: dict[str, Any]) -> str:
         """POST the job; returns the upstream request id."""
-        body = self._call("POST", SUBMIT_PATH, json=inputs)
+        body = self._call("POST", SUBMIT_PATH, "submit", json=inputs)
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise errors.BadAnswer("submit answer has no request_id")
@@ -112,7 +112,7 @@ class ApiClient:
         """GET the request's status."""
         path = _request_path(request_id, "status")
         what = f"GET {path}"
-        body = self._call("GET", path)
+        body = self._call("GET", path, "status")
         status = _status_in(body, STATUS_VALUES, what)
         position = body.get("queue_position")
         return Status(status, position if isinstance(position, int) else None)
@@ -125,7 +125,7 @@ class ApiClient:
         """
         path = _request_path(request_id, "result")
         what = f"GET {path}"
-        body = self._call("GET", path, params={"include_cost": "true"})
+        body = self._call("GET", path, "result", params={"include_cost": "true"})
         status = _status_in(body, RESULT_VALUES, what)
         urls = output_urls(body) if status == "succeeded" else []
         cost, odd_cost = _cost(body.get("cost"))
@@ -142,21 +142,24 @@ class ApiClient:
 
     def cancel(self, request_id: str) -> str:
         """POST a cancel; returns the outcome, ``cancelled`` or ``not_cancellable``."""
-        body = self._call("POST", _request_path(request_id, "cancel"))
+        body = self._call("POST", _request_path(request_id, "cancel"), "cancel")
         return _field_in(body, "outcome", ("cancelled", "not_cancellable"))
 
-    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+    def _call(self, method: str, path: str, kind: str, *, json: Any = None, params: dict[str, str] | None = None
               ) -> dict[str, Any]:
+        """One call, counted in ``batch.metrics`` by ``kind`` and its answer (or why there was none)."""
         headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
             response = send(self._http, method, self.base_url + path, headers=headers, timeout=self._timeout,
                             json=json, params=params)
-        except requests.RequestException as exc:
-            raise translate_transport_error(exc, f"{method} {path}") from None
-        except ValueError as exc:  # http.client's checks of the request line and headers, before sending
-            raise translate_transport_error(exc, f"{method} {path}") from None
+        except (requests.RequestException, ValueError) as exc:  # ValueError: http.client's checks before sending
+            error = translate_transport_error(exc, f"{method} {path}")
+            metrics.no_answer(kind, error)
+            raise error from None
         except http.client.HTTPException as exc:  # an answer http.client could not read
+            metrics.api_call(kind, "unreadable")
             raise errors.UncertainDelivery(f"{method} {path}: no answer ({type(exc).__name__})") from None
+        metrics.api_call(kind, response.status_code)
         return _read_answer(response, f"{method} {path}")
 
 

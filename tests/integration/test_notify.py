@@ -174,9 +174,43 @@ def test_failing_command_and_both_channels(tmp_path: Path, sqlite_url: str, rece
 
 
 def test_notify_block_without_a_channel_is_recorded_not_rescanned(tmp_path: Path, sqlite_url: str) -> None:
-    sessions, batch_id = stored_batch(tmp_path, sqlite_url, "  email: ops@example.com")
+    sessions, batch_id = stored_batch(tmp_path, sqlite_url, "  on: [finished]")  # an unknown key is refused
     finish(sessions, batch_id)
     assert notify_finished(sessions, time.time()) == 0
     (note,) = notes(sessions)
     assert (note.channel, note.state) == ("none", "failed")
     assert notify_finished(sessions, time.time()) == 0 and len(notes(sessions)) == 1
+
+
+def test_each_pause_is_announced_once_on_every_backend(tmp_path: Path, backend: Backend, receiver: Receiver) -> None:
+    from batch.store import jobs as job_store
+
+    sessions, batch_id = stored_batch(tmp_path, backend.db_url,
+                                      f"  webhook: {receiver.url}\n  command: 'true'\n  on: [paused, budget]")
+    now = time.time()
+    for pause_at in (now, now + 100):
+        with db.transaction(sessions) as session:
+            job_store.pause(session, batch_id, "the API refused the token", now=pause_at)
+        for offset in (1, 2, 500):  # several passes (several beats) while it stays paused
+            notify_finished(sessions, pause_at + offset)
+        with db.transaction(sessions) as session:
+            job_store.unpark(session, batch_id, pause_at + 50)
+    assert [b["event"] for b in receiver.bodies] == ["paused", "paused"]
+    assert receiver.bodies[0]["reason"] == "the API refused the token"
+    assert sorted((n.channel, n.state) for n in notes(sessions)) == [
+        ("command:paused:1", "sent"), ("command:paused:2", "sent"), ("webhook:paused:1", "sent"),
+        ("webhook:paused:2", "sent")]
+
+
+def test_a_budget_reached_by_several_jobs_is_one_event(tmp_path: Path, sqlite_url: str, receiver: Receiver) -> None:
+    from batch.store import jobs as job_store
+
+    sessions, batch_id = stored_batch(tmp_path, sqlite_url, f"  webhook: {receiver.url}\n  on: [budget]")
+    with sessions() as session:
+        first, second = session.scalars(select(Job.id).where(Job.batch_id == batch_id).order_by(Job.id).limit(2))
+    now = time.time()
+    for job_id, at in ((first, now), (second, now + 5)):  # two submits in flight both find the budget spent
+        with db.transaction(sessions) as session:
+            job_store.park_pending(session, batch_id, job_id, "w", reason="budget $0.30 reached", now=at)
+        notify_finished(sessions, at + 1)
+    assert [(b["event"], b["reason"]) for b in receiver.bodies] == [("budget", "budget $0.30 reached")]

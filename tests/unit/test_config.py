@@ -45,6 +45,9 @@ def test_missing_token_is_a_clear_error() -> None:
         ({"NANOBATCH_RUN_BATCHES": "3,x"}, "NANOBATCH_RUN_BATCHES must be batch ids"),
         ({"NANOBATCH_DOWNLOAD_MIN_RATE": "0"}, "NANOBATCH_DOWNLOAD_MIN_RATE must be positive"),
         ({"NANOBATCH_DOWNLOAD_FLOOR_SECONDS": "soon"}, "NANOBATCH_DOWNLOAD_FLOOR_SECONDS must be a number"),
+        ({"NANOBATCH_METRICS_PORT": "70000"}, "NANOBATCH_METRICS_PORT must be a port number"),
+        ({"NANOBATCH_METRICS_PORT": "ninety"}, "NANOBATCH_METRICS_PORT must be a port number"),
+        ({"NANOBATCH_OUTPUT_BYTES": "big"}, "NANOBATCH_OUTPUT_BYTES must be a number"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
