@@ -5,35 +5,29 @@ from __future__ import annotations
 
 import click
 
+from batch.cli.jsonout import json_option
 from batch.cli.main import friendly_errors
 from batch.commands import service
 
 
 @click.command()
 @click.option("--older-than", "older_than", required=True, metavar="AGE",
-              help="Batches created (and whose jobs all ended) more than AGE ago, e.g. 90d, 12w, 36h.")
-@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records).")
-@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+              help="Batches created (and whose jobs all ended) more than AGE ago: 90d, 12w, 36h, 30min, 45s "
+                   "(no 'm': minutes or months?).")
+@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records) "
+                                            "and the folders that leaves empty.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting (what goes is printed all the same).")
+@json_option("Print the cutoff, the batches and what was deleted as JSON (needs --yes).")
 @friendly_errors
-def prune(older_than: str, files: bool, yes: bool) -> None:
+def prune(older_than: str, files: bool, yes: bool, as_json: bool) -> None:
     """Delete the rows of old batches whose every job has ended (jobs, events, outputs, notifications).
 
-    Files stay unless --files. Running batches are never pruned.
+    Prints the cutoff date and the batches that will go before asking. Files stay unless --files.
+    Running batches are never pruned.
     """
-    import time
+    from batch.cli.pruning import prune_command
 
-    from batch.commands import prune as pruning
-
-    age = pruning.parse_age(older_than)
-    found = pruning.candidates(service.sessions(), age, now=time.time())
-    if not found:
-        click.echo(f"no finished batch older than {older_than}")
-        return
-    click.echo(f"{len(found)} batches older than {older_than} ({sum(b.jobs for b in found)} jobs): "
-               f"{', '.join(str(b.batch_id) for b in found[:20])}{' ...' if len(found) > 20 else ''}")
-    if not yes:
-        click.confirm("Delete their rows" + (" and files" if files else "") + "?", abort=True)
-    click.echo("\n".join(pruning.prune(service.sessions(), found, files=files).lines()))
+    prune_command(older_than, files=files, yes=yes, as_json=as_json)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
