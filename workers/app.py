@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from collections.abc import Collection
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -36,6 +37,15 @@ def tick_lock_name(batches: Collection[int] | None) -> str:
     return tick_lock_key(scope_name(batches))
 
 
+class App(Celery):  # type: ignore[misc]
+    """The Celery application, whose worker exits 0 after a Ctrl-C (``workers.warm``)."""
+
+    @cached_property
+    def Worker(self) -> Any:  # Celery's name for it
+        """The ``celery worker`` application class."""
+        return self.subclass_with_self("workers.warm:WarmWorker")
+
+
 def make_app() -> Celery:
     """Build the Celery app with the tick, the schedules and the batch-end notifications on the beat.
 
@@ -47,7 +57,7 @@ def make_app() -> Celery:
     settings = load_settings()
     private_dir(settings.home)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
-    celery = Celery("nanobatch", broker=url, include=["workers.tasks"])
+    celery = App("nanobatch", broker=url, include=["workers.tasks"])
     beat_schedule: dict[str, dict[str, Any]] = {
         "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
         "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
