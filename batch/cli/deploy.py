@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from batch.cli.jsonout import json_option
-from batch.cli.main import friendly_errors
+from batch.cli.jsonout import emit, json_option
+from batch.cli.main import friendly_errors, progress_options
 from batch.commands import service
 
 
@@ -78,20 +78,32 @@ def schedules() -> None:
 
 @schedules.command("list")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@json_option()
 @friendly_errors
-def schedules_list(path: str | None) -> None:
+def schedules_list(path: str | None, as_json: bool) -> None:
     """Show each schedule's cron, time zone, next 3 fire times and last run."""
     from batch.commands import schedules as schedule_commands
 
-    click.echo(schedule_commands.list_file(path))
+    listed = schedule_commands.list_file(path, as_json=as_json)
+    if as_json:
+        emit(listed)
+    else:
+        click.echo(listed)
 
 
 @schedules.command("run")
 @click.argument("name")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@click.option("--wait", is_flag=True, help="Run the batch here, in the foreground, as `nanobatch run` does.")
+@progress_options
+@json_option()
 @friendly_errors
-def schedules_run(name: str, path: str | None) -> None:
-    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id."""
-    from batch.commands import schedules as schedule_commands
+def schedules_run(name: str, path: str | None, wait: bool, quiet: bool, no_progress: bool, as_json: bool) -> None:
+    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id (only).
 
-    click.echo(schedule_commands.run_file(path, name).batch_id)
+    Says on stderr who will run it: the workers if a beat is alive, else the command to start one.
+    With --wait, runs it here and exits as `run` does (README, "Exit codes").
+    """
+    from batch.cli.scheduling import run_schedule
+
+    run_schedule(name, path, wait=wait, view_flags=(quiet, no_progress), as_json=as_json)

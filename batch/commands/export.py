@@ -12,6 +12,7 @@ import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +39,11 @@ class Exported:
     who: str
     at: float
 
+    def as_json(self) -> dict[str, Any]:
+        """One exported file as ``export --json`` lists it (its export.csv row)."""
+        return {"id": self.key, "output": self.relative, "source": self.source, "bytes": self.bytes,
+                "sha256": self.sha256, "approved_by": self.who, "approved_at": iso_utc(self.at)}
+
 
 def _approved(session: Session, batch_id: int) -> tuple[str, list[Exported]]:
     batch = check_batch(session, batch_id)
@@ -63,7 +69,7 @@ def _manifest(files: list[Exported]) -> bytes:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
     for f in files:
-        writer.writerow([f.key, f.relative, f.source, f.bytes, f.sha256, f.who, iso_utc(f.at)])
+        writer.writerow([f.as_json()[column] for column in MANIFEST_COLUMNS])
     return buf.getvalue().encode("utf-8")
 
 
