@@ -12,11 +12,12 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import beat_embedded_init, before_task_publish, worker_ready
+from celery.signals import beat_embedded_init, before_task_publish, setup_logging, worker_ready
 
 from batch.children import die_with_parent
 from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
 from batch.engine import beat
+from batch.logjson import log_format
 from batch.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.store.scope import scope_name
 
@@ -86,6 +87,18 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def _json_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Celery's logging replaced by JSON lines (``NANOBATCH_LOG_FORMAT=json``, see ``batch.logjson``)."""
+    from batch import logjson
+
+    logjson.install(loglevel or logging.WARNING, [load_settings().token or ""])
+
+
+if log_format(os.environ) == "json":  # a receiver connected here tells Celery to leave logging to it
+    setup_logging.connect(_json_logging)
+    _json_logging()  # already now: Celery warns (as root, say) before it sets logging up
 
 
 _WORKER_PID = os.getpid()  # read in the embedded beat, a forked child of this process

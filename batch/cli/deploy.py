@@ -41,16 +41,19 @@ def worker(ctx: click.Context, concurrency: int, beat: bool | None) -> None:
 
     Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
     """
-    from batch.cli.local import beat_alive, worker_command
+    import os
 
-    service.settings().check_api()  # exit 2 now, not a traceback per task in the worker's log
+    from batch.cli.local import beat_alive, worker_command
+    from batch.logjson import log_format, say
+
+    token = service.settings().check_api()  # exit 2 now, not a traceback per task in the worker's log
+    log_format(os.environ)  # and a bad log format now, before anything starts
     if beat is None:
         beat = not beat_alive(service.settings())
         if beat:
-            click.echo("worker: no beat is alive, so this worker runs one (the tick, schedules and "
-                       "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
+            say(os.environ, "nanobatch.worker", "worker: no beat is alive, so this worker runs one (the tick, "
+                "schedules and notifications); --no-beat leaves that to `nanobatch beat`", [token])
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
-    import os
 
     os.execv(cmd[0], cmd)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -39,7 +40,10 @@ def run_file(path: str | None, name: str) -> Fired:
 
 def beat_command(extra: list[str]) -> list[str]:
     """The ``celery beat`` command line ``nanobatch beat`` runs (extra arguments appended)."""
-    return [sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO", *extra]
+    from batch.logjson import celery_options
+
+    return [sys.executable, "-m", "celery", *celery_options(os.environ), "-A", "workers", "beat", "--loglevel", "INFO",
+            *extra]
 
 
 def listing(sessions: sessionmaker[Session] | None, schedules: list[Schedule], now: float, count: int = 3) -> str:
