@@ -193,3 +193,21 @@ def test_schedules_run_prints_only_the_batch_id_and_says_who_runs_it(world: Worl
     assert first.isdigit() and any("total" in line for line in rest), waited.stdout
     status = json.loads(nb(world, "status", first, "--json").stdout)
     assert status["done"] is True and status["total"] == 1
+
+
+def test_status_json(world: World) -> None:
+    one = as_json(world, "status", str(world.done_id), "--json")
+    check(one, STATUS)
+    listed = as_json(world, "status", "--json")
+    assert len(listed) >= 2
+    for row in listed:
+        check(row, {"batch_id": int, "name": str, "created_at": str, "total": int, "done": int, "succeeded": int,
+                    "failed": int, "counts": dict, "cost_usd": NUMBER})
+
+
+def test_submit_json(world: World, tmp_path: Path) -> None:
+    manifest = str(write_manifest(tmp_path, world.env["RUNCOMFY_API_BASE"], items=1, styles=1, extra="budget_usd: 5\n"))
+    planned = as_json(world, "submit", manifest, "--dry-run", "--json")
+    check(planned, {"jobs": int, "cached": int, "to_run": int, "estimated_cost_usd": NUMBER, "budget_usd": NUMBER,
+                    "over_budget": bool})
+    check(as_json(world, "submit", manifest, "--json"), {"batch_id": int, "jobs": int})
