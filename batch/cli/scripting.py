@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, NoReturn
 
 from batch.cli.exits import Exit
 from batch.cli.jsonout import emit
 from batch.commands import service
-from batch.errors import ManifestError
+from batch.errors import InputError, ManifestError
 
 
 def validate_json(manifest: str) -> None:
@@ -15,12 +16,16 @@ def validate_json(manifest: str) -> None:
     try:
         loaded = service.validate(manifest)
     except ManifestError as exc:
-        emit({"manifest": manifest, "ok": False, "name": None, "jobs": 0, "warnings": [],
-              "problems": [p.as_json() for p in exc.problems]})
-        sys.exit(Exit.USAGE)
+        _refused(manifest, [p.as_json() for p in exc.problems])
+    except InputError as exc:  # the output folder (preflight): a problem of the manifest as a whole
+        _refused(manifest, [{"file": manifest, "line": 0, "field": "", "message": str(exc)}])
     emit({"manifest": manifest, "ok": True, "name": loaded.name, "jobs": len(loaded.jobs),
           "warnings": list(loaded.warnings), "problems": []})
 
+
+def _refused(manifest: str, problems: list[dict[str, Any]]) -> NoReturn:
+    emit({"manifest": manifest, "ok": False, "name": None, "jobs": 0, "warnings": [], "problems": problems})
+    sys.exit(Exit.USAGE)
 
 
 def report_to_stdout(batch_id: int, fmt: str | None) -> None:

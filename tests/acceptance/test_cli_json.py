@@ -79,6 +79,14 @@ def test_validate_json(world: World) -> None:
     for problem in refused["problems"]:
         check(problem, {"file": str, "line": int, "field": str, "message": str})
     assert [p["line"] for p in refused["problems"]] == [4, 6]
+    (world.folder / "blocker").write_text("a file where the output folder goes")
+    blocked = world.folder / "blocked.yaml"
+    blocked.write_text(f"name: b\noutput_dir: {world.folder / 'blocker'}\njobs:\n"
+                       "  - {id: a, prompt: p, image_urls: ['https://x.example/a.png']}\n")
+    unwritable = as_json(world, "validate", "--json", str(blocked), code=2)
+    check(unwritable, schema)
+    [problem] = unwritable["problems"]
+    assert (problem["line"], problem["field"]) == (0, "") and "blocker" in problem["message"]
 
 
 def test_review_list_json(world: World) -> None:
