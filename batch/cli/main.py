@@ -240,7 +240,7 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int, 
 
     service.require_batch(batch_id)
     released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
-    if released and not as_json:
+    if released and not (as_json or quiet):
         click.echo(f"{released} parked jobs released")
     if detach:
         if as_json:

@@ -26,10 +26,12 @@ PLAIN_LINE = re.compile(r"^\d+/\d+ jobs done \(\d+%\); .*; \$\d+\.\d\d spent; \S
 def test_a_budget_stop_exits_3(tmp_path: Path) -> None:
     with spawn_simulator(["--latency", "0"]) as sim:
         manifest = write_manifest(tmp_path, sim.base_url, items=2, styles=2)  # 4 jobs at $0.15
-        done = nanobatch(["run", str(manifest), "--budget", "0.3"], tmp_path / "home", tmp_path,
-                         RUNCOMFY_API_BASE=sim.base_url, RUNCOMFY_API_TOKEN="t")
-    assert done.returncode == Exit.BUDGET == 3, done.stdout + done.stderr
-    assert "stopped:" in done.stdout and "parked" in done.stdout
+        env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t"}
+        done = nanobatch(["run", str(manifest), "--budget", "0.3"], tmp_path / "home", tmp_path, **env)
+        assert done.returncode == Exit.BUDGET == 3, done.stdout + done.stderr
+        assert "stopped:" in done.stdout and "parked" in done.stdout
+        resumed = nanobatch(["resume", "1", "--budget", "5", "--quiet"], tmp_path / "home", tmp_path, **env)
+    assert resumed.returncode == 0 and resumed.stdout == "", resumed.stdout + resumed.stderr
 
 
 def test_a_usage_error_exits_2(tmp_path: Path) -> None:
