@@ -1,7 +1,7 @@
 """Exit codes a script branches on (README, "Exit codes"), and what ``run`` prints when no person watches.
 
 0 (all succeeded) and 1 (some failed) are covered by test_cli.py's ``test_run_a_whole_batch`` and
-``test_run_exits_1_when_jobs_fail``; 4 (paused) by test_cli_setup_errors.py.
+``test_run_exits_1_when_jobs_fail``; 4 for a paused batch by test_cli_setup_errors.py.
 """
 
 from __future__ import annotations
@@ -90,3 +90,13 @@ def test_run_not_on_a_terminal_prints_plain_lines_quiet_prints_nothing(tmp_path:
         bare = nanobatch(["resume", "2", "--no-progress"], tmp_path / "home", tmp_path, **env)
         assert bare.returncode == 0 and not any(PLAIN_LINE.match(line) for line in bare.stdout.splitlines())
         assert "total" in bare.stdout, bare.stdout
+
+
+def test_held_jobs_wait_for_a_person_exit_4(tmp_path: Path) -> None:
+    """Every submit's answer lost, with the hold policy: the jobs are held for a person to decide."""
+    with spawn_simulator(["--latency", "0", "--drop-rate", "1"]) as sim:
+        manifest = write_manifest(tmp_path, sim.base_url, items=1, styles=2)
+        done = nanobatch(["run", str(manifest)], tmp_path / "home", tmp_path, RUNCOMFY_API_BASE=sim.base_url,
+                         RUNCOMFY_API_TOKEN="t", NANOBATCH_UNCERTAIN_SUBMIT="hold")
+    assert done.returncode == Exit.PERSON == 4, done.stdout + done.stderr
+    assert "2 jobs held after an uncertain submit" in done.stdout
