@@ -7,7 +7,10 @@ system Redis join when ``NANOBATCH_TEST_DATABASE_URL`` / ``NANOBATCH_TEST_REDIS_
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,56 @@ from batch.store.db import fresh_pg_schema
 PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("NANOBATCH_TEST_REDIS_URL")
 SERVERS_MISSING = "set NANOBATCH_TEST_DATABASE_URL and NANOBATCH_TEST_REDIS_URL to run against PostgreSQL and Redis"
+
+
+LEFT_BEHIND_GRACE = 10.0  # seconds a child still exiting at the session's end is given
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live descendants of ``pid`` (still parented to it or to one another), with their command lines."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":  # a zombie has ended; only its reaping is missing
+            parents.setdefault(int(ppid), []).append(int(entry))
+    found: dict[int, str] = {}
+    todo = list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        try:
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        todo.extend(parents.get(child, []))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fail the session if a process a test started (a child of pytest, or its child) outlives the suite.
+
+    Declared first, so it ends last: the session's own servers (Redis, S3) are stopped by then.
+    The processes found are named, then killed, so that none outlives the run either way.
+    """
+    yield
+    if not Path("/proc/self/stat").exists():
+        return  # no /proc: nothing to look at
+    deadline = time.monotonic() + LEFT_BEHIND_GRACE
+    left = _children(os.getpid())
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)  # a process told to stop may take a moment
+        left = _children(os.getpid())
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, "processes left behind by the tests (now killed): " + "; ".join(
+        f"{pid}: {cmd.strip()}" for pid, cmd in sorted(left.items()))
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,18 @@ import logging
 import os
 import socket
 from collections.abc import Collection
+from functools import cached_property
 from typing import Any
 
 import redis
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import beat_embedded_init, before_task_publish, worker_init, worker_ready
+from celery.signals import beat_embedded_init, before_task_publish, setup_logging, worker_init, worker_ready
 
 from batch.children import die_with_parent
 from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
 from batch.engine import beat
+from batch.logjson import log_format
 from batch.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.store.scope import scope_name
 
@@ -36,6 +38,15 @@ def tick_lock_name(batches: Collection[int] | None) -> str:
     return tick_lock_key(scope_name(batches))
 
 
+class App(Celery):  # type: ignore[misc]
+    """The Celery application, whose worker exits 0 after a Ctrl-C (``workers.warm``)."""
+
+    @cached_property
+    def Worker(self) -> Any:  # Celery's name for it
+        """The ``celery worker`` application class."""
+        return self.subclass_with_self("workers.warm:WarmWorker")
+
+
 def make_app() -> Celery:
     """Build the Celery app with the tick, the schedules and the batch-end notifications on the beat.
 
@@ -47,7 +58,7 @@ def make_app() -> Celery:
     settings = load_settings()
     private_dir(settings.home)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
-    celery = Celery("nanobatch", broker=url, include=["workers.tasks"])
+    celery = App("nanobatch", broker=url, include=["workers.tasks"])
     beat_schedule: dict[str, dict[str, Any]] = {
         "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
         "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
@@ -76,6 +87,18 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def _json_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Celery's logging replaced by JSON lines (``NANOBATCH_LOG_FORMAT=json``, see ``batch.logjson``)."""
+    from batch import logjson
+
+    logjson.install(loglevel or logging.WARNING, [load_settings().token or ""])
+
+
+if log_format(os.environ) == "json":  # a receiver connected here tells Celery to leave logging to it
+    setup_logging.connect(_json_logging)
+    _json_logging()  # already now: Celery warns (as root, say) before it sets logging up
 
 
 _WORKER_PID = os.getpid()  # read in the embedded beat, a forked child of this process

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -13,8 +14,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from batch.cli.exits import Exit
+from batch.cli.plainlines import PlainLines
 from batch.commands import service
-from batch.core.progress import RateTracker, format_eta, format_rate
+from batch.core.progress import Estimate, RateTracker, format_eta, format_rate
 from batch.core.states import ACTIVE, TERMINAL, JobState
 from batch.store.queries import BatchStatus, BatchSummary
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only 
     from batch.health import Reachability
 
 _console = Console(stderr=False)
+_errors = Console(stderr=True)
 ORDER = [s.value for s in JobState]
 
 
@@ -53,12 +57,15 @@ def _progress(*, auto_refresh: bool = True) -> Progress:
 
 def _show(progress: Progress, task: TaskID, status: BatchStatus, tracker: RateTracker, now: float,
           warnings: list[str] | None = None) -> None:
-    finished = _finished(status)
-    est = tracker.observe(finished, now, status.total)
+    _update(progress, task, status, tracker.observe(_finished(status), now, status.total), warnings)
+
+
+def _update(progress: Progress, task: TaskID, status: BatchStatus, est: Estimate,
+            warnings: list[str] | None = None) -> None:
     detail = _counts_text(status)
     if warnings:
         detail += "  [red]" + "; ".join(warnings) + "[/red]"
-    progress.update(task, total=status.total, completed=finished, speed=format_rate(est.rate),
+    progress.update(task, total=status.total, completed=est.finished, speed=format_rate(est.rate),
                     eta=format_eta(est.eta), detail=detail)
 
 
@@ -70,8 +77,27 @@ def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
     raise Terminated
 
 
-def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5) -> BatchStatus:
-    """Start embedded workers, show a progress bar until the batch is done, stop them, summarise.
+def _interruptible() -> signal.Handlers | Callable[[int, FrameType | None], object] | int | None:
+    """Ctrl-C raises KeyboardInterrupt from now on, even in a process started with SIGINT ignored
+    (a shell's background job, some CI runners); the handler it replaces is returned."""
+    return signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+BAR, LINES, SUMMARY, QUIET = "bar", "lines", "summary", "quiet"  # what run/resume print while they wait
+
+
+def view_for(quiet: bool, no_progress: bool) -> str:
+    """``QUIET`` (errors only), ``SUMMARY`` (no progress, the summary at the end), else a bar on a
+    terminal and plain lines elsewhere (a log file, a pipe)."""
+    if quiet:
+        return QUIET
+    if no_progress:
+        return SUMMARY
+    return BAR if _console.is_terminal else LINES
+
+
+def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5, view: str = BAR) -> BatchStatus:
+    """Start embedded workers, show progress (``view``) until the batch is done, stop them, summarise.
 
     Ctrl-C exits 130 and SIGTERM 143, both after stopping the workers. With the embedded Redis,
     this process and its worker are registered as its users for as long as they run.
@@ -81,24 +107,27 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     cfg = service.settings()
     home = None if cfg.redis_url else cfg.home  # the embedded server's data directory, when it is used
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    interrupt = _interruptible()
     try:
         redis_url = cfg.redis_url or redis_server.ensure_redis(cfg.home)[0]
-        status = _run_workers(batch_id, cfg, redis_url, home, concurrency=concurrency, refresh=refresh)
+        status = _run_workers(batch_id, cfg, redis_url, home, concurrency=concurrency, refresh=refresh, view=view)
     except (KeyboardInterrupt, Terminated) as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
-        _console.print(f"\n{why}: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
-        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 128 + signal.SIGTERM) from None
+        _errors.print(f"\n{why}: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
+        raise SystemExit(Exit.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Exit.TERMINATED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
         if home is not None:
             redis_server.release(home)
-    print_status(status)
+    if view != QUIET:
+        print_status(status)
     return status
 
 
 def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None, *,
-                 concurrency: int, refresh: float) -> BatchStatus:
-    """The worker and the broker watch around the progress bar; both stopped however it ends."""
+                 concurrency: int, refresh: float, view: str) -> BatchStatus:
+    """The worker and the broker watch around the progress display; both stopped however it ends."""
     from batch import redis as redis_server
     from batch.cli.local import LocalWorker
     from batch.health import Reachability, Watch, broker_check, embedded_revival, safe_url
@@ -112,16 +141,17 @@ def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None
         if home is not None:
             redis_server.register_user(home, worker.pid)
         watch.start()
-        _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
-        status = _watch(batch_id, worker, refresh, reach)
-        _notify()  # the end, or why it stopped (budget, pause) when the manifest asks for that
+        if view != QUIET:
+            _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
+        status = _watch(batch_id, worker, refresh, reach, view)
+        _notify(view)  # the end, or why it stopped (budget, pause) when the manifest asks for that
     finally:
         watch.stop()
         worker.stop()
     return status
 
 
-def _notify() -> None:
+def _notify(view: str) -> None:
     """The notification pass, before the workers (and their beat, which runs it too) stop.
 
     Without it a batch run here would be announced only by some later beat, if any ever ran.
@@ -135,7 +165,7 @@ def _notify() -> None:
     except DBAPIError:  # the database is away: the beat's next pass sends them
         _console.print("notifications: the database does not answer; the next beat sends them")
         return
-    if sent:
+    if sent and view != QUIET:
         _console.print(f"notifications sent: {sent}")
 
 
@@ -153,25 +183,60 @@ def _read_status(batch_id: int, last: BatchStatus, reach: Reachability) -> Batch
     return status
 
 
-def _watch(batch_id: int, worker: LocalWorker, refresh: float, reach: Reachability) -> BatchStatus:
+def _watch(batch_id: int, worker: LocalWorker, refresh: float, reach: Reachability, view: str) -> BatchStatus:
     status = service.status(batch_id)
     tracker = RateTracker(status.total)
-    said: set[str] = set()
-    with _progress() as progress:
-        task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
+    with _display(view, status) as show:
         while True:
             status = _read_status(batch_id, status, reach)
-            for name, since in reach.down():
-                if f"{name}@{since}" not in said:  # once per outage, on a line of its own
-                    said.add(f"{name}@{since}")
-                    progress.console.print(f"[yellow]warning: {reach.describe(name, since)}[/yellow]")
-            _show(progress, task, status, tracker, time.monotonic(), reach.warnings())
+            outages = [(f"{name}@{since}", reach.describe(name, since)) for name, since in reach.down()]
+            show(status, tracker.observe(_finished(status), time.monotonic(), status.total), outages,
+                 reach.warnings(), False)
             if status.settled or status.paused or not worker.alive():
                 break
             time.sleep(refresh)
+        show(status, tracker.observe(_finished(status), time.monotonic(), status.total), [], [], True)
     if not worker.alive() and not status.settled:
-        _console.print(f"[red]the worker stopped unexpectedly; see {worker.log_path}[/red]")
+        _errors.print(f"[red]the worker stopped unexpectedly; see {worker.log_path}[/red]")
     return status
+
+
+Show = Callable[[BatchStatus, Estimate, list[tuple[str, str]], list[str], bool], None]
+
+
+@contextmanager
+def _display(view: str, status: BatchStatus) -> Iterator[Show]:
+    """``show(status, estimate, outages, warnings, final)`` for the chosen view: a bar, plain lines or nothing.
+
+    An outage is said once, on a line of its own; the warnings (still down) ride along with the bar.
+    """
+    if view == LINES:
+        lines = PlainLines(lambda text: _console.print(text, markup=False, highlight=False))
+
+        def line(current: BatchStatus, est: Estimate, outages: list[tuple[str, str]], _: list[str],
+                 final: bool) -> None:
+            for key, text in outages:
+                lines.note(key, f"warning: {text}")
+            lines.observe(time.monotonic(), est, _counts_text(current), current.cost, final=final)
+
+        yield line
+        return
+    if view != BAR:
+        yield lambda *_: None
+        return
+    said: set[str] = set()
+    with _progress() as progress:
+        task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
+
+        def bar(current: BatchStatus, est: Estimate, outages: list[tuple[str, str]], warnings: list[str],
+                _: bool) -> None:
+            for key, text in outages:
+                if key not in said:  # once per outage, on a line of its own
+                    said.add(key)
+                    progress.console.print(f"[yellow]warning: {text}[/yellow]")
+            _update(progress, task, current, est, warnings)
+
+        yield bar
 
 
 def print_status(status: BatchStatus) -> None:
@@ -226,6 +291,7 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     progress = _progress(auto_refresh=False)
     task = progress.add_task(status.name, total=status.total, detail="", speed="-", eta="-")
     _show(progress, task, status, tracker, clock())
+    interrupt = _interruptible()
     try:
         with progress:
             while _active(status):
@@ -236,6 +302,8 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     except KeyboardInterrupt:
         _console.print("stopped watching; the batch carries on")
         return status
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
     held = status.counts.get(JobState.HELD.value, 0)
     if held:
         _console.print(f"[yellow]{held} job(s) held for a person to decide (uncertain submits)[/yellow]")

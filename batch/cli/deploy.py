@@ -5,35 +5,29 @@ from __future__ import annotations
 
 import click
 
-from batch.cli.main import friendly_errors
+from batch.cli.jsonout import emit, json_option
+from batch.cli.main import friendly_errors, progress_options
 from batch.commands import service
 
 
 @click.command()
 @click.option("--older-than", "older_than", required=True, metavar="AGE",
-              help="Batches created (and whose jobs all ended) more than AGE ago, e.g. 90d, 12w, 36h.")
-@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records).")
-@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+              help="Batches created (and whose jobs all ended) more than AGE ago: 90d, 12w, 36h, 30min, 45s "
+                   "(no 'm': minutes or months?).")
+@click.option("--files", is_flag=True, help="Also delete their output files (not those a kept batch records) "
+                                            "and the folders that leaves empty.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting (what goes is printed all the same).")
+@json_option("Print the cutoff, the batches and what was deleted as JSON (needs --yes).")
 @friendly_errors
-def prune(older_than: str, files: bool, yes: bool) -> None:
+def prune(older_than: str, files: bool, yes: bool, as_json: bool) -> None:
     """Delete the rows of old batches whose every job has ended (jobs, events, outputs, notifications).
 
-    Files stay unless --files. Running batches are never pruned.
+    Prints the cutoff date and the batches that will go before asking. Files stay unless --files.
+    Running batches are never pruned.
     """
-    import time
+    from batch.cli.pruning import prune_command
 
-    from batch.commands import prune as pruning
-
-    age = pruning.parse_age(older_than)
-    found = pruning.candidates(service.sessions(), age, now=time.time())
-    if not found:
-        click.echo(f"no finished batch older than {older_than}")
-        return
-    click.echo(f"{len(found)} batches older than {older_than} ({sum(b.jobs for b in found)} jobs): "
-               f"{', '.join(str(b.batch_id) for b in found[:20])}{' ...' if len(found) > 20 else ''}")
-    if not yes:
-        click.confirm("Delete their rows" + (" and files" if files else "") + "?", abort=True)
-    click.echo("\n".join(pruning.prune(service.sessions(), found, files=files).lines()))
+    prune_command(older_than, files=files, yes=yes, as_json=as_json)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -49,16 +43,19 @@ def worker(ctx: click.Context, concurrency: int, beat: bool | None, metrics_port
 
     Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
     """
-    from batch.cli.local import beat_alive, worker_command
+    import os
 
-    service.settings().check_api()  # exit 2 now, not a traceback per task in the worker's log
+    from batch.cli.local import beat_alive, worker_command
+    from batch.logjson import log_format, say
+
+    token = service.settings().check_api()  # exit 2 now, not a traceback per task in the worker's log
+    log_format(os.environ)  # and a bad log format now, before anything starts
     if beat is None:
         beat = not beat_alive(service.settings())
         if beat:
-            click.echo("worker: no beat is alive, so this worker runs one (the tick, schedules and "
-                       "notifications); --no-beat leaves that to `nanobatch beat`", err=True)
+            say(os.environ, "nanobatch.worker", "worker: no beat is alive, so this worker runs one (the tick, "
+                "schedules and notifications); --no-beat leaves that to `nanobatch beat`", [token])
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
-    import os
 
     if metrics_port is not None:
         os.environ["NANOBATCH_METRICS_PORT"] = str(metrics_port)  # read by the worker (workers.app)
@@ -89,20 +86,32 @@ def schedules() -> None:
 
 @schedules.command("list")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@json_option()
 @friendly_errors
-def schedules_list(path: str | None) -> None:
+def schedules_list(path: str | None, as_json: bool) -> None:
     """Show each schedule's cron, time zone, next 3 fire times and last run."""
     from batch.commands import schedules as schedule_commands
 
-    click.echo(schedule_commands.list_file(path))
+    listed = schedule_commands.list_file(path, as_json=as_json)
+    if as_json:
+        emit(listed)
+    else:
+        click.echo(listed)
 
 
 @schedules.command("run")
 @click.argument("name")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Schedules file (default: $NANOBATCH_SCHEDULES).")
+@click.option("--wait", is_flag=True, help="Run the batch here, in the foreground, as `nanobatch run` does.")
+@progress_options
+@json_option()
 @friendly_errors
-def schedules_run(name: str, path: str | None) -> None:
-    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id."""
-    from batch.commands import schedules as schedule_commands
+def schedules_run(name: str, path: str | None, wait: bool, quiet: bool, no_progress: bool, as_json: bool) -> None:
+    """Fire schedule NAME now, whatever its overlap policy; prints the new batch's id (only).
 
-    click.echo(schedule_commands.run_file(path, name).batch_id)
+    Says on stderr who will run it: the workers if a beat is alive, else the command to start one.
+    With --wait, runs it here and exits as `run` does (README, "Exit codes").
+    """
+    from batch.cli.scheduling import run_schedule
+
+    run_schedule(name, path, wait=wait, view_flags=(quiet, no_progress), as_json=as_json)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from batch.children import preexec
 from batch.config import RUN_BATCHES_VAR, Settings, private_dir, private_file
+from batch.logjson import celery_options
 
 
 def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None) -> list[str]:
@@ -21,7 +22,7 @@ def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None
     and two such beats on one data directory would otherwise write the same schedule file,
     which Python's fallback ``dbm`` does not lock.
     """
-    cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "threads",
+    cmd = [sys.executable, "-m", "celery", *celery_options(os.environ), "-A", "workers", "worker", "--pool", "threads",
            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
     if name:
         cmd += ["--hostname", name]

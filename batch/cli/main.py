@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,6 +14,8 @@ import click
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from batch.cli.bars import work_bar
+from batch.cli.exits import Exit, for_batch
+from batch.cli.jsonout import echo_or_emit, emit, json_option
 from batch.commands import service
 from batch.errors import ConfigError, InputError, ManifestError, NanobatchError
 from batch.store.db import dispose_engines
@@ -26,8 +27,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(func: F) -> F:
-    """Turn nanobatch's errors, and a database that does not answer, into one line on stderr and exit status 2
-    (1 for an error met while working)."""
+    """Turn nanobatch's errors, and a database that does not answer, into one line on stderr: exit 2 for a
+    setup or usage error, else 1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,16 +37,16 @@ def friendly_errors(func: F) -> F:
         except ManifestError as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
-            sys.exit(2)
+            sys.exit(Exit.USAGE)
         except (ConfigError, InputError) as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(Exit.USAGE)
         except (OperationalError, InterfaceError) as exc:  # the database is down, refuses us, or cannot be opened
             click.echo(f"error: {service.unreachable_database(exc)}", err=True)
-            sys.exit(2)
+            sys.exit(Exit.USAGE)
         except NanobatchError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(Exit.FAILED)
 
     return wrapper  # type: ignore[return-value]
 
@@ -112,12 +113,18 @@ def entry() -> None:
 
 @main.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
+@json_option()
 @friendly_errors
-def validate(manifest: str) -> None:
-    """Check MANIFEST and print how many jobs it expands to.
+def validate(manifest: str, as_json: bool) -> None:
+    """Check MANIFEST and print how many jobs it expands to (every problem at once, at file:line).
 
     Also creates the output folder and checks that files can be written there; writes nothing else.
     """
+    if as_json:
+        from batch.cli.scripting import validate_json
+
+        validate_json(manifest)
+        return
     loaded = service.validate(manifest)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -146,6 +153,14 @@ def submit_options(func: F) -> F:
     return func
 
 
+def progress_options(func: F) -> F:
+    """``--quiet`` and ``--no-progress``, shared by ``run`` and ``resume``."""
+    func = click.option("--no-progress", is_flag=True,
+                        help="No bar nor progress lines; the summary still prints.")(func)
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print nothing but errors (the exit code says how it ended).")(func)
+
+
 @main.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @submit_options
@@ -159,7 +174,7 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
         return
     batch_id, jobs = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
     if as_json:
-        click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
+        emit({"batch_id": batch_id, "jobs": jobs})
     else:
         click.echo(batch_id)
 
@@ -168,12 +183,14 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @submit_options
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
+@progress_options
 @friendly_errors
 def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-        dry_run: bool, concurrency: int) -> None:
+        dry_run: bool, concurrency: int, quiet: bool, no_progress: bool) -> None:
     """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
 
-    Exits 0 when every job succeeded, 1 otherwise.
+    Exits 0 when every job succeeded, 1 when some failed, 3 at a budget stop, 4 when the batch waits
+    for a person (README, "Exit codes"). Not on a terminal, a plain line every 10% or 60 s replaces the bar.
     """
     from batch.cli import console
 
@@ -181,7 +198,8 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
         _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
         return
     batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
-    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
+    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency,
+                                              view=console.view_for(quiet, no_progress)))
 
 
 def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
@@ -196,18 +214,17 @@ def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
 
 
 def _exit_after_run(status: BatchStatus) -> NoReturn:
-    """Exit 0 when every job succeeded, 2 with the reason when a setup error paused the batch, else 1."""
+    """Exit with the code of how the batch ended (README, "Exit codes"), saying why when it is paused."""
     if status.paused:
         click.echo(f"error: batch {status.batch_id} paused: {status.paused}; "
                    f"then continue with: nanobatch resume {status.batch_id}", err=True)
-        sys.exit(2)
-    sys.exit(0 if status.all_succeeded else 1)
+    sys.exit(for_batch(status))
 
 
 def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool) -> None:
     """``submit --dry-run`` and ``run --dry-run``: the plan, with the budget it would run under."""
     plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget)
-    click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
+    echo_or_emit(as_json, plan.as_json, plan.lines)
 
 
 @main.command()
@@ -215,22 +232,31 @@ def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: fl
 @click.option("--budget", type=click.FloatRange(min=0), help="A new budget in dollars (after a budget stop).")
 @click.option("--detach", is_flag=True, help="Only make the batch runnable; leave the running to other workers.")
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
+@progress_options
+@json_option('Print {"batch_id", "released", "status"} as JSON (status: as `status --json`; null with --detach).')
 @friendly_errors
-def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) -> None:
+def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int, quiet: bool, no_progress: bool,
+           as_json: bool) -> None:
     """Continue BATCH after its workers died or its budget stopped it; safe to run twice.
 
-    Exits 0 when every job succeeded, 1 otherwise (0 with --detach).
+    Exits as `run` does (README, "Exit codes"); 0 with --detach.
     """
     from batch.cli import console
     from batch.commands import operations
 
     service.require_batch(batch_id)
     released = operations.resume(service.runtime(), batch_id, budget_usd=budget)
-    if released:
+    if released and not (as_json or quiet):
         click.echo(f"{released} parked jobs released")
     if detach:
+        if as_json:
+            emit({"batch_id": batch_id, "released": released, "status": None})
         return
-    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
+    status = console.run_with_progress(batch_id, concurrency=concurrency,
+                                       view=console.view_for(quiet or as_json, no_progress))
+    if as_json:
+        emit({"batch_id": batch_id, "released": released, "status": status.as_json()})
+    _exit_after_run(status)
 
 
 @main.command()
@@ -244,9 +270,10 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) 
 @click.option("--yes", is_flag=True, help="With --rejected: do not ask before queuing (the cost is printed).")
 @click.option("--resubmit", is_flag=True,
               help="Submit again even jobs whose paid result could not be saved (pays for them again).")
+@json_option()
 @friendly_errors
 def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, held: bool, rejected: bool,
-          prompt_append: str | None, yes: bool, resubmit: bool) -> None:
+          prompt_append: str | None, yes: bool, resubmit: bool, as_json: bool) -> None:
     """Put failed jobs of BATCH back in the queue; earlier errors stay in each job's history.
 
     A job whose result was paid but whose files could not be saved downloads them again (no new
@@ -256,7 +283,7 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
     if rejected:
         from batch.cli.review import retry_rejected
 
-        retry_rejected(batch_id, prompt_append, yes)
+        retry_rejected(batch_id, prompt_append, yes, as_json)
         return
     if prompt_append:
         raise InputError("--prompt-append goes with --rejected")
@@ -264,19 +291,20 @@ def retry(batch_id: int, failed: bool, error_text: str | None, cancelled: bool, 
     service.require_batch(batch_id)
     report = operations.retry(service.runtime(), batch_id, error_contains=error_text, cancelled=cancelled,
                               held=held, resubmit=resubmit)
-    click.echo("\n".join(report.lines()))
+    echo_or_emit(as_json, report.as_json, report.lines)
 
 
 @main.command()
 @click.argument("batch_id", metavar="BATCH", type=int)
+@json_option()
 @friendly_errors
-def cancel(batch_id: int) -> None:
+def cancel(batch_id: int, as_json: bool) -> None:
     """Stop BATCH: no new submits, cancel jobs still queued upstream, let running ones finish (billed)."""
     from batch.commands import operations
 
     service.require_batch(batch_id)
     report = operations.cancel(service.runtime(), batch_id)
-    click.echo("\n".join(report.lines()))
+    echo_or_emit(as_json, lambda: {"batch_id": batch_id, **report.as_json()}, report.lines)
 
 
 @main.command()
@@ -303,7 +331,7 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
         factory = service.reading_sessions()
         summaries = list_batches(factory, limit=limit) if factory is not None else []
         if as_json:
-            click.echo(json.dumps([s.as_json() for s in summaries]))
+            emit([s.as_json() for s in summaries])
         if not summaries:
             click.echo(f"no batches in {service.where()}: submit a manifest first", err=as_json)
         elif not as_json:
@@ -311,7 +339,7 @@ def status(batch_id: int | None, as_json: bool, watch: bool, interval: float, li
         return
     current = service.status(batch_id)
     if as_json:
-        click.echo(json.dumps(current.as_json()))
+        emit(current.as_json())
     else:
         _console().print_status(current)
 
@@ -328,12 +356,18 @@ def _console() -> ModuleType:
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "html"]),
               help="Report format (default: from the extension of PATH).")
 @click.option("-o", "--output", "path", type=click.Path(dir_okay=False),
-              help="Where to write the report (default: report-BATCH.FORMAT, html unless --format).")
+              help="Where to write the report (default: report-BATCH.FORMAT, html unless --format); "
+                   "- writes it to stdout (JSON unless --format).")
 @friendly_errors
 def report(batch_id: int, fmt: str | None, path: str | None) -> None:
     """Write a report of BATCH: one row per job as CSV or JSON, or a self-contained HTML page."""
     from batch.reports.data import write_report
 
+    if path == "-":
+        from batch.cli.scripting import report_to_stdout
+
+        report_to_stdout(batch_id, fmt)
+        return
     written = write_report(service.require_batch(batch_id), batch_id, path or f"report-{batch_id}.{fmt or 'html'}", fmt)
     click.echo(str(written))
 

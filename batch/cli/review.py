@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
+from pathlib import Path
 
 import click
 
+from batch.cli.jsonout import echo_or_emit, emit, json_option
 from batch.cli.main import friendly_errors
 from batch.commands import service
+from batch.errors import InputError
 from batch.store.reviews import APPROVED, REJECTED
 
 
@@ -20,7 +22,7 @@ def review() -> None:
 @review.command("list")
 @click.argument("batch_id", metavar="BATCH", type=int)
 @click.option("--only", type=click.Choice([APPROVED, REJECTED, "unreviewed"]), help="Only jobs with this decision.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@json_option("Print a JSON list (schema: docs/json.md).")
 @friendly_errors
 def review_list(batch_id: int, only: str | None, as_json: bool) -> None:
     """List BATCH's jobs that have files, with their current decision, who made it and when."""
@@ -28,7 +30,7 @@ def review_list(batch_id: int, only: str | None, as_json: bool) -> None:
 
     lines = list_reviews(service.sessions(), batch_id, only)
     if as_json:
-        click.echo(json.dumps([line.as_json() for line in lines]))
+        emit([line.as_json() for line in lines])
         return
     for line in lines:
         click.echo(line.render())
@@ -59,20 +61,28 @@ review.add_command(_decision_command(APPROVED, "Approve"))
 review.add_command(_decision_command(REJECTED, "Reject"))
 
 
-def retry_rejected(batch_id: int, prompt_append: str | None, yes: bool) -> None:
-    """``retry --rejected``: show what rerunning the rejected jobs costs, confirm, make the new jobs."""
+def retry_rejected(batch_id: int, prompt_append: str | None, yes: bool, as_json: bool = False) -> None:
+    """``retry --rejected``: show what rerunning the rejected jobs costs, confirm, make the new jobs.
+
+    Under ``--json`` nothing is asked: ``--yes`` is needed (a script cannot answer).
+    """
     from batch.commands.rerun import plan, rerun
     from batch.core.cost import PriceTable
 
+    if as_json and not yes:
+        raise InputError("--json with --rejected needs --yes (nothing can be asked)")
     cfg = service.settings()
     planned = plan(service.sessions(), PriceTable(cfg.price_1k_2k, cfg.price_4k), batch_id, prompt_append)
-    click.echo(planned.line())
-    if not planned.keys:
-        return
-    if not yes:
+    if not as_json:
+        click.echo(planned.line())
+    if planned.keys and not yes:
         click.confirm("Run them again?", abort=True)
-    made = rerun(service.sessions(), batch_id, now=time.time(), prompt_append=prompt_append)
-    click.echo(f"{len(made)} new jobs queued; run them here with: nanobatch resume {batch_id}")
+    made = rerun(service.sessions(), batch_id, now=time.time(), prompt_append=prompt_append) if planned.keys else []
+    if as_json:
+        emit({"batch_id": batch_id, "rejected": planned.keys, "estimated_cost_usd": planned.cost_usd,
+              "queued": len(made)})
+    elif made:
+        click.echo(f"{len(made)} new jobs queued; run them here with: nanobatch resume {batch_id}")
 
 
 @click.command()
@@ -80,15 +90,18 @@ def retry_rejected(batch_id: int, prompt_append: str | None, yes: bool) -> None:
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--approved", is_flag=True, required=True, help="Export the approved outputs (required).")
 @click.option("--overwrite", is_flag=True, help="Replace different files already in DEST (kept otherwise).")
+@json_option()
 @friendly_errors
-def export(batch_id: int, dest: str, approved: bool, overwrite: bool) -> None:
+def export(batch_id: int, dest: str, approved: bool, overwrite: bool, as_json: bool) -> None:
     """Copy BATCH's approved outputs under their output names into DEST, with DEST/export.csv listing them.
 
     Each file is checked against its record first; DEST may not be inside an output folder."""
     from batch.commands.export import export_approved
 
     files = export_approved(service.sessions(), batch_id, dest, overwrite=overwrite)
-    click.echo(f"{len(files)} files exported to {dest}")
+    echo_or_emit(as_json, lambda: {"batch_id": batch_id, "dest": str(Path(dest).absolute()),
+                                   "files": [f.as_json() for f in files]},
+                 lambda: [f"{len(files)} files exported to {dest}"])
 
 
 @click.command()

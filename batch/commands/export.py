@@ -18,7 +18,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,11 @@ class Exported:
     who: str
     at: float
     object_url: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """One exported file as ``export --json`` lists it (its export.csv row)."""
+        return {"id": self.key, "output": self.relative, "source": self.source, "bytes": self.bytes,
+                "sha256": self.sha256, "approved_by": self.who, "approved_at": iso_utc(self.at)}
 
 
 def _approved(session: Session, batch_id: int) -> list[Exported]:
@@ -158,7 +163,7 @@ def _copy_hashing(source: BinaryIO, out: BinaryIO) -> str:
 
 
 def _manifest(files: list[Exported]) -> bytes:
-    rows = [[f.key, f.relative, f.source, f.bytes, f.sha256, f.who, iso_utc(f.at)] for f in files]
+    rows = [[f.as_json()[column] for column in MANIFEST_COLUMNS] for f in files]
     return csv_text([MANIFEST_COLUMNS, *rows]).encode("utf-8")
 
 

@@ -64,6 +64,12 @@ class RetryReport:
         """Every job moved."""
         return self.downloads + self.resubmits
 
+    def as_json(self) -> dict[str, Any]:
+        """The ``retry --json`` document (docs/json.md)."""
+        return {"batch_id": self.batch_id, "queued": self.total, "downloads": self.downloads,
+                "resubmits": self.resubmits, "repaid": self.repaid, "reread": self.reread,
+                "unreadable": self.unreadable}
+
     def lines(self) -> list[str]:
         """The report, one fact a line."""
         lines = [f"{self.total} jobs queued again; run them here with: nanobatch resume {self.batch_id}"]
@@ -142,6 +148,11 @@ class CancelReport:
     cancelled_upstream: int
     still_running: int
     not_sent: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``cancel --json`` document (docs/json.md)."""
+        return {"not_submitted": self.not_submitted, "cancelled_upstream": self.cancelled_upstream,
+                "not_sent": self.not_sent, "still_running": self.still_running}
 
     def lines(self) -> list[str]:
         """The report, one fact a line."""

@@ -8,10 +8,13 @@ the one recorded (retouched since, or replaced by a link): those are listed.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,15 +26,22 @@ from batch.store.prune import OldBatch
 
 JOBS_PER_TRANSACTION = 1000  # with their events and outputs: a few thousand rows a transaction
 PATHS_PER_QUERY = 500
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
 
 
 def parse_age(text: str) -> float:
-    """Seconds of an age such as ``90d``, ``12w``, ``36h``, ``45m`` or ``30s``; InputError otherwise."""
-    found = _AGE.match(text)
-    if found is None or float(found.group(1)) <= 0:
-        raise InputError(f"--older-than {text!r}: expected a positive number and a unit (s, m, h, d, w), e.g. 90d")
+    """Seconds of an age such as ``90d``, ``12w``, ``36h``, ``30min`` or ``30s``; InputError otherwise.
+
+    ``m`` is refused: minutes to some, months to others (``3m`` once deleted three minutes' batches).
+    """
+    found = _AGE.match(text.lower())
+    if found is not None and found.group(2) in ("m", "mo", "month", "months"):
+        raise InputError(f"--older-than {text!r}: 'm' could be minutes or months; write {found.group(1)}min "
+                         f"for minutes, or days (e.g. 90d) for months")
+    if found is None or found.group(2) not in _UNITS or float(found.group(1)) <= 0:
+        raise InputError(f"--older-than {text!r}: expected a positive number and a unit "
+                         f"(s, min, h, d, w), e.g. 90d")
     return float(found.group(1)) * _UNITS[found.group(2)]
 
 
@@ -47,6 +57,10 @@ class Pruned:
     files: int = 0
     kept: list[int] = field(default_factory=list)  # batches left because a job was no longer terminal
     changed: list[str] = field(default_factory=list)  # files left because they are not the recorded ones
+
+    def as_json(self) -> dict[str, Any]:
+        """The counts as ``prune --json`` prints them under ``deleted``."""
+        return dataclasses.asdict(self)
 
     def lines(self) -> list[str]:
         """The summary, one fact a line."""
@@ -82,6 +96,7 @@ def prune(sessions: sessionmaker[Session], batches: Sequence[OldBatch], *, files
             done.notifications += notes
         if files:
             _delete_files(sessions, paths, done)
+            _remove_empty_folders(old.output_dir)
         if on_batch is not None:
             on_batch(old)
     return done
@@ -121,3 +136,12 @@ def _delete_files(sessions: sessionmaker[Session], files: list[tuple[str, int, s
                 done.files += 1
             except FileNotFoundError:
                 pass
+
+
+def _remove_empty_folders(output_dir: str) -> None:
+    """Remove the empty folders below ``output_dir``, deepest first, then ``output_dir`` if it is empty."""
+    if not output_dir or not os.path.isdir(output_dir):
+        return
+    for folder, _, _ in os.walk(output_dir, topdown=False):
+        with contextlib.suppress(OSError):  # not empty (a kept batch's file, anything else): it stays
+            os.rmdir(folder)

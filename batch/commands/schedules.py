@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,9 +15,11 @@ from batch.schedules.file import Schedule, find, fire_times, load_schedules, slo
 from batch.schedules.firing import Fired, last_run, require_path, run_now
 
 
-def list_file(path: str | None) -> str:
-    """``nanobatch schedules list``: the table for the schedules file, with last runs from the database."""
-    return listing(service.reading_sessions(), load_schedules(require_path(path)), time.time())
+def list_file(path: str | None, *, as_json: bool = False) -> str | list[dict[str, Any]]:
+    """``nanobatch schedules list``: the table for the schedules file, with last runs from the database
+    (with ``as_json``, the ``entries``)."""
+    show = entries if as_json else listing
+    return show(service.reading_sessions(), load_schedules(require_path(path)), time.time())
 
 
 def run_file(path: str | None, name: str) -> Fired:
@@ -36,7 +40,10 @@ def run_file(path: str | None, name: str) -> Fired:
 
 def beat_command(extra: list[str]) -> list[str]:
     """The ``celery beat`` command line ``nanobatch beat`` runs (extra arguments appended)."""
-    return [sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO", *extra]
+    from batch.logjson import celery_options
+
+    return [sys.executable, "-m", "celery", *celery_options(os.environ), "-A", "workers", "beat", "--loglevel", "INFO",
+            *extra]
 
 
 def listing(sessions: sessionmaker[Session] | None, schedules: list[Schedule], now: float, count: int = 3) -> str:
@@ -46,9 +53,9 @@ def listing(sessions: sessionmaker[Session] | None, schedules: list[Schedule], n
     """
     header = ("NAME", "CRON", "TZ", "NEXT", "LAST RUN")
     rows: list[tuple[str, ...]] = []
-    for schedule in schedules:
-        times = [slot_iso(schedule, t) for t in fire_times(schedule, now, count)]
-        rows.append((schedule.name, schedule.cron, schedule.timezone, times[0], _last_text(sessions, schedule)))
+    for entry in entries(sessions, schedules, now, count):
+        times = entry["next"]
+        rows.append((entry["name"], entry["cron"], entry["timezone"], times[0], _last_text(entry["last_run"])))
         rows += [("", "", "", t, "") for t in times[1:]]
     if not rows:
         return "no schedules"
@@ -56,12 +63,26 @@ def listing(sessions: sessionmaker[Session] | None, schedules: list[Schedule], n
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
 
 
-def _last_text(sessions: sessionmaker[Session] | None, schedule: Schedule) -> str:
-    found = last_run(sessions, schedule.name) if sessions is not None else None
-    if found is None:
+def entries(sessions: sessionmaker[Session] | None, schedules: list[Schedule], now: float,
+            count: int = 3) -> list[dict[str, Any]]:
+    """Each schedule as ``schedules list --json`` prints it: name, cron, zone, next fire times, last run."""
+    out = []
+    for schedule in schedules:
+        found = last_run(sessions, schedule.name) if sessions is not None else None
+        last = None
+        if found is not None:
+            run, running = found
+            last = {"slot": slot_iso(schedule, run.slot_at), "state": run.state, "batch_id": run.batch_id,
+                    "running": running and run.batch_id is not None, "detail": run.detail}
+        out.append({"name": schedule.name, "cron": schedule.cron, "timezone": schedule.timezone,
+                    "next": [slot_iso(schedule, t) for t in fire_times(schedule, now, count)], "last_run": last})
+    return out
+
+
+def _last_text(last: dict[str, Any] | None) -> str:
+    if last is None:
         return "never"
-    run, running = found
-    what = f"{slot_iso(schedule, run.slot_at)} {run.state}"
-    if run.batch_id is not None:
-        return f"{what}: batch {run.batch_id} ({'running' if running else 'done'})"
-    return f"{what}: {run.detail}" if run.detail else what
+    what = f"{last['slot']} {last['state']}"
+    if last["batch_id"] is not None:
+        return f"{what}: batch {last['batch_id']} ({'running' if last['running'] else 'done'})"
+    return f"{what}: {last['detail']}" if last["detail"] else what

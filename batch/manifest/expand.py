@@ -180,7 +180,8 @@ class Expander:
             scope["id"] = job_id
             name = recipe.name_template.render(scope)
         except UnknownVariable:
-            self._report_unknown(recipe, variables, line, item)
+            unknown = self._report_unknown(recipe, variables, line, item)
+            self._check_the_rest(recipe, scope, unknown, line, item)
             return
         inputs, ok = self._check(recipe, inputs, line, item)
         urls = inputs.get("image_urls")
@@ -197,17 +198,24 @@ class Expander:
     def _check(self, recipe: Recipe, inputs: dict[str, Any], line: int,
                item: Item | None) -> tuple[dict[str, Any], bool]:
         """Resolve local input files, then check the inputs against the schema (reporting problems)."""
+        inputs, problems = self._problems(inputs)
+        self._log_problems(recipe, problems, line, item)
+        return inputs, not problems
+
+    def _problems(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[schema.FieldProblem]]:
+        """The inputs with local files resolved, and their problems (unusable files, schema)."""
         inputs, unusable = self.resolver.resolve(inputs)
-        problems = [*(schema.FieldProblem(f"image_urls.{i}", message) for i, message in unusable.items()),
-                    *(p for p in schema.check_inputs(inputs, url_ok)
-                      if not (unusable and p.field.startswith("image_urls.")
-                              and int(p.field.rsplit(".", 1)[1]) in unusable))]
-        if not problems:
-            return inputs, True
-        label = self._label(recipe, item)
-        for problem in problems:
-            self.log.job_problem(recipe.field_line(problem.field, line), label, problem.field, problem.message)
-        return inputs, False
+        return inputs, [*(schema.FieldProblem(f"image_urls.{i}", message) for i, message in unusable.items()),
+                        *(p for p in schema.check_inputs(inputs, url_ok)
+                          if not (unusable and p.field.startswith("image_urls.")
+                                  and int(p.field.rsplit(".", 1)[1]) in unusable))]
+
+    def _log_problems(self, recipe: Recipe, problems: list[schema.FieldProblem], line: int,
+                      item: Item | None) -> None:
+        if problems:
+            label = self._label(recipe, item)
+            for problem in problems:
+                self.log.job_problem(recipe.field_line(problem.field, line), label, problem.field, problem.message)
 
     def _identity_ok(self, recipe: Recipe, job_id: str, output_name: str | None, line: int,
                      item: Item | None) -> bool:
@@ -237,7 +245,19 @@ class Expander:
             return False
         return True
 
-    def _report_unknown(self, recipe: Recipe, variables: dict[str, str], line: int, item: Item | None) -> None:
+    def _check_the_rest(self, recipe: Recipe, scope: dict[str, str], unknown: set[str], line: int,
+                        item: Item | None) -> None:
+        """Check the fields no unknown variable touched, so that one pass reports every problem.
+
+        The job is not kept. Its fields are rendered with each unknown ``{name}`` left as written;
+        the fields that used one are already reported and are not checked.
+        """
+        _, problems = self._problems(render_steps(recipe.steps, _AsWritten(scope)))
+        self._log_problems(recipe, [p for p in problems if p.field.split(".", 1)[0] not in unknown], line, item)
+
+    def _report_unknown(self, recipe: Recipe, variables: dict[str, str], line: int, item: Item | None) -> set[str]:
+        """Report each template's unknown variables; the fields that had one."""
+        fields: set[str] = set()
         scope = {**self.base, **variables}
         label = self._label(recipe, item)
         with contextlib.suppress(UnknownVariable):  # it still claims its id, for duplicate reports
@@ -247,15 +267,24 @@ class Expander:
         for template, known in checks:
             missing = [n for n in template.names if n not in known]
             if missing:
+                fields.add(template.field.split(".", 1)[0])
                 message = unknown_message(missing, known)
                 if template is self.output_name and item is None:
                     message += "; the top-level output_name applies to every job: give this one its own"
                 self.log.job_problem(template.line or line, label, template.field, message)
+        return fields
 
     @staticmethod
     def _label(recipe: Recipe, item: Item | None) -> str:
         return recipe.label if item is None else f"matrix[{item.label} x {recipe.label}]"
 
+
+
+class _AsWritten(dict[str, str]):
+    """A scope in which an unknown variable renders as written, ``{name}``."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def _first_seen(seen: dict[str, int], key: str, line: int) -> int | None:

@@ -60,6 +60,10 @@ class Problem:
     field: str
     message: str
 
+    def as_json(self) -> dict[str, Any]:
+        """The problem as plain values (``validate --json``)."""
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line > 0 else self.file
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"

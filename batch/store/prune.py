@@ -28,6 +28,7 @@ class OldBatch:
     name: str
     created_at: float
     jobs: int
+    output_dir: str = ""
 
 
 def old_batches(session: Session, cutoff: float) -> list[OldBatch]:
@@ -37,10 +38,11 @@ def old_batches(session: Session, cutoff: float) -> list[OldBatch]:
         or_(Job.state.not_in(_TERMINAL), Job.finished_at.is_(None), Job.finished_at >= cutoff)).exists()
     jobs = select(func.count()).where(Job.batch_id == Batch.id).scalar_subquery()
     rows = session.execute(
-        select(Batch.id, Batch.name, Batch.created_at, jobs)
+        select(Batch.id, Batch.name, Batch.created_at, jobs, Batch.output_dir)
         .where(Batch.created_at < cutoff, ~recent_or_open).order_by(Batch.id)
     ).all()
-    return [OldBatch(batch_id, name, created_at, int(count)) for batch_id, name, created_at, count in rows]
+    return [OldBatch(batch_id, name, created_at, int(count), output_dir or "")
+            for batch_id, name, created_at, count, output_dir in rows]
 
 
 def terminal_job_ids(session: Session, batch_id: int, limit: int) -> list[int]:

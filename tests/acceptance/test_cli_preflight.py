@@ -93,3 +93,18 @@ def test_check_inputs_fails_a_job_whose_input_is_missing_unpaid(tmp_path: Path) 
     rows = {row["id"]: row for row in json.loads(report.read_text())["jobs"]}
     assert rows["good"]["state"] == "succeeded" and rows["gone"]["state"] == "failed"
     assert missing in rows["gone"]["error"] and "HTTP 404" in rows["gone"]["error"]
+
+
+def test_validate_reports_every_problem_in_one_pass(tmp_path: Path) -> None:
+    """An unknown variable does not hide the job's other problems (nor does a missing storage: block)."""
+    (tmp_path / "cat.png").write_bytes(b"not checked here")
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text("name: one-pass\njobs:\n  - id: one\n    prompt: 'a {titel}'\n"
+                        "    image_urls: [cat.png]\n    resolution: 3K\n")
+    done = nanobatch(["validate", str(manifest)], tmp_path / "home", tmp_path, **OFFLINE)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 3, done.stderr
+    assert lines[0].startswith(f"error: {manifest}:4: jobs[0].prompt: unknown variable {{titel}}")
+    assert lines[1].startswith(f"error: {manifest}:5: jobs[0].image_urls.0: ") and "storage:" in lines[1]
+    assert lines[2].startswith(f"error: {manifest}:6: jobs[0].resolution: ") and "3K" in lines[2]

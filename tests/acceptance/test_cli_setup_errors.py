@@ -57,7 +57,7 @@ def test_a_base_that_is_not_a_url_exits_2(tmp_path: Path) -> None:
     assert "RUNCOMFY_API_BASE" in line and "'127.0.0.1:8765'" in line
 
 
-def test_a_refused_connection_pauses_the_batch_and_resume_finishes_it(tmp_path: Path) -> None:
+def test_a_refused_connection_pauses_the_batch_exits_4_and_resume_finishes_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     wrong = f"http://127.0.0.1:{closed_port()}"
     with spawn_simulator(["--latency", "0.1-0.3"]) as sim:
@@ -65,7 +65,7 @@ def test_a_refused_connection_pauses_the_batch_and_resume_finishes_it(tmp_path: 
         started = time.monotonic()
         done = nanobatch(["run", str(manifest)], home, tmp_path, RUNCOMFY_API_BASE=wrong, RUNCOMFY_API_TOKEN="t")
         assert time.monotonic() - started < WITHIN_SECONDS
-        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.returncode == 4, done.stdout + done.stderr  # paused: waits for a person
         [line] = error_lines(done.stderr)
         assert wrong in line and "connection refused" in line and "RUNCOMFY_API_BASE" in line
         assert "nanobatch resume 1" in line
@@ -75,7 +75,7 @@ def test_a_refused_connection_pauses_the_batch_and_resume_finishes_it(tmp_path: 
     assert counts(home, tmp_path) == {"succeeded": 4}
 
 
-def test_a_refused_token_pauses_the_batch_and_resume_finishes_it(tmp_path: Path) -> None:
+def test_a_refused_token_pauses_the_batch_exits_4_and_resume_finishes_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with spawn_simulator(["--latency", "0.1-0.3", "--token", "right"]) as sim:
         manifest = write_manifest(tmp_path, sim.base_url, items=2, styles=2)
@@ -83,7 +83,7 @@ def test_a_refused_token_pauses_the_batch_and_resume_finishes_it(tmp_path: Path)
         started = time.monotonic()
         done = nanobatch(["run", str(manifest)], home, tmp_path, RUNCOMFY_API_TOKEN="wrong", **env)
         assert time.monotonic() - started < WITHIN_SECONDS
-        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.returncode == 4, done.stdout + done.stderr  # paused: waits for a person
         [line] = error_lines(done.stderr)
         assert sim.base_url in line and "401" in line and "RUNCOMFY_API_TOKEN" in line and "wrong" not in line
         assert counts(home, tmp_path) == {"parked": 4}

@@ -86,14 +86,26 @@ def test_watch_of_a_finished_batch_returns_at_once(prepared: Prepared) -> None:
     assert "4/4" in watched.stdout and "succeeded 4" in watched.stdout
 
 
-def test_watch_stops_cleanly_on_ctrl_c(prepared: Prepared) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["foreground", "sigint-ignored"])
+def test_watch_stops_cleanly_on_ctrl_c(prepared: Prepared, background: bool) -> None:
+    """Also when started with SIGINT ignored, as a shell's background job is (the suite run with ``&``)."""
     proc = subprocess.Popen([sys.executable, "-m", "batch", "status", str(prepared.pending_id), "--watch",
                              "--interval", "0.1"], env=prepared.env, cwd=prepared.folder,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # the interpreter starts, imports and enters the watch loop
-    assert proc.poll() is None, "the watch ended though no job of the batch ran"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ignore_sigint if background else None)
+    try:
+        time.sleep(3.0)  # the interpreter starts, imports and enters the watch loop
+        assert proc.poll() is None, "the watch ended though no job of the batch ran"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:  # never left behind, whatever failed
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped watching" in out and "Traceback" not in err
 

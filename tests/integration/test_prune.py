@@ -102,12 +102,22 @@ def test_a_batch_running_again_meanwhile_is_kept(tmp_path: Path, sqlite_url: str
     assert pruning.candidates(sessions, 90 * DAY, NOW) == []  # not again while it runs
 
 
-@pytest.mark.parametrize("text", ["90", "d", "-3d", "0d", "90days", "1y", ""])
+@pytest.mark.parametrize("text", ["90", "d", "-3d", "0d", "90days", "1y", "", "3m", "45m"])
 def test_bad_ages_are_refused(text: str) -> None:
     with pytest.raises(InputError, match="--older-than"):
         pruning.parse_age(text)
 
 
 def test_ages() -> None:
-    assert [pruning.parse_age(t) for t in ("90d", "2w", "36h", "45m", "30s", "1.5d")] == \
+    assert [pruning.parse_age(t) for t in ("90d", "2w", "36h", "45min", "30s", "1.5d")] == \
         [90 * DAY, 14 * DAY, 36 * 3600, 45 * 60, 30, 1.5 * DAY]
+
+
+def test_the_output_folder_a_prune_empties_goes_too(tmp_path: Path, sqlite_url: str) -> None:
+    sessions = db.session_factory(sqlite_url)
+    make_batch(sessions, tmp_path / "old", "old", age_days=120, end=S.CACHED, files=True)
+    (tmp_path / "old" / "out" / "sub").mkdir()  # an empty sub-folder (output names may have folders)
+    done = pruning.prune(sessions, pruning.candidates(sessions, 90 * DAY, NOW), files=True)
+    assert done.files == 6
+    assert not (tmp_path / "old" / "out").exists(), list((tmp_path / "old" / "out").rglob("*"))
+    assert (tmp_path / "old").is_dir()  # above the batch's output folder nothing is touched

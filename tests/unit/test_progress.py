@@ -146,3 +146,28 @@ def test_watch_status_ctrl_c_returns_quietly(capsys: pytest.CaptureFixture[str])
                                  sleep=sleep)
     assert final.counts == {"pending": 3}
     assert "stopped watching" in capsys.readouterr().out
+
+
+def test_plain_lines_every_tenth_or_every_minute_from_a_fake_clock() -> None:
+    from batch.cli.plainlines import PlainLines
+
+    said: list[str] = []
+    lines = PlainLines(said.append)
+    tracker = RateTracker(100)
+
+    def at(now: float, finished: int, final: bool = False) -> bool:
+        return lines.observe(now, tracker.observe(finished, now, 100), f"succeeded {finished}", finished * 0.15,
+                             final=final)
+
+    assert at(0, 0)  # the first observation: where it starts
+    assert not at(0.5, 5) and not at(30, 9)  # within the same tenth and the same minute: quiet
+    assert at(31, 10)  # a new tenth
+    assert not at(60, 12) and at(91, 12)  # a minute since the last line, whatever the progress
+    assert at(95, 35) and not at(96, 36)  # several tenths at once: one line
+    assert at(97, 36, final=True)  # the last observation is always said
+    assert said[0] == "0/100 jobs done (0%); succeeded 0; $0.00 spent; -; ETA -"
+    assert said[1].startswith("10/100 jobs done (10%); succeeded 10; $1.50 spent; ")
+    assert len(said) == 5
+    lines.note("broker@1", "warning: broker down")
+    lines.note("broker@1", "warning: broker down (still)")  # the same outage: said once
+    assert said[-1] == "warning: broker down" and len(said) == 6
