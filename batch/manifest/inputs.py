@@ -1,7 +1,9 @@
 """Input images given as local files or bucket references, resolved while the manifest expands.
 
 An ``image_urls`` entry that is neither an http(s) URL nor a bucket reference (``s3://``,
-``gs://``, ``az://``) is a local file, relative to the manifest's folder. It is hashed and
+``gs://``, ``az://``) is a local file, relative to the manifest's folder. It must resolve (links
+followed) inside that folder or inside one of ``storage.local_roots``, be a regular file and an
+intact image: whatever it is, it would be uploaded and handed to the API. It is hashed and
 replaced by the reference it will be uploaded to (``<storage url>/inputs/<sha256>.<ext>``):
 the job keeps that stable reference, never a signed URL, so its fingerprint is the same from
 run to run. The upload itself happens at submit (``batch.storage.prepare``).
@@ -15,7 +17,7 @@ from typing import Any
 from batch.core.schema import is_public_url
 from batch.storage.config import DEFAULT_URL_EXPIRY, MAX_URL_EXPIRY, MIN_URL_EXPIRY, StorageConfig
 from batch.storage.refs import is_ref, parse_ref
-from batch.storage.uploads import LocalInput, sha256_file
+from batch.storage.uploads import InputFileError, LocalInput, read_input
 
 _URL_PREFIXES = ("https://", "http://")
 
@@ -28,9 +30,10 @@ def url_ok(value: object) -> bool:
 class InputResolver:
     """Turns local paths in ``image_urls`` into upload references; remembers what to upload."""
 
-    def __init__(self, base_dir: Path, storage: StorageConfig | None) -> None:
+    def __init__(self, base_dir: Path, storage: StorageConfig | None, roots: tuple[Path, ...] = ()) -> None:
         self.base_dir = base_dir
         self.storage = storage
+        self.roots = (base_dir.resolve(), *roots)  # where local inputs may be (resolved folders)
         self.uploads: dict[str, LocalInput] = {}
         self._seen: dict[str, tuple[str | None, str | None]] = {}
 
@@ -58,18 +61,23 @@ class InputResolver:
         return {**inputs, "image_urls": resolved}, problems
 
     def _local(self, text: str) -> tuple[str | None, str | None]:
-        path = self.base_dir / Path(text).expanduser()
-        if not path.is_file():
+        try:
+            path = (self.base_dir / Path(text).expanduser()).resolve(strict=True)
+        except (OSError, RuntimeError):  # missing, a dangling or looping link
             return None, f"local file {text!r} not found (paths are relative to the manifest's folder)"
+        if not any(path.is_relative_to(root) for root in self.roots):
+            return None, (f"local file {text!r} is {path}, outside the manifest's folder"
+                          f"{' and storage.local_roots' if len(self.roots) > 1 else ''}: move it there, or name "
+                          "its folder in storage: {local_roots: [...]}")
         if self.storage is None:
             return None, (f"local file {text!r} needs a storage: block (e.g. storage: {{url: s3://bucket/prefix}}) "
                           "to upload it to")
         try:
-            digest = sha256_file(path)
-        except OSError as err:
-            return None, f"cannot read local file {text!r}: {err.strerror or err}"
+            digest = read_input(path)
+        except InputFileError as err:
+            return None, f"local file {text!r} {err}"
         ref = str(self.storage.input_ref(digest, path.suffix))
-        self.uploads.setdefault(ref, LocalInput(path.resolve(), digest, ref))
+        self.uploads.setdefault(ref, LocalInput(path, digest, ref, text))
         return ref, None
 
 

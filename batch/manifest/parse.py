@@ -11,7 +11,7 @@ from batch.core import schema
 from batch.storage.config import StorageConfig
 from batch.storage.refs import parse_ref
 
-from .checks import check_keys, get_mapping, get_positive, get_string, get_vars, type_name
+from .checks import check_keys, get_list, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander
 from .inputs import InputResolver, storage_config
 from .model import Limits, Manifest, ProblemLog
@@ -21,7 +21,7 @@ from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
             "matrix", "notify", "storage")
-STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds")
+STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds", "local_roots")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest is typed by hand or generated: far below this
 
@@ -72,8 +72,8 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
     limits = _limits(doc, log)
     budget = get_positive(doc, "budget_usd", "", log)
     notify = get_mapping(doc, "notify", "", log)
-    storage = _storage(doc, log)
-    expander = _expander(doc, log, InputResolver(base_dir, storage))
+    storage, roots = _storage(doc, base_dir, log)
+    expander = _expander(doc, log, InputResolver(base_dir, storage, roots))
     expander.explicit(doc)
     expander.matrix(doc, base_dir)
     if not expander.jobs and log.count == 0:
@@ -118,15 +118,35 @@ def _output_dir(doc: YMap, base_dir: Path, log: ProblemLog) -> tuple[str | None,
     return str((base_dir / Path(raw).expanduser()).resolve()), None
 
 
-def _storage(doc: YMap, log: ProblemLog) -> StorageConfig | None:
+def _storage(doc: YMap, base_dir: Path, log: ProblemLog) -> tuple[StorageConfig | None, tuple[Path, ...]]:
+    """The ``storage:`` block, and the folders besides the manifest's that local inputs may come from."""
     block = get_mapping(doc, "storage", "", log)
     if block is None:
-        return None
+        return None, ()
     check_keys(block, STORAGE_KEYS, "storage", log)
     config, problems = storage_config(_plain(block))
     for key, message in problems.items():
         log.add(block.line_of(key), f"storage.{key}", message)
-    return config
+    return config, _local_roots(block, base_dir, log)
+
+
+def _local_roots(block: YMap, base_dir: Path, log: ProblemLog) -> tuple[Path, ...]:
+    """``storage.local_roots``: existing folders (relative to the manifest's, ``~`` expanded), resolved."""
+    entries = get_list(block, "local_roots", "storage", log)
+    roots: list[Path] = []
+    for index, entry in enumerate(entries or ()):
+        line, field = entries.line_of(index) if entries else 0, f"storage.local_roots.{index}"
+        if not isinstance(entry, str) or not entry.strip():
+            log.add(line, field, f"must be a folder's path, not {type_name(entry)}")
+            continue
+        folder = (base_dir / Path(entry).expanduser()).resolve()
+        if not folder.is_dir():
+            log.add(line, field, f"{entry!r} is not a folder ({folder})")
+        elif folder == Path(folder.anchor):
+            log.add(line, field, f"{entry!r} is the root of the file system: name the folder that holds the photos")
+        else:
+            roots.append(folder)
+    return tuple(roots)
 
 
 def _limits(doc: YMap, log: ProblemLog) -> Limits:

@@ -74,6 +74,14 @@ class Bucket:
             raise self._error(exc, key) from None
         return ObjectInfo(key, path.stat().st_size, result.get("e_tag"))
 
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        """Upload ``data`` to ``key`` (atomic, like ``put_file``)."""
+        try:
+            result = obstore.put(self._store, key, data)
+        except (BaseError, OSError) as exc:
+            raise self._error(exc, key) from None
+        return ObjectInfo(key, len(data), result.get("e_tag"))
+
     @property
     def client(self) -> Any:
         """The obstore store itself, for calls this class does not wrap (benchmarks, tests)."""
