@@ -20,6 +20,16 @@ PRIVATE_DIR_MODE = 0o700  # the data directory and its subfolders: only their ow
 PRIVATE_FILE_MODE = 0o600  # the database, logs, Redis's AOF: job inputs, broker messages
 UNCERTAIN_POLICIES = ("resubmit", "hold")
 RUN_BATCHES_VAR = "NANOBATCH_RUN_BATCHES"  # set by ``run``/``resume`` for their embedded workers
+CREDENTIAL_VARS = frozenset({"RUNCOMFY_API_TOKEN", "RUNCOMFY_API_TOKEN_FILE", "AWS_ACCESS_KEY_ID",
+                             "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+CREDENTIAL_SUFFIXES = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS")
+
+
+def is_credential_var(name: str) -> bool:
+    """True for an environment variable that, by its name, carries a credential (``*_TOKEN``,
+    ``*_SECRET``, ``*_PASSWORD``, ``*_KEY``..., the API token and the AWS keys)."""
+    upper = name.upper()
+    return upper in CREDENTIAL_VARS or upper.rsplit("_", 1)[-1] in CREDENTIAL_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
     ├── ConfigError              bad or missing configuration (token, URLs)
     ├── InputError               bad user input found before anything is written
     │   ├── ManifestError            a manifest or schedules file with problems (every one listed)
-    │   └── UnknownVariable          a template names a variable its scope lacks (becomes a problem)
+    │   ├── UnknownVariable          a template names a variable its scope lacks (becomes a problem)
+    │   └── TemplateTooLong          a template would expand past its cap (becomes a problem)
     ├── IllegalTransition        a job state change the transition table refuses (also a ValueError)
     ├── DownloadError            an output file that failed download or verification
     ├── NotifyError              a batch-end notification that did not go through
@@ -78,6 +79,15 @@ class UnknownVariable(InputError):
         super().__init__(template, missing)
         self.template = template
         self.missing = missing
+
+
+class TemplateTooLong(InputError):
+    """A template would expand past the cap on what one may make (the manifest reports it as a problem)."""
+
+    def __init__(self, template: Template, size: int) -> None:
+        super().__init__(template, size)
+        self.template = template
+        self.size = size
 
 
 class IllegalTransition(NanobatchError, ValueError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from batch.core.schema import is_public_url
 from batch.storage.config import DEFAULT_URL_EXPIRY, MAX_URL_EXPIRY, MIN_URL_EXPIRY, StorageConfig
-from batch.storage.refs import is_ref, parse_ref
+from batch.storage.refs import is_ref, key_problem, parse_ref
 from batch.storage.uploads import InputFileError, LocalInput, read_input
 
 _URL_PREFIXES = ("https://", "http://")
@@ -85,8 +85,11 @@ def storage_config(block: dict[str, Any]) -> tuple[StorageConfig | None, dict[st
     """A ``storage:`` block (plain values) as a config, or None and the problem of each bad field."""
     problems: dict[str, str] = {}
     url = block.get("url")
-    if not isinstance(url, str) or parse_ref(url) is None:
+    ref = parse_ref(url)
+    if ref is None:
         problems["url"] = "required: the bucket and prefix to upload inputs to, e.g. s3://my-bucket/nanobatch"
+    elif key_problem(ref.key):
+        problems["url"] = f"{url!r} {key_problem(ref.key)}"
     for key in ("endpoint_url", "region"):
         value = block.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):

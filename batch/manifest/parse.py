@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from batch.core import schema
 from batch.storage.config import StorageConfig
-from batch.storage.refs import parse_ref
+from batch.storage.refs import key_problem, parse_ref
 
 from .checks import check_keys, get_list, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander
@@ -20,9 +21,10 @@ from .templates import render_vars
 from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
-            "matrix", "notify", "storage")
+            "matrix", "notify", "storage", "allow_env")
 STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds", "local_roots")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest is typed by hand or generated: far below this
 
 
@@ -67,6 +69,7 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
         log.raise_if_any()
         raise AssertionError("unreachable")  # pragma: no cover
     check_keys(doc, TOP_KEYS, "", log)
+    _allow_env(doc, log)
     name = get_string(doc, "name", "", log, required=True)
     output_dir, output_url = _output_dir(doc, base_dir, log)
     limits = _limits(doc, log)
@@ -111,9 +114,13 @@ def _output_dir(doc: YMap, base_dir: Path, log: ProblemLog) -> tuple[str | None,
     if raw is None:
         return None, None
     if "://" in raw:
-        if parse_ref(raw) is None:
+        ref = parse_ref(raw)
+        problem = None if ref is None else key_problem(ref.key)
+        if ref is None:
             log.add(doc.line_of("output_dir"), "output_dir",
                     f"must be a folder or a bucket reference (s3://, gs://, az://), not {raw!r}")
+        elif problem is not None:
+            log.add(doc.line_of("output_dir"), "output_dir", f"{raw!r} {problem}")
         return None, raw.rstrip("/")
     return str((base_dir / Path(raw).expanduser()).resolve()), None
 
@@ -147,6 +154,15 @@ def _local_roots(block: YMap, base_dir: Path, log: ProblemLog) -> tuple[Path, ..
         else:
             roots.append(folder)
     return tuple(roots)
+
+
+def _allow_env(doc: YMap, log: ProblemLog) -> None:
+    """``allow_env:`` (read by ``load_yaml``) must be a list of variable names."""
+    names = get_list(doc, "allow_env", "", log)
+    for index, name in enumerate(names or ()):
+        if not isinstance(name, str) or not ENV_NAME_RE.fullmatch(name):
+            log.add(names.line_of(index) if names else 0, f"allow_env.{index}",
+                    f"must be an environment variable's name, not {name!r}")
 
 
 def _limits(doc: YMap, log: ProblemLog) -> Limits:
