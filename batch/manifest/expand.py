@@ -185,6 +185,7 @@ class Expander:
         except TemplateTooLong as err:
             self.log.job_problem(err.template.line or line, self._label(recipe, item), err.template.field, TOO_LONG)
             return
+        written = inputs.get("image_urls")
         inputs, ok = self._check(recipe, inputs, line, item)
         urls = inputs.get("image_urls")
         if type(urls) is list and schema.GOOGLE_IMAGE_LIMIT < len(urls) <= schema.MAX_IMAGE_URLS:
@@ -195,7 +196,7 @@ class Expander:
         extension = schema.FILE_EXTENSIONS.get(output_format) if type(output_format) is str else None
         output_name = f"{name}.{extension}"
         if self._identity_ok(recipe, job_id, output_name if extension else None, line, item) and ok:
-            self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables))
+            self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables, _sources(written, urls)))
 
     def _check(self, recipe: Recipe, inputs: dict[str, Any], line: int,
                item: Item | None) -> tuple[dict[str, Any], bool]:
@@ -262,6 +263,13 @@ class Expander:
     def _label(recipe: Recipe, item: Item | None) -> str:
         return recipe.label if item is None else f"matrix[{item.label} x {recipe.label}]"
 
+
+
+def _sources(written: Any, resolved: Any) -> list[str | None] | None:
+    """Per input, the local path written where the resolver replaced it by a reference (None: none was)."""
+    if written is resolved or type(written) is not list or type(resolved) is not list:
+        return None
+    return [w if w != r else None for w, r in zip(written, resolved, strict=True)]
 
 
 def _first_seen(seen: dict[str, int], key: str, line: int) -> int | None:
