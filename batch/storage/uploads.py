@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the manifest hashes files with this module; the client load
 
 UPLOAD_THREADS = 8
 SKIPPED = -2
+JPEG_END = b"\xff\xd9"  # EOI
 
 
 class InputFileError(Exception):
@@ -56,8 +57,14 @@ def read_bytes(path: Path) -> bytes:
 
 
 def image_problem(data: bytes) -> str | None:
-    """Why ``data`` is not an intact image, or None. Cheap: a JPEG is decoded at 1/8 scale in grey,
-    a PNG's chunks are checked (CRCs) without decoding; other formats are decoded."""
+    """Why ``data`` is not an intact image, or None.
+
+    Cheap, as it runs on every photo at ``validate`` (decoding a 1 MB JPEG even at 1/8 scale costs
+    about 25 ms, hashing it 1 ms): the headers are parsed (a format Pillow reads, a size within its
+    decompression-bomb limit); a JPEG must hold its end marker after its first scan's header (a
+    truncated file does not: entropy-coded data cannot contain one), a PNG's chunks and CRCs are
+    checked (``verify``, no decompression), a WebP's container is read whole by its decoder.
+    """
     if not data:
         return "is empty"
     from PIL import Image, UnidentifiedImageError
@@ -65,12 +72,11 @@ def image_problem(data: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format == "JPEG":
-                image.draft("L", (max(1, image.size[0] // 8), max(1, image.size[1] // 8)))
-                image.load()
+                scan = image.fp.tell() if image.fp is not None else 0  # Pillow stops right after the SOS header
+                if data.find(JPEG_END, scan) < 0:
+                    return "is cut short (a JPEG without its end marker): copy it again"
             elif image.format == "PNG":
                 image.verify()
-            else:
-                image.load()
     except UnidentifiedImageError:
         return "is not an image (no format Pillow reads recognises it)"
     except Image.DecompressionBombError as exc:

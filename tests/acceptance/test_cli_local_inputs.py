@@ -15,9 +15,9 @@ from batch.storage.store import open_store
 from tests.acceptance.test_cli import nanobatch
 
 
-def _jpeg(path: Path, colour: str = "red") -> bytes:
+def _jpeg(path: Path, image: Image.Image | None = None) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (64, 48), colour).save(buf, "JPEG")
+    (image or Image.new("RGB", (64, 48), "red")).save(buf, "JPEG")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
     return buf.getvalue()
@@ -42,7 +42,7 @@ def test_links_to_system_files_paths_outside_and_broken_images_are_refused_befor
     (folder / "photos" / "shadow.jpg").symlink_to("/etc/shadow")
     (folder / "photos" / "passwd.jpg").symlink_to("/etc/passwd")
     (folder / "photos" / "empty.jpg").write_bytes(b"")
-    good = _jpeg(folder / "photos" / "whole.jpg", "blue")
+    good = _jpeg(folder / "photos" / "whole.jpg", Image.linear_gradient("L").resize((640, 480)))  # cut in its scan
     (folder / "photos" / "cut.jpg").write_bytes(good[: len(good) // 2])
     (folder / "photos" / "notes.png").write_text("not an image at all\n")
     user_home = tmp_path / "me"
@@ -65,7 +65,7 @@ def test_links_to_system_files_paths_outside_and_broken_images_are_refused_befor
                         (3, f"local file {hostname!r} is /etc/hostname, outside the manifest's folder"),
                         (4, f"local file '~/.bashrc' is {user_home / '.bashrc'}, outside the manifest's folder"),
                         (5, "local file 'photos/empty.jpg' is empty"),
-                        (6, "local file 'photos/cut.jpg' is a damaged image"),
+                        (6, "local file 'photos/cut.jpg' is cut short (a JPEG without its end marker)"),
                         (7, "local file 'photos/notes.png' is not an image")]:
             assert f"error: {manifest}:{7 + n}: jobs[{n}].image_urls.0: {what}" in text, text
         assert "photos/ok.jpg" not in text
