@@ -86,10 +86,11 @@ def storage_config(block: dict[str, Any]) -> tuple[StorageConfig | None, dict[st
     problems: dict[str, str] = {}
     url = block.get("url")
     ref = parse_ref(url)
+    bad_key = key_problem(ref.key) if ref is not None else None
     if ref is None:
         problems["url"] = "required: the bucket and prefix to upload inputs to, e.g. s3://my-bucket/nanobatch"
-    elif key_problem(ref.key):
-        problems["url"] = f"{url!r} {key_problem(ref.key)}"
+    elif bad_key:
+        problems["url"] = f"{url!r} {bad_key}"
     for key in ("endpoint_url", "region"):
         value = block.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
