@@ -201,7 +201,7 @@ class Expander:
     def _check(self, recipe: Recipe, inputs: dict[str, Any], line: int,
                item: Item | None) -> tuple[dict[str, Any], bool]:
         """Resolve local input files, then check the inputs against the schema (reporting problems)."""
-        inputs, unusable = self.resolver.resolve(inputs)
+        inputs, unusable = self.resolver.resolve(inputs, recipe.field_line("image_urls", line))
         prompt = inputs.get("prompt")
         too_long = type(prompt) is str and len(prompt) > MAX_CHARS
         problems = [*([schema.FieldProblem("prompt", PROMPT_TOO_LONG)] if too_long else []),

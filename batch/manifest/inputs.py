@@ -37,8 +37,11 @@ class InputResolver:
         self.uploads: dict[str, LocalInput] = {}
         self._seen: dict[str, tuple[str | None, str | None]] = {}
 
-    def resolve(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[int, str]]:
-        """``inputs`` with local files replaced by references, and a problem per unusable file (by index)."""
+    def resolve(self, inputs: dict[str, Any], line: int = 0) -> tuple[dict[str, Any], dict[int, str]]:
+        """``inputs`` with local files replaced by references, and a problem per unusable file (by index).
+
+        ``line``: where these inputs are written (kept with each file, for problems found at upload).
+        """
         urls = inputs.get("image_urls")
         if type(urls) is not list:
             return inputs, {}
@@ -53,14 +56,14 @@ class InputResolver:
             if not isinstance(url, str) or "://" in url or not url.strip():
                 resolved.append(url)
                 continue
-            ref, problem = self._seen.get(url) or self._local(url)
+            ref, problem = self._seen.get(url) or self._local(url, line)
             self._seen[url] = (ref, problem)
             if problem is not None:
                 problems[index] = problem
             resolved.append(ref or url)
         return {**inputs, "image_urls": resolved}, problems
 
-    def _local(self, text: str) -> tuple[str | None, str | None]:
+    def _local(self, text: str, line: int) -> tuple[str | None, str | None]:
         try:
             path = (self.base_dir / Path(text).expanduser()).resolve(strict=True)
         except (OSError, RuntimeError):  # missing, a dangling or looping link
@@ -77,7 +80,7 @@ class InputResolver:
         except InputFileError as err:
             return None, f"local file {text!r} {err}"
         ref = str(self.storage.input_ref(digest, path.suffix))
-        self.uploads.setdefault(ref, LocalInput(path, digest, ref, text))
+        self.uploads.setdefault(ref, LocalInput(path, digest, ref, text, line))
         return ref, None
 
 

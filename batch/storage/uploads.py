@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batch.core.schema import MAX_INPUT_BYTES
-from batch.errors import StorageError
+from batch.errors import InputChanged
 from batch.storage.refs import parse_ref
 
 if TYPE_CHECKING:  # the manifest hashes files with this module; the client loads only to upload
@@ -106,6 +106,7 @@ class LocalInput:
     sha256: str
     ref: str
     source: str = ""
+    line: int = 0  # where the manifest first names it
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,8 @@ def _unchanged(item: LocalInput) -> bytes:
     try:
         data = read_bytes(item.path)
     except InputFileError as err:
-        raise StorageError(f"local file {shown!r} {err}") from None
+        raise InputChanged(item, f"local file {shown!r} {err}") from None
     if hashlib.sha256(data).hexdigest() != item.sha256:
-        raise StorageError(f"local file {shown!r} changed after it was checked (its content no longer has the "
+        raise InputChanged(item, f"local file {shown!r} changed after it was checked (its content no longer has the "
                            "sha256 it was read with); nothing of this batch was stored: submit again")
     return data

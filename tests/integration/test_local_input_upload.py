@@ -43,7 +43,8 @@ def test_a_photo_edited_after_it_was_hashed_is_never_stored_under_its_old_hash(
     try:
         with pytest.raises(ManifestError) as caught:
             service.submit(str(manifest))
-        assert f"{manifest}:2: storage: local file 'photos/p1.jpg' changed after it was checked" in str(caught.value)
+        where = f"{manifest}:11: image_urls"  # the line that names the photos
+        assert f"{where}: local file 'photos/p1.jpg' changed after it was checked" in str(caught.value)
         assert all(_objects_match_their_keys(s3_env, prefix).values())
         assert not (tmp_path / "home" / "nanobatch.db").exists()  # no batch stored
         monkeypatch.setattr(preflight, "check_outputs", original)
