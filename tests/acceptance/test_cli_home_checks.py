@@ -4,6 +4,9 @@ written through a link: the checks of the /tmp socket fallback, applied to the h
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,23 @@ def test_a_link_planted_in_the_home_is_never_written_through(tmp_path: Path) -> 
     assert (f"error: {home / 'redis' / 'redis.conf'} is a symbolic link: refusing to write through it; "
             "remove it") in done.stderr
     assert victim.read_text() == "precious\n"
+
+
+def test_serve_refuses_a_thumbnail_folder_that_is_a_link(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (home / "thumbs").symlink_to(elsewhere)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NANOBATCH_", "RUNCOMFY_"))}
+    done = subprocess.run([sys.executable, "-m", "batch", "serve", "--port", str(free_port())], cwd=tmp_path,
+                          env={**env, "NANOBATCH_HOME": str(home)}, text=True, capture_output=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"error: {home / 'thumbs'} is a symbolic link (to {elsewhere})")
+    assert list(elsewhere.iterdir()) == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
