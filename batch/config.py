@@ -7,7 +7,10 @@ holds the SQLite database and the embedded Redis. The API token is read here and
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,16 @@ PRIVATE_DIR_MODE = 0o700  # the data directory and its subfolders: only their ow
 PRIVATE_FILE_MODE = 0o600  # the database, logs, Redis's AOF: job inputs, broker messages
 UNCERTAIN_POLICIES = ("resubmit", "hold")
 RUN_BATCHES_VAR = "NANOBATCH_RUN_BATCHES"  # set by ``run``/``resume`` for their embedded workers
+CREDENTIAL_VARS = frozenset({"RUNCOMFY_API_TOKEN", "RUNCOMFY_API_TOKEN_FILE", "AWS_ACCESS_KEY_ID",
+                             "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+CREDENTIAL_SUFFIXES = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS")
+
+
+def is_credential_var(name: str) -> bool:
+    """True for an environment variable that, by its name, carries a credential (``*_TOKEN``,
+    ``*_SECRET``, ``*_PASSWORD``, ``*_KEY``..., the API token and the AWS keys)."""
+    upper = name.upper()
+    return upper in CREDENTIAL_VARS or upper.rsplit("_", 1)[-1] in CREDENTIAL_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -84,23 +97,86 @@ class Settings:
         )
 
 
-def private_dir(path: Path) -> Path:
+def private_dir(path: Path, *, checked: bool = True) -> Path:
     """Create the directory ``path`` (and missing parents) readable by its owner only; return it.
 
-    An existing directory is left as it is: it may be one the user chose for other files too.
+    For the data directory and what nanobatch makes in it, an existing one must be ours and
+    private (``check_home``): one someone else owns, can enter, or has put a link in place of
+    could hand them our files, or make us write through their links (as root, anywhere).
+    ``checked=False`` leaves an existing directory as it is (a folder the user chose for a
+    SQLite file may hold other files too).
     """
-    if not path.is_dir():
+    if not path.exists() and not path.is_symlink():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=PRIVATE_DIR_MODE)
+    if checked:
+        check_home(path)
     return path
+
+
+def dir_problem(path: Path) -> str | None:
+    """Why the existing ``path`` is not a private directory of ours (with the fix), or None.
+
+    Ours: a directory, not a link, owned by this user, that no one else may enter (mode 700).
+    """
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return f"is a symbolic link (to {os.readlink(path)}): remove it, or point NANOBATCH_HOME at a folder"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory: remove it, or set NANOBATCH_HOME to another path"
+    if info.st_uid != os.getuid():
+        return (f"belongs to uid {info.st_uid}, not to you (uid {os.getuid()}): set NANOBATCH_HOME to a "
+                "folder of your own")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        return f"has mode {stat.S_IMODE(info.st_mode):o}, not 700: run chmod 700 {path}"
+    return None
+
+
+def check_home(home: Path) -> None:
+    """Raise ConfigError naming the fix if ``home`` (or a folder in it) exists but is not a private
+    directory of ours (see ``dir_problem``)."""
+    problem = dir_problem(home)
+    if problem:
+        raise ConfigError(f"{home} {problem}: refusing to keep nanobatch's data there")
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` (empty) with mode 0600 unless it exists, and take group/other access away; return it."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE))
-    if path.stat().st_mode & 0o077:
-        path.chmod(PRIVATE_FILE_MODE)
+    """Create ``path`` (empty) with mode 0600 unless it exists, and take group/other access away; return it.
+
+    A link in its place, or a file that is not a regular file of ours, is refused (ConfigError):
+    writing through it would write wherever it points.
+    """
+    os.close(_open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
     return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace the content of the private file ``path`` with ``text`` (never through a link)."""
+    with open(_open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as handle:
+        handle.write(text)
+
+
+def _open_private(path: Path, flags: int) -> int:
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(f"{path} is a symbolic link: refusing to write through it; remove it") from None
+        raise
+    info = os.fstat(fd)
+    problem = ("is not a regular file" if not stat.S_ISREG(info.st_mode)
+               else f"belongs to uid {info.st_uid}, not to you" if info.st_uid != os.getuid() else None)
+    if problem:
+        os.close(fd)
+        raise ConfigError(f"{path} {problem}: refusing to write to it; remove it")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -166,8 +242,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if policy not in UNCERTAIN_POLICIES:
         raise ConfigError(f"NANOBATCH_UNCERTAIN_SUBMIT must be one of {', '.join(UNCERTAIN_POLICIES)}")
     sps = env.get("NANOBATCH_SUBMITS_PER_SECOND")
+    home = Path(env.get("NANOBATCH_HOME") or ".nanobatch").resolve()
+    check_home(home)
     return Settings(
-        home=Path(env.get("NANOBATCH_HOME") or ".nanobatch").resolve(),
+        home=home,
         api_base=(env.get("RUNCOMFY_API_BASE") or REAL_API_BASE).rstrip("/"),
         token=_read_token(env),
         database_url=env.get("NANOBATCH_DATABASE_URL") or None,

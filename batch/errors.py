@@ -4,11 +4,13 @@
     ├── ConfigError              bad or missing configuration (token, URLs)
     ├── InputError               bad user input found before anything is written
     │   ├── ManifestError            a manifest or schedules file with problems (every one listed)
-    │   └── UnknownVariable          a template names a variable its scope lacks (becomes a problem)
+    │   ├── UnknownVariable          a template names a variable its scope lacks (becomes a problem)
+    │   └── TemplateTooLong          a template would expand past its cap (becomes a problem)
     ├── IllegalTransition        a job state change the transition table refuses (also a ValueError)
     ├── DownloadError            an output file that failed download or verification
     ├── NotifyError              a batch-end notification that did not go through
     ├── StorageError             an object store refused or failed an operation (bucket, credentials)
+    │   └── InputChanged             a local input edited between its hashing and its upload
     └── ApiError                 anything the upstream API call went wrong with
         ├── RetryableError       try again later; the job stays alive
         │   ├── RateLimited          HTTP 429 (``retry_after`` seconds when the server said)
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the manifest package imports this module: its types only for the checker
     from batch.manifest.model import Problem
     from batch.manifest.templates import Template
+    from batch.storage.uploads import LocalInput
 
 MAX_SHOWN_PROBLEMS = 50
 
@@ -78,6 +81,15 @@ class UnknownVariable(InputError):
         super().__init__(template, missing)
         self.template = template
         self.missing = missing
+
+
+class TemplateTooLong(InputError):
+    """A template would expand past the cap on what one may make (the manifest reports it as a problem)."""
+
+    def __init__(self, template: Template, size: int) -> None:
+        super().__init__(template, size)
+        self.template = template
+        self.size = size
 
 
 class IllegalTransition(NanobatchError, ValueError):
@@ -177,6 +189,14 @@ class NotSendable(PermanentError):
 
 class StorageError(NanobatchError):
     """An object store refused or failed an operation; the message names the place and the reason."""
+
+
+class InputChanged(StorageError):
+    """A local input (``item``) no longer holds the content it was hashed with: it was not uploaded."""
+
+    def __init__(self, item: LocalInput, message: str) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 class DownloadFailed(DownloadError):

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from redis.retry import Retry
 
 from batch import redis_users as users
 from batch.children import alive
-from batch.config import private_file
+from batch.config import dir_problem, private_file, write_private
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -69,20 +68,10 @@ def _private_dir(*, create: bool) -> Path:
     if create:
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=0o700)
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return path  # nothing there yet: nothing can answer on it
-    problem = None
-    if not stat.S_ISDIR(info.st_mode):
-        problem = "is not a directory"
-    elif info.st_uid != os.getuid():
-        problem = f"belongs to uid {info.st_uid}, not to you (uid {os.getuid()})"
-    elif stat.S_IMODE(info.st_mode) & 0o077:
-        problem = f"has mode {stat.S_IMODE(info.st_mode):o}, not 700"
+    problem = dir_problem(path)
     if problem:
-        raise ConfigError(f"{path} {problem}: refusing to use it for the embedded Redis socket; remove it, "
-                          "or use a shorter data directory path (NANOBATCH_HOME)")
+        raise ConfigError(f"{path} {problem.split(':')[0]}: refusing to use it for the embedded Redis socket; "
+                          "remove it, or use a shorter data directory path (NANOBATCH_HOME)")
     return path
 
 
@@ -151,7 +140,10 @@ def _log_hint(home: Path) -> str:
 
 def _spawn_supervisor(home: Path, lock_fd: int) -> None:
     """Start the supervisor, handing it the supervisor lock; it detaches (forks) and we reap the first child."""
-    private_file(users.folder(home) / "redis.conf").write_text(server_config(home))
+    folder = users.folder(home)
+    write_private(folder / "redis.conf", server_config(home))
+    for name in ("redis.log", "redis.pid"):  # the server opens them itself, following links: make sure of them first
+        private_file(folder / name)
     cmd = [sys.executable, "-m", "batch.redis_supervisor", str(home), server_binary(), str(lock_fd),
            str(socket_for(home))]
     proc = subprocess.Popen(cmd, pass_fds=[lock_fd], start_new_session=True, stdin=subprocess.DEVNULL,

@@ -22,7 +22,7 @@ from types import FrameType
 
 from batch import redis_users as users
 from batch.children import preexec
-from batch.config import PRIVATE_FILE_MODE, private_file
+from batch.config import PRIVATE_FILE_MODE, private_file, write_private
 
 INTERVAL = 0.2          # seconds between two looks at the server and the users
 FIRST_BACKOFF = 0.5     # seconds before restarting a server that died, doubled while it keeps dying
@@ -53,7 +53,7 @@ class Supervisor:
         """Supervise until no user is left or a SIGTERM asks to stop."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._ask_stop)
-        private_file(self.folder / "supervisor.pid").write_text(str(os.getpid()))
+        write_private(self.folder / "supervisor.pid", str(os.getpid()))
         self._stop_stray()
         self._start()
         while not self.stopping:

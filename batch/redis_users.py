@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from batch.children import alive, start_time
-from batch.config import private_dir, private_file
+from batch.config import private_dir, private_file, write_private
 
 
 def folder(home: Path) -> Path:
@@ -41,8 +41,7 @@ def start_lock(home: Path) -> Iterator[None]:
 def register(home: Path, pid: int | None = None) -> None:
     """Record ``pid`` (default: this process) as a user of the server; call under ``start_lock``."""
     pid = os.getpid() if pid is None else pid
-    entry = private_file(private_dir(_users(home)) / str(pid))
-    entry.write_text(start_time(pid) or "")
+    write_private(private_dir(_users(home)) / str(pid), start_time(pid) or "")
 
 
 def unregister(home: Path, pid: int | None = None) -> None:
@@ -69,7 +68,7 @@ def live_users(home: Path) -> list[int]:
 
 def take_supervisor_lock(home: Path) -> int | None:
     """An open fd holding ``supervisor.lock`` (passed on to the supervisor), or None if one holds it."""
-    fd = os.open(folder(home) / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(private_file(folder(home) / "supervisor.lock"), os.O_RDWR | os.O_NOFOLLOW)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

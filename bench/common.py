@@ -134,7 +134,7 @@ class Cluster(ProcessCluster):
 
 def cluster_env(home: Path, db_url: str, redis_url: str, api_base: str, **extra: str) -> dict[str, str]:
     """The environment of the worker processes (``batch.testing.cluster.cluster_env``), with ``home`` made."""
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)  # a home must be private
     return deployment_env(home=home, db_url=db_url, redis_url=redis_url, api_base=api_base, **extra)
 
 

@@ -4,7 +4,7 @@ set -euo pipefail
 NB="${1:-nanobatch}"
 PORT="${2:-8765}"
 export NANOBATCH_HOME="${NANOBATCH_HOME:-.nanobatch}"
-mkdir -p "$NANOBATCH_HOME"
+mkdir -p -m 700 "$NANOBATCH_HOME"  # a home must be private (an existing one: chmod 700)
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   echo "demo: port $PORT is taken; run 'make demo DEMO_PORT=<free port>'" >&2

@@ -6,7 +6,7 @@ NB="${1:-nanobatch}"
 PORT="${2:-8765}"
 PY="$(dirname "$NB")/python"
 export NANOBATCH_HOME="${NANOBATCH_HOME:-.nanobatch}"
-mkdir -p "$NANOBATCH_HOME"
+mkdir -p -m 700 "$NANOBATCH_HOME"  # a home must be private (an existing one: chmod 700)
 S3_DIR="$NANOBATCH_HOME/demo-s3"
 ENV_FILE="$NANOBATCH_HOME/demo-s3.env"
 rm -f "$ENV_FILE"

@@ -60,8 +60,8 @@ def _new_job(job: Job, prompt_append: str | None, taken: set[str]) -> dict[str, 
     if prompt_append:
         inputs["prompt"] = f"{inputs.get('prompt', '')} {prompt_append}".strip()
     print_ = hashlib.sha256(f"{job.fingerprint}:rerun:{key}:{inputs.get('prompt', '')}".encode()).hexdigest()
-    return {"key": key, "inputs": inputs, "output_name": _output_name(job.output_name, attempt),
-            "fingerprint": print_}
+    return {"key": key, "inputs": inputs, "input_sources": job.input_sources,
+            "output_name": _output_name(job.output_name, attempt), "fingerprint": print_}
 
 
 def _planned(session: Session, batch_id: int, prompt_append: str | None) -> list[tuple[int, dict[str, Any]]]:

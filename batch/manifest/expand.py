@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from batch.core import schema
-from batch.errors import UnknownVariable
+from batch.errors import TemplateTooLong, UnknownVariable
 
 from .checks import check_keys, get_list, get_string, get_vars, id_problem, output_name_problem, type_name
 from .inputs import InputResolver, url_ok
 from .items import Item, load_items
 from .model import JobSpec, ProblemLog
 from .recipes import Layer, Recipe, compile_layer, compile_output_name, make_recipe, render_steps
-from .templates import Template, compile_template, render_vars, unknown_message
+from .templates import MAX_CHARS, PROMPT_TOO_LONG, TOO_LONG, Template, compile_template, render_vars, unknown_message
 from .yamlsrc import YMap
 
 JOB_KEYS = ("id", "vars", "output_name", *schema.INPUT_FIELDS)
@@ -45,7 +45,7 @@ class Expander:
         self.resolver = resolver or InputResolver(Path.cwd(), None)
         self.base = base_vars
         self.defaults = defaults
-        self.output_name = output_name or Template("{id}", 0, "output_name", "{id}", ("id",))
+        self.output_name = output_name or Template("{id}", 0, "output_name", "{id}", ("id",), ("id",))
         self.jobs: list[JobSpec] = []
         self.ids: dict[str, int] = {}
         self.names: dict[str, tuple[int, str]] = {}
@@ -105,12 +105,12 @@ class Expander:
         if raw is not None:
             return compile_template(raw, block.line_of("id"), "id", self.log, "matrix")
         if fields is not None and "sku" not in fields and "stem" in fields:  # items: {files: ...}
-            return Template(FILES_MATRIX_ID, line, "id", FILES_MATRIX_ID, ("stem", "style"))
+            return Template(FILES_MATRIX_ID, line, "id", FILES_MATRIX_ID, ("stem", "style"), ("stem", "style"), 1)
         if fields is not None and "sku" not in fields:
             self.log.add(line, "matrix.id", "required when the items have no 'sku' field "
                                                   "(e.g. id: \"{name}-{style}\")")
             return None
-        return Template(DEFAULT_MATRIX_ID, line, "id", DEFAULT_MATRIX_ID, ("sku", "style"))
+        return Template(DEFAULT_MATRIX_ID, line, "id", DEFAULT_MATRIX_ID, ("sku", "style"), ("sku", "style"), 1)
 
     def _styles(self, block: YMap, id_template: Template | None, line: int) -> list[Recipe]:
         """The styles' recipes (those without problems; the others are reported)."""
@@ -183,6 +183,10 @@ class Expander:
             unknown = self._report_unknown(recipe, variables, line, item)
             self._check_the_rest(recipe, scope, unknown, line, item)
             return
+        except TemplateTooLong as err:
+            self.log.job_problem(err.template.line or line, self._label(recipe, item), err.template.field, TOO_LONG)
+            return
+        written = inputs.get("image_urls")
         inputs, ok = self._check(recipe, inputs, line, item)
         urls = inputs.get("image_urls")
         if type(urls) is list and schema.GOOGLE_IMAGE_LIMIT < len(urls) <= schema.MAX_IMAGE_URLS:
@@ -193,19 +197,22 @@ class Expander:
         extension = schema.FILE_EXTENSIONS.get(output_format) if type(output_format) is str else None
         output_name = f"{name}.{extension}"
         if self._identity_ok(recipe, job_id, output_name if extension else None, line, item) and ok:
-            self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables))
+            self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables, _sources(written, urls)))
 
     def _check(self, recipe: Recipe, inputs: dict[str, Any], line: int,
                item: Item | None) -> tuple[dict[str, Any], bool]:
         """Resolve local input files, then check the inputs against the schema (reporting problems)."""
-        inputs, problems = self._problems(inputs)
+        inputs, problems = self._problems(inputs, recipe.field_line("image_urls", line))
         self._log_problems(recipe, problems, line, item)
         return inputs, not problems
 
-    def _problems(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[schema.FieldProblem]]:
-        """The inputs with local files resolved, and their problems (unusable files, schema)."""
-        inputs, unusable = self.resolver.resolve(inputs)
-        return inputs, [*(schema.FieldProblem(f"image_urls.{i}", message) for i, message in unusable.items()),
+    def _problems(self, inputs: dict[str, Any], inputs_line: int) -> tuple[dict[str, Any], list[schema.FieldProblem]]:
+        """The inputs with local files resolved, and their problems (a prompt too long, unusable files, schema)."""
+        inputs, unusable = self.resolver.resolve(inputs, inputs_line)
+        prompt = inputs.get("prompt")
+        too_long = type(prompt) is str and len(prompt) > MAX_CHARS
+        return inputs, [*([schema.FieldProblem("prompt", PROMPT_TOO_LONG)] if too_long else []),
+                        *(schema.FieldProblem(f"image_urls.{i}", message) for i, message in unusable.items()),
                         *(p for p in schema.check_inputs(inputs, url_ok)
                           if not (unusable and p.field.startswith("image_urls.")
                                   and int(p.field.rsplit(".", 1)[1]) in unusable))]
@@ -252,7 +259,8 @@ class Expander:
         The job is not kept. Its fields are rendered with each unknown ``{name}`` left as written;
         the fields that used one are already reported and are not checked.
         """
-        _, problems = self._problems(render_steps(recipe.steps, _AsWritten(scope)))
+        rendered = render_steps(recipe.steps, _AsWritten(scope))
+        _, problems = self._problems(rendered, recipe.field_line("image_urls", line))
         self._log_problems(recipe, [p for p in problems if p.field.split(".", 1)[0] not in unknown], line, item)
 
     def _report_unknown(self, recipe: Recipe, variables: dict[str, str], line: int, item: Item | None) -> set[str]:
@@ -260,7 +268,7 @@ class Expander:
         fields: set[str] = set()
         scope = {**self.base, **variables}
         label = self._label(recipe, item)
-        with contextlib.suppress(UnknownVariable):  # it still claims its id, for duplicate reports
+        with contextlib.suppress(UnknownVariable, TemplateTooLong):  # it still claims its id, for duplicate reports
             self._identity_ok(recipe, recipe.id_template.render(scope), None, line, item)
         checks = [(t, scope) for t in (recipe.id_template, *recipe.templates)]
         checks.append((recipe.name_template, {**scope, "id": ""}))
@@ -279,12 +287,18 @@ class Expander:
         return recipe.label if item is None else f"matrix[{item.label} x {recipe.label}]"
 
 
-
 class _AsWritten(dict[str, str]):
     """A scope in which an unknown variable renders as written, ``{name}``."""
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+def _sources(written: Any, resolved: Any) -> list[str | None] | None:
+    """Per input, the local path written where the resolver replaced it by a reference (None: none was)."""
+    if written is resolved or type(written) is not list or type(resolved) is not list:
+        return None
+    return [w if w != r else None for w, r in zip(written, resolved, strict=True)]
 
 
 def _first_seen(seen: dict[str, int], key: str, line: int) -> int | None:

@@ -1,7 +1,9 @@
 """Input images given as local files or bucket references, resolved while the manifest expands.
 
 An ``image_urls`` entry that is neither an http(s) URL nor a bucket reference (``s3://``,
-``gs://``, ``az://``) is a local file, relative to the manifest's folder. It is hashed and
+``gs://``, ``az://``) is a local file, relative to the manifest's folder. It must resolve (links
+followed) inside that folder or inside one of ``storage.local_roots``, be a regular file and an
+intact image: whatever it is, it would be uploaded and handed to the API. It is hashed and
 replaced by the reference it will be uploaded to (``<storage url>/inputs/<sha256>.<ext>``):
 the job keeps that stable reference, never a signed URL, so its fingerprint is the same from
 run to run. The upload itself happens at submit (``batch.storage.prepare``).
@@ -14,8 +16,8 @@ from typing import Any
 
 from batch.core.schema import is_public_url
 from batch.storage.config import DEFAULT_URL_EXPIRY, MAX_URL_EXPIRY, MIN_URL_EXPIRY, StorageConfig
-from batch.storage.refs import is_ref, parse_ref
-from batch.storage.uploads import LocalInput, sha256_file
+from batch.storage.refs import is_ref, key_problem, parse_ref
+from batch.storage.uploads import InputFileError, LocalInput, read_input
 
 _URL_PREFIXES = ("https://", "http://")
 
@@ -28,14 +30,18 @@ def url_ok(value: object) -> bool:
 class InputResolver:
     """Turns local paths in ``image_urls`` into upload references; remembers what to upload."""
 
-    def __init__(self, base_dir: Path, storage: StorageConfig | None) -> None:
+    def __init__(self, base_dir: Path, storage: StorageConfig | None, roots: tuple[Path, ...] = ()) -> None:
         self.base_dir = base_dir
         self.storage = storage
+        self.roots = (base_dir.resolve(), *roots)  # where local inputs may be (resolved folders)
         self.uploads: dict[str, LocalInput] = {}
         self._seen: dict[str, tuple[str | None, str | None]] = {}
 
-    def resolve(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[int, str]]:
-        """``inputs`` with local files replaced by references, and a problem per unusable file (by index)."""
+    def resolve(self, inputs: dict[str, Any], line: int = 0) -> tuple[dict[str, Any], dict[int, str]]:
+        """``inputs`` with local files replaced by references, and a problem per unusable file (by index).
+
+        ``line``: where these inputs are written (kept with each file, for problems found at upload).
+        """
         urls = inputs.get("image_urls")
         if type(urls) is not list:
             return inputs, {}
@@ -50,26 +56,31 @@ class InputResolver:
             if not isinstance(url, str) or "://" in url or not url.strip():
                 resolved.append(url)
                 continue
-            ref, problem = self._seen.get(url) or self._local(url)
+            ref, problem = self._seen.get(url) or self._local(url, line)
             self._seen[url] = (ref, problem)
             if problem is not None:
                 problems[index] = problem
             resolved.append(ref or url)
         return {**inputs, "image_urls": resolved}, problems
 
-    def _local(self, text: str) -> tuple[str | None, str | None]:
-        path = self.base_dir / Path(text).expanduser()
-        if not path.is_file():
+    def _local(self, text: str, line: int) -> tuple[str | None, str | None]:
+        try:
+            path = (self.base_dir / Path(text).expanduser()).resolve(strict=True)
+        except (OSError, RuntimeError):  # missing, a dangling or looping link
             return None, f"local file {text!r} not found (paths are relative to the manifest's folder)"
+        if not any(path.is_relative_to(root) for root in self.roots):
+            return None, (f"local file {text!r} is {path}, outside the manifest's folder"
+                          f"{' and storage.local_roots' if len(self.roots) > 1 else ''}: move it there, or name "
+                          "its folder in storage: {local_roots: [...]}")
         if self.storage is None:
             return None, (f"local file {text!r} needs a storage: block (e.g. storage: {{url: s3://bucket/prefix}}) "
                           "to upload it to")
         try:
-            digest = sha256_file(path)
-        except OSError as err:
-            return None, f"cannot read local file {text!r}: {err.strerror or err}"
+            digest = read_input(path)
+        except InputFileError as err:
+            return None, f"local file {text!r} {err}"
         ref = str(self.storage.input_ref(digest, path.suffix))
-        self.uploads.setdefault(ref, LocalInput(path.resolve(), digest, ref))
+        self.uploads.setdefault(ref, LocalInput(path, digest, ref, text, line))
         return ref, None
 
 
@@ -77,8 +88,12 @@ def storage_config(block: dict[str, Any]) -> tuple[StorageConfig | None, dict[st
     """A ``storage:`` block (plain values) as a config, or None and the problem of each bad field."""
     problems: dict[str, str] = {}
     url = block.get("url")
-    if not isinstance(url, str) or parse_ref(url) is None:
+    ref = parse_ref(url)
+    bad_key = key_problem(ref.key) if ref is not None else None
+    if ref is None:
         problems["url"] = "required: the bucket and prefix to upload inputs to, e.g. s3://my-bucket/nanobatch"
+    elif bad_key:
+        problems["url"] = f"{url!r} {bad_key}"
     for key in ("endpoint_url", "region"):
         value = block.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):

@@ -22,6 +22,7 @@ class JobSpec:
     output_name: str
     line: int
     vars: dict[str, str]
+    sources: list[str | None] | None = None  # per image_urls entry: the local path written, if it was one
 
 
 @dataclass(frozen=True)

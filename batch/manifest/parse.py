@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from batch.core import notice, schema
 from batch.storage.config import StorageConfig
-from batch.storage.refs import parse_ref
+from batch.storage.refs import key_problem, parse_ref
 
 from .checks import check_keys, get_list, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander
@@ -20,10 +21,11 @@ from .templates import render_vars
 from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
-            "matrix", "notify", "storage")
-STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds")
+            "matrix", "notify", "storage", "allow_env")
+STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds", "local_roots")
 NOTIFY_KEYS = (*notice.CHANNELS, "on", "format")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest is typed by hand or generated: far below this
 
 
@@ -68,13 +70,14 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
         log.raise_if_any()
         raise AssertionError("unreachable")  # pragma: no cover
     check_keys(doc, TOP_KEYS, "", log)
+    _allow_env(doc, log)
     name = get_string(doc, "name", "", log, required=True)
     output_dir, output_url = _output_dir(doc, base_dir, log)
     limits = _limits(doc, log)
     budget = get_positive(doc, "budget_usd", "", log)
     notify = _notify(doc, log)
-    storage = _storage(doc, log)
-    expander = _expander(doc, log, InputResolver(base_dir, storage))
+    storage, roots = _storage(doc, base_dir, log)
+    expander = _expander(doc, log, InputResolver(base_dir, storage, roots))
     expander.explicit(doc)
     expander.matrix(doc, base_dir)
     if not expander.jobs and log.count == 0:
@@ -112,22 +115,55 @@ def _output_dir(doc: YMap, base_dir: Path, log: ProblemLog) -> tuple[str | None,
     if raw is None:
         return None, None
     if "://" in raw:
-        if parse_ref(raw) is None:
+        ref = parse_ref(raw)
+        problem = None if ref is None else key_problem(ref.key)
+        if ref is None:
             log.add(doc.line_of("output_dir"), "output_dir",
                     f"must be a folder or a bucket reference (s3://, gs://, az://), not {raw!r}")
+        elif problem is not None:
+            log.add(doc.line_of("output_dir"), "output_dir", f"{raw!r} {problem}")
         return None, raw.rstrip("/")
     return str((base_dir / Path(raw).expanduser()).resolve()), None
 
 
-def _storage(doc: YMap, log: ProblemLog) -> StorageConfig | None:
+def _storage(doc: YMap, base_dir: Path, log: ProblemLog) -> tuple[StorageConfig | None, tuple[Path, ...]]:
+    """The ``storage:`` block, and the folders besides the manifest's that local inputs may come from."""
     block = get_mapping(doc, "storage", "", log)
     if block is None:
-        return None
+        return None, ()
     check_keys(block, STORAGE_KEYS, "storage", log)
     config, problems = storage_config(_plain(block))
     for key, message in problems.items():
         log.add(block.line_of(key), f"storage.{key}", message)
-    return config
+    return config, _local_roots(block, base_dir, log)
+
+
+def _local_roots(block: YMap, base_dir: Path, log: ProblemLog) -> tuple[Path, ...]:
+    """``storage.local_roots``: existing folders (relative to the manifest's, ``~`` expanded), resolved."""
+    entries = get_list(block, "local_roots", "storage", log)
+    roots: list[Path] = []
+    for index, entry in enumerate(entries or ()):
+        line, field = entries.line_of(index) if entries else 0, f"storage.local_roots.{index}"
+        if not isinstance(entry, str) or not entry.strip():
+            log.add(line, field, f"must be a folder's path, not {type_name(entry)}")
+            continue
+        folder = (base_dir / Path(entry).expanduser()).resolve()
+        if not folder.is_dir():
+            log.add(line, field, f"{entry!r} is not a folder ({folder})")
+        elif folder == Path(folder.anchor):
+            log.add(line, field, f"{entry!r} is the root of the file system: name the folder that holds the photos")
+        else:
+            roots.append(folder)
+    return tuple(roots)
+
+
+def _allow_env(doc: YMap, log: ProblemLog) -> None:
+    """``allow_env:`` (read by ``load_yaml``) must be a list of variable names."""
+    names = get_list(doc, "allow_env", "", log)
+    for index, name in enumerate(names or ()):
+        if not isinstance(name, str) or not ENV_NAME_RE.fullmatch(name):
+            log.add(names.line_of(index) if names else 0, f"allow_env.{index}",
+                    f"must be an environment variable's name, not {name!r}")
 
 
 def _notify(doc: YMap, log: ProblemLog) -> YMap | None:

@@ -3,6 +3,10 @@
 Syntax: ``{name}`` is replaced by the variable ``name`` (letters, digits, ``_`` and ``-``,
 not starting with a digit or ``-``); ``{{`` and ``}}`` stand for literal braces. Anything else
 in braces, or a lone brace, is a problem at the template's line.
+
+Vars may use the vars above them, so a few lines of ``b: "{a}{a}{a}..."`` nest into gigabytes
+(the "billion laughs" shape again). A template's result is measured before it is made: past
+``MAX_CHARS`` it is refused (``TemplateTooLong``), so no expansion ever builds more than that.
 """
 
 from __future__ import annotations
@@ -11,13 +15,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from batch.errors import UnknownVariable
+from batch.errors import TemplateTooLong, UnknownVariable
 
 from .model import ProblemLog
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 MAX_KNOWN_SHOWN = 25
+# The longest text a template may make, and the longest prompt: the API publishes no limit, and
+# real prompts are a few hundred characters; this is generous for them and small for memory.
+MAX_CHARS = 10_000
+TOO_LONG = (f"expands to more than {MAX_CHARS:,} characters (the most a template or prompt may hold): "
+            "shorten it, or use fewer or shorter variables in it")
+PROMPT_TOO_LONG = f"is longer than {MAX_CHARS:,} characters, the most a prompt may hold: shorten it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +39,25 @@ class Template:
     field: str
     fmt: str | None  # a str.format string, None when the template has no placeholder
     names: tuple[str, ...]
-
+    uses: tuple[str, ...] = ()  # every placeholder, in order, repeats included
+    fixed: int = 0  # the characters of the result that are not variables
     @property
     def constant(self) -> bool:
         """True when the template has no placeholder (it renders to ``source`` unescaped)."""
         return self.fmt is None
 
     def render(self, scope: Mapping[str, str]) -> str:
-        """The template filled from ``scope``; raises UnknownVariable when a name is missing."""
+        """The template filled from ``scope``; raises UnknownVariable when a name is missing, and
+        TemplateTooLong, before building anything, when the result would pass ``MAX_CHARS``."""
         if self.fmt is None:
             return self.source
         try:
-            return self.fmt.format_map(scope)
+            size = self.fixed + sum(map(len, map(scope.__getitem__, self.uses)))
         except KeyError:
             raise UnknownVariable(self, [n for n in self.names if n not in scope]) from None
+        if size > MAX_CHARS:
+            raise TemplateTooLong(self, size)
+        return self.fmt.format_map(scope)
 
 
 def compile_template(source: str, line: int, field: str, log: ProblemLog, label: str = "") -> Template:
@@ -54,7 +69,7 @@ def compile_template(source: str, line: int, field: str, log: ProblemLog, label:
         return Template(source, line, field, None, ())
     parts: list[str] = []
     names: list[str] = []
-    pos = 0
+    pos = escapes = 0
     bad = False
     for match in _TOKEN.finditer(source):
         parts.append(source[pos:match.start()].replace("{", "{{").replace("}", "}}"))
@@ -62,6 +77,7 @@ def compile_template(source: str, line: int, field: str, log: ProblemLog, label:
         token, name = match.group(0), match.group(1)
         if token in ("{{", "}}"):
             parts.append(token)
+            escapes += 1
         elif name is not None and NAME_RE.fullmatch(name):
             parts.append("{" + name + "}")
             names.append(name)
@@ -75,7 +91,8 @@ def compile_template(source: str, line: int, field: str, log: ProblemLog, label:
         return Template(source, line, field, None, ())
     if not names:
         return Template("".join(parts).replace("{{", "{").replace("}}", "}"), line, field, None, ())
-    return Template(source, line, field, "".join(parts), tuple(dict.fromkeys(names)))
+    fixed = len(source) - sum(len(n) + 2 for n in names) - escapes  # each {{ or }} makes one
+    return Template(source, line, field, "".join(parts), tuple(dict.fromkeys(names)), tuple(names), fixed)
 
 
 def _join(label: str, field: str) -> str:
@@ -106,5 +123,8 @@ def render_vars(block: Mapping[str, str], lines: Mapping[str, int], scope: dict[
         except UnknownVariable as err:
             log.add(line, _join(label, name),
                     unknown_message(err.missing, known) + "; a var may use only the ones above it")
+            out[name] = known[name] = value
+        except TemplateTooLong:
+            log.add(line, _join(label, name), TOO_LONG)
             out[name] = known[name] = value
     return out

@@ -8,7 +8,10 @@ core rules rather than PyYAML's 1.1 ones, so ``16:9`` is a string (not the sexag
 
 ``${NAME}`` and ``${NAME:-default}`` are replaced in every scalar (not in keys) before any
 type is decided, so ``budget_usd: ${BUDGET:-25}`` is a number; ``$${`` stands for ``${``.
-A quoted scalar stays a string whatever it interpolates to.
+A quoted scalar stays a string whatever it interpolates to. A variable whose name says it
+carries a credential (``batch.config.is_credential_var``) is refused, whether set or not: its
+value would be stored with the batch and could be sent upstream in a prompt. The top-level
+``allow_env: [NAME, ...]`` lets the names it lists through (read before anything is interpolated).
 
 Aliases are expanded into copies, so a few lines of nested aliases (the "billion laughs"
 shape) can stand for billions of nodes: past ``MAX_ALIAS_NODES`` nodes made by re-expanding
@@ -18,12 +21,14 @@ an already converted node, conversion stops with a problem at the line of that n
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
+
+from batch.config import is_credential_var
 
 from .model import ProblemLog
 
@@ -46,6 +51,7 @@ except ImportError:  # pragma: no cover - libyaml is missing
 _TAG = "tag:yaml.org,2002:"
 NULL, BOOL, INT, FLOAT, STR = (_TAG + t for t in ("null", "bool", "int", "float", "str"))
 MERGE, MAP, SEQ = _TAG + "merge", _TAG + "map", _TAG + "seq"
+ALLOW_ENV = "allow_env"  # the top-level key listing credential variables a manifest may use
 MAX_ALIAS_NODES = 100_000  # nodes made by alias expansion, past which a document is refused
 
 
@@ -121,11 +127,13 @@ class YList(list[Any]):
 _ENV_REF = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 
 
-def interpolate(text: str, env: Mapping[str, str], line: int, log: ProblemLog) -> str:
+def interpolate(text: str, env: Mapping[str, str], line: int, log: ProblemLog,
+                allowed: Collection[str] = ()) -> str:
     """Replace ``${NAME}``/``${NAME:-default}`` from ``env`` and ``$${`` by ``${``.
 
-    An unset variable without a default, or a malformed ``${``, is a problem at ``line``
-    (and becomes the empty string). As in the shell, ``:-`` also applies to an empty value.
+    An unset variable without a default, a malformed ``${``, or a credential's name not in
+    ``allowed``, is a problem at ``line`` (and becomes the empty string). As in the shell, ``:-``
+    also applies to an empty value.
     """
 
     def replace(match: re.Match[str]) -> str:
@@ -135,6 +143,10 @@ def interpolate(text: str, env: Mapping[str, str], line: int, log: ProblemLog) -
         if name is None:
             log.add(line, "", f"malformed ${{...}} in {text!r}: write ${{NAME}}, ${{NAME:-default}} "
                               "or $${ for a literal ${")
+            return ""
+        if name not in allowed and is_credential_var(name):
+            log.add(line, "", f"${{{name}}} names a credential: its value would be stored with the batch and "
+                              f"could be sent upstream; if it must be used, list it in allow_env: [{name}]")
             return ""
         value = env.get(name)
         if value:
@@ -152,9 +164,10 @@ def interpolate(text: str, env: Mapping[str, str], line: int, log: ProblemLog) -
 class _Converter:
     """Turns a composed node tree into YMap/YList/scalars, reporting what it cannot take."""
 
-    def __init__(self, env: Mapping[str, str], log: ProblemLog) -> None:
+    def __init__(self, env: Mapping[str, str], log: ProblemLog, allowed: Collection[str] = ()) -> None:
         self.env = env
         self.log = log
+        self.allowed = allowed
         self.active: set[int] = set()
         self.converted: set[int] = set()
         self.copies = 0
@@ -224,7 +237,7 @@ class _Converter:
     def scalar(self, node: ScalarNode, line: int) -> Any:
         tag, text = node.tag, node.value
         if tag == STR and "$" in text:
-            interpolated = interpolate(text, self.env, line, self.log)
+            interpolated = interpolate(text, self.env, line, self.log, self.allowed)
             if interpolated != text and not node.style:
                 tag = _resolve_plain(interpolated)
             text = interpolated
@@ -253,6 +266,16 @@ def _scalar_value(tag: str, text: str) -> Any:
     raise KeyError(tag)
 
 
+def _allowed_env(root: Node) -> frozenset[str]:
+    """The names listed by a top-level ``allow_env:`` (as written: nothing interpolated)."""
+    if not isinstance(root, MappingNode):
+        return frozenset()
+    for key, value in root.value:
+        if isinstance(key, ScalarNode) and key.value == ALLOW_ENV and isinstance(value, SequenceNode):
+            return frozenset(item.value for item in value.value if isinstance(item, ScalarNode))
+    return frozenset()
+
+
 def load_yaml(text: str, env: Mapping[str, str], log: ProblemLog) -> Any:
     """Parse one YAML document into YMap/YList/scalars; syntax errors go to ``log`` (result None)."""
     loader = _Loader(text)
@@ -260,7 +283,7 @@ def load_yaml(text: str, env: Mapping[str, str], log: ProblemLog) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        return _Converter(env, log).convert(node)
+        return _Converter(env, log, _allowed_env(node)).convert(node)
     except _TooManyNodes as err:
         log.add(err.line, "", f"YAML aliases here expand to more than {MAX_ALIAS_NODES:,} nodes: "
                               "write the values out, or nest fewer aliases")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
+from batch.core.sources import name_inputs, shown_inputs
 from batch.errors import InputError
 from batch.files.atomic import SHARED, atomic_file
 from batch.store import queries, reviews
@@ -30,13 +31,14 @@ from batch.store.reviews import Decision
 FORMATS: tuple[str, ...] = ("csv", "json", "html")
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 COLUMNS: tuple[str, ...] = (
-    "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
+    "id", "state", "prompt", "inputs", "input_files", "aspect_ratio", "resolution", "output_format",
     "outputs", "objects", "sha256", "size", "bytes", "cost", "odd_cost", "created_at", "submitted_at", "completed_at",
     "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error", "review", "review_note",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
 # "objects": the outputs' copies in the batch's bucket (output_dir: s3://...), "" for local-only ones.
-LIST_COLUMNS = frozenset({"inputs", "outputs", "objects", "sha256", "size", "bytes"})
+# "input_files": each input as the manifest wrote it (a local photo's path, else its URL).
+LIST_COLUMNS = frozenset({"inputs", "input_files", "outputs", "objects", "sha256", "size", "bytes"})
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -65,11 +67,13 @@ def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None)
     """One report row. ``seconds`` runs from the job's creation to its end (None while running);
     ``review`` is the job's current decision (approved, rejected, or None when not reviewed)."""
     inputs = job.inputs
+    urls = list(inputs.get("image_urls", []))
     ordered = sorted(outputs, key=lambda o: o.idx)
     seconds = round(job.finished_at - job.created_at, 3) if job.finished_at is not None else None
     return {
         "id": job.key, "state": job.state, "prompt": inputs.get("prompt", ""),
-        "inputs": list(inputs.get("image_urls", [])), "aspect_ratio": inputs.get("aspect_ratio", "auto"),
+        "inputs": urls, "input_files": shown_inputs(urls, job.input_sources),
+        "aspect_ratio": inputs.get("aspect_ratio", "auto"),
         "resolution": inputs.get("resolution", "1K"), "output_format": inputs.get("output_format", "png"),
         "outputs": [o.path for o in ordered], "objects": [o.object_url or "" for o in ordered],
         "sha256": [o.sha256 for o in ordered],
@@ -78,7 +82,8 @@ def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None)
         "created_at": iso_utc(job.created_at), "submitted_at": iso_utc(job.submitted_at),
         "completed_at": iso_utc(job.completed_at), "finished_at": iso_utc(job.finished_at),
         "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
-        "uncertain_submits": job.uncertain_submits, "error": job.error,
+        "uncertain_submits": job.uncertain_submits,
+        "error": job.error and name_inputs(job.error, urls, job.input_sources),
         "review": review.decision if review else None, "review_note": review.note if review else None,
     }
 

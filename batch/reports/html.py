@@ -133,7 +133,8 @@ def _linked(tag: str, path: str) -> str:
 def _card(row: dict[str, Any], images: _Images, by_url: dict[str, Thumb | None],
           by_path: dict[str, Thumb | None]) -> str:
     state = row["state"]
-    ins = [images.tag(by_url.get(url), url, "input unavailable") for url in row["inputs"]]
+    named = zip(row["inputs"], _written(row), strict=True)
+    ins = [images.tag(by_url.get(url), shown, "input unavailable") for url, shown in named]
     missing = "no output (failed)" if state == JobState.FAILED.value else f"no output ({state})"
     outs = [_linked(images.tag(by_path.get(path), path, "output unreadable"), path) for path in row["outputs"]]
     outs = outs or [images.tag(None, "", missing, bad=state == JobState.FAILED.value)]
@@ -152,6 +153,11 @@ def _card(row: dict[str, Any], images: _Images, by_url: dict[str, Thumb | None],
     )
 
 
+def _written(row: dict[str, Any]) -> list[str]:
+    """The row's inputs as the manifest wrote them (local photos by their path)."""
+    return list(row.get("input_files") or row["inputs"])
+
+
 def _item(row: dict[str, Any]) -> str:
     """The job's item, as the contact sheet groups them: its input images."""
     return " ".join(row["inputs"])
@@ -165,8 +171,8 @@ def _grouped(rows: list[dict[str, Any]], images: _Images, by_url: dict[str, Thum
     for row in rows:
         item = _item(row)
         if item != last and item:
-            label = " ".join(url.rsplit("/", 1)[-1] for url in row["inputs"])
-            parts.append(f'<h2 class="item" title="{escape(item)}">{escape(label)}</h2>')
+            label = " ".join(shown.rsplit("/", 1)[-1] for shown in _written(row))
+            parts.append(f'<h2 class="item" title="{escape(" ".join(_written(row)))}">{escape(label)}</h2>')
         last = item
         parts.append(_card(row, images, by_url, by_path))
     return parts

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from batch.errors import ManifestError, StorageError
+from batch.errors import InputChanged, ManifestError, StorageError
 from batch.manifest.model import Manifest, Problem
 from batch.storage.config import StorageConfig
 from batch.storage.refs import ObjectRef, parse_ref
@@ -61,7 +61,8 @@ def upload_inputs(manifest: Manifest, progress: ProgressFactory | None = None) -
 
     ``progress(total)`` gives a context whose value (if not None) is called with 1 per file done
     (default: a bar on stderr for many files).
-    Raises ManifestError (at the storage: line) when an upload fails.
+    Raises ManifestError when an upload fails: at the storage: line, or at the line naming a
+    local file that changed since it was hashed.
     """
     config: StorageConfig | None = manifest.storage
     if not manifest.uploads or config is None:
@@ -72,6 +73,8 @@ def upload_inputs(manifest: Manifest, progress: ProgressFactory | None = None) -
     try:
         with context as advance:
             return upload_missing(bucket, manifest.uploads, progress=advance)
+    except InputChanged as exc:
+        raise ManifestError([Problem(manifest.path, exc.item.line, "image_urls", str(exc))]) from None
     except StorageError as exc:
         raise ManifestError([Problem(manifest.path, manifest.lines.get("storage", 0), "storage", str(exc))]) from None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 SCHEMES = ("s3", "gs", "az")
 
@@ -39,3 +39,20 @@ def is_ref(text: object) -> bool:
     """True when ``text`` is a bucket reference with a key (something to sign)."""
     ref = parse_ref(text)
     return ref is not None and bool(ref.key)
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` (a prefix to write under) could name another place than it seems, or None.
+
+    Stores and HTTP layers treat ``..``, ``.``, empty parts, percent-escapes and backslashes
+    differently (some refuse them, some normalise them), so such a key is refused outright.
+    """
+    if "\\" in key:
+        return "has a backslash: separate the parts of a key with '/'"
+    if unquote(key) != key:
+        return "has a percent-escape (such as %2e or %2f): write the key as it is meant"
+    if not key.isprintable():
+        return "has a control character"
+    if key.rstrip("/") and any(part in ("", ".", "..") for part in key.rstrip("/").split("/")):
+        return "has an empty, '.' or '..' part"
+    return None

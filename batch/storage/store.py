@@ -74,12 +74,13 @@ class Bucket:
             raise self._error(exc, key) from None
         return ObjectInfo(key, path.stat().st_size, result.get("e_tag"))
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Write ``data`` at ``key`` (a small object: the doctor's write probe)."""
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        """Upload ``data`` to ``key`` (atomic, like ``put_file``)."""
         try:
-            obstore.put(self._store, key, data)
+            result = obstore.put(self._store, key, data)
         except (BaseError, OSError) as exc:
             raise self._error(exc, key) from None
+        return ObjectInfo(key, len(data), result.get("e_tag"))
 
     def delete(self, key: str) -> None:
         """Delete the object at ``key``."""

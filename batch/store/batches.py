@@ -82,6 +82,7 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
         rows = [
             {
                 "batch_id": batch.id, "key": spec.id, "state": JobState.PENDING.value, "inputs": spec.inputs,
+                "input_sources": spec.sources,
                 "output_name": spec.output_name, "fingerprint": fingerprint(spec.inputs, opts.validators),
                 "next_action_at": now, "created_at": now, "attempts": 0, "submits": 0, "polls": 0,
                 "uncertain_submits": 0,

@@ -39,7 +39,7 @@ def is_sqlite(url: str) -> bool:
 def _sqlite_engine(url: str) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
-        private_dir(Path(path).parent)
+        private_dir(Path(path).parent, checked=False)  # the home itself is checked with the settings
         private_file(Path(path))  # SQLite gives its -wal and -shm files the database file's mode
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

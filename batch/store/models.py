@@ -80,6 +80,8 @@ class Job(Base):
     key: Mapped[str] = mapped_column(String(300))
     state: Mapped[str] = mapped_column(String(20))
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # per image_urls entry: the local path the manifest wrote, or null (None: no local input at all)
+    input_sources: Mapped[list[str | None] | None] = mapped_column(JSON, default=None)
     output_name: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
     next_action_at: Mapped[float] = mapped_column(Float)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
+from batch.core.sources import name_inputs
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
 from batch.store.models import Batch, Job, Output
@@ -217,12 +218,14 @@ def cost_and_end(session: Session, batch_id: int) -> tuple[Decimal, float | None
 
 
 def failures(session: Session, batch_id: int, limit: int) -> list[tuple[str, str | None]]:
-    """(manifest job id, error) of the batch's first ``limit`` failed jobs."""
+    """(manifest job id, error) of the batch's first ``limit`` failed jobs; the errors name local
+    inputs by the path the manifest wrote."""
     rows = session.execute(
-        select(Job.key, Job.error).where(Job.batch_id == batch_id, Job.state == S.FAILED.value)
-        .order_by(Job.id).limit(limit)
+        select(Job.key, Job.error, Job.inputs, Job.input_sources)
+        .where(Job.batch_id == batch_id, Job.state == S.FAILED.value).order_by(Job.id).limit(limit)
     ).all()
-    return [(key, error) for key, error in rows]
+    return [(key, error and name_inputs(error, inputs.get("image_urls", []), sources))
+            for key, error, inputs, sources in rows]
 
 
 def pending_unleased(session: Session, batch_id: int, now: float) -> list[tuple[int, str, str]]:

@@ -124,7 +124,8 @@ def taken_keys(session: Session, batch_id: int, keys: Sequence[str]) -> set[str]
 def add_reruns(session: Session, batch_id: int, jobs: Sequence[tuple[int, dict[str, Any]]], *, now: float) -> list[int]:
     """Insert one pending job per ``(old job id, new job's column values)`` and link it; returns the new ids.
 
-    The values name ``key``, ``inputs``, ``output_name`` and ``fingerprint``; the rest is a new job's.
+    The values name ``key``, ``inputs``, ``input_sources``, ``output_name`` and ``fingerprint``; the rest
+    is a new job's.
     """
     new_ids: list[int] = []
     for old_id, values in jobs:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from batch.core.sources import name_inputs, shown_inputs
 from batch.store import reviews
 from batch.store.models import Batch, Job, Output
 
@@ -37,6 +38,17 @@ class SheetJob:
     outputs: list[SheetOutput]
     decision: reviews.Decision | None
     rerun_of: int | None
+    input_sources: list[str | None] | None = None
+
+    @property
+    def shown_inputs(self) -> list[str]:
+        """Each input as the manifest wrote it (a local photo's path, else its URL)."""
+        return shown_inputs([str(u) for u in self.inputs.get("image_urls", [])], self.input_sources)
+
+    @property
+    def shown_error(self) -> str | None:
+        """The error, naming local inputs by the path the manifest wrote."""
+        return self.error and name_inputs(self.error, self.inputs.get("image_urls", []), self.input_sources)
 
 
 def sheet_jobs(session: Session, batch_id: int) -> list[SheetJob]:
@@ -50,10 +62,10 @@ def sheet_jobs(session: Session, batch_id: int) -> list[SheetJob]:
                                                             row.height))
     decided = reviews.latest(session, batch_id)
     links = reviews.rerun_links(session, batch_id)
-    jobs = session.execute(select(Job.id, Job.key, Job.state, Job.inputs, Job.output_name, Job.error)
-                           .where(Job.batch_id == batch_id).order_by(Job.id)).all()
+    jobs = session.execute(select(Job.id, Job.key, Job.state, Job.inputs, Job.output_name, Job.error,
+                                  Job.input_sources).where(Job.batch_id == batch_id).order_by(Job.id)).all()
     return [SheetJob(j.id, j.key, j.state, j.inputs, j.output_name, j.error, files.get(j.id, []),
-                     decided.get(j.id), links.get(j.id)) for j in jobs]
+                     decided.get(j.id), links.get(j.id), j.input_sources) for j in jobs]
 
 
 def output_file(session: Session, output_id: int) -> tuple[str, int, str] | None:

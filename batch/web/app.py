@@ -24,7 +24,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from batch.config import Settings
+from batch.config import Settings, private_dir
 from batch.core.cost import PriceTable
 from batch.core.progress import RateTracker
 from batch.errors import InputError
@@ -86,7 +86,7 @@ def run(settings: Settings, *, host: str, port: int, token: str | None) -> None:
         token = new_secret()
     if token is not None and len(token) < 16:
         raise InputError("--token: use at least 16 characters")
-    state = WebState(service.sessions(), ThumbCache(settings.home / "thumbs"),
+    state = WebState(service.sessions(), ThumbCache(private_dir(private_dir(settings.home) / "thumbs")),
                      PriceTable(settings.price_1k_2k, settings.price_4k), new_secret(), reviewer())
     app = build_app(state, token=token, loopback_only=local)
     shown = f"[{host}]" if ":" in host else host

@@ -55,7 +55,8 @@ class Filters:
         if self.style and style_of(job) != self.style:
             return False
         needle = self.text.strip().lower()
-        return not needle or needle in job.key.lower() or needle in str(job.inputs.get("prompt", "")).lower()
+        return (not needle or needle in job.key.lower() or needle in str(job.inputs.get("prompt", "")).lower()
+                or any(needle in shown.lower() for shown in job.shown_inputs))
 
 
 def _review(job: SheetJob) -> str:
@@ -104,10 +105,15 @@ def paginate(jobs: list[SheetJob], filters: Filters) -> Page:
     for job in kept[(page - 1) * per: page * per]:
         key = _group_key(job, grouping)
         if not groups or groups[-1].key != key:
-            label = key.rsplit("/", 1)[-1] if grouping == "item" else key
+            label = _item_label(job) if grouping == "item" else key
             groups.append(Group(key, label, job))
         groups[-1].jobs.append(job)
     return Page(groups, sum(len(g.jobs) for g in groups), len(kept), page, pages)
+
+
+def _item_label(job: SheetJob) -> str:
+    """An item's heading: the file name of its (last) input as the manifest wrote it."""
+    return ("\n".join(job.shown_inputs) or attempt_name(job.key)[0]).rsplit("/", 1)[-1]
 
 
 def styles(jobs: list[SheetJob]) -> list[str]:

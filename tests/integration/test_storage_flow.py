@@ -113,11 +113,11 @@ class CrashingBucket:
     def head(self, key: str) -> object:
         return self.real.head(key)  # type: ignore[attr-defined]
 
-    def put_file(self, key: str, path: Path) -> object:
+    def put_bytes(self, key: str, data: bytes) -> object:
         self.puts += 1
         if self.puts == self.crash_at:
             raise SystemExit("killed mid-upload")
-        return self.real.put_file(key, path)  # type: ignore[attr-defined]
+        return self.real.put_bytes(key, data)  # type: ignore[attr-defined]
 
 
 def test_resume_after_crash_mid_upload_uploads_only_what_is_missing(tmp_path: Path, s3_env: LocalS3) -> None:

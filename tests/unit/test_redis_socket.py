@@ -68,5 +68,5 @@ def test_a_link_in_its_place_is_refused(tmp_path: Path, tmp_root: Path) -> None:
     target = tmp_path / "elsewhere"
     target.mkdir(mode=0o700)
     (tmp_root / f"nanobatch-{os.getuid()}").symlink_to(target)
-    with pytest.raises(ConfigError, match="is not a directory"):
+    with pytest.raises(ConfigError, match="is a symbolic link"):
         redis_server.socket_for(long_home(tmp_path), create=True)
