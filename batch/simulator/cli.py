@@ -74,6 +74,8 @@ NON_NEGATIVE = click.FloatRange(min=0.0)
 @click.option("--result-shape", default=DEFAULT_SHAPE, show_default=True, type=click.Choice(RESULT_SHAPES),
               help="How /result lists a succeeded job's outputs (the documented shape, or another "
                    "plausible one with unknown fields added): see batch/simulator/shapes.py.")
+@click.option("--balance", type=NON_NEGATIVE, default=None, metavar="DOLLARS",
+              help="The account's balance: once the charges reach it, submits answer 402 (code 400002).")
 def simulate(**options: Any) -> None:
     """Run a local simulator of the RunComfy Nano Banana Pro edit API over real HTTP.
 
