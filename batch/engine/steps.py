@@ -125,8 +125,9 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
         earlier = find_reusable(session, ctx.job.fingerprint, ctx.job.id)
     if earlier is None:
         return False
-    saved = storage.publish(ctx.batch, reuse(earlier, ctx.batch.output_dir, ctx.job.output_name))
-    _finish_with_files(rt, ctx, S.CACHED, saved, f"reused the files of job {earlier[0].job_id}", cost=0.0)
+    copies = reuse(earlier.outputs, ctx.batch.output_dir, ctx.job.output_name, earlier.storage)
+    _finish_with_files(rt, ctx, S.CACHED, storage.publish(ctx.batch, copies),
+                       f"reused the files of job {earlier.job_id}", cost=0.0)
     return True
 
 

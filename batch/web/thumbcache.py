@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from batch.files.atomic import atomic_file
 from batch.reports.thumbs import Fetch, fetch_url, make_thumb, read_path
@@ -43,9 +45,11 @@ class ThumbCache:
             return target
         return self._make(target, read_path(path), size)
 
-    def input(self, url: str, size: str = "sm") -> Path | None:
-        """The thumbnail of an input image URL (None when it cannot be fetched or decoded)."""
+    def input(self, url: str, size: str = "sm", storage: Mapping[str, Any] | None = None) -> Path | None:
+        """The thumbnail of an input image URL (None when it cannot be fetched or decoded); ``storage``:
+        its batch's storage settings, for a bucket reference's endpoint."""
         target = self._path("in", hashlib.sha256(url.encode()).hexdigest(), size)
         if target.exists():
             return target
-        return self._make(target, self.fetch(url), size)
+        data = fetch_url(url, storage=storage) if self.fetch is fetch_url else self.fetch(url)
+        return self._make(target, data, size)
