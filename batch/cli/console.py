@@ -183,6 +183,9 @@ def print_status(status: BatchStatus) -> None:
     if status.reviews and any(status.reviews.values()):
         _console.print(f"reviewed: {status.reviews.get('approved', 0)} approved, "
                        f"{status.reviews.get('rejected', 0)} rejected")
+    if status.waiting:
+        _console.print(f"waiting for an identical job under way (its files are copied, not paid twice): "
+                       f"{status.waiting}")
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
     if status.paused:

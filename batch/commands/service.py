@@ -121,6 +121,8 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
 
         upload_inputs(manifest)  # every input in its bucket before any job can be submitted
     factory = sessions()
+    if opts.force:
+        _warn_paid_again(factory, manifest, opts, warn)
     batch_id = create_batch(factory, manifest, now=time.time(), name=name, options=opts)
     if not opts.force:
         from batch.commands.cached import finish_cached
@@ -129,6 +131,20 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
         assert batch is not None
         finish_cached(factory, batch_id, batch.output_dir, on_progress=on_progress)
     return batch_id, len(manifest.jobs)
+
+
+def _warn_paid_again(factory: sessionmaker[Session], manifest: Manifest, opts: SubmitOptions,
+                     warn: Callable[[str], None]) -> None:
+    """``--force``: say how many jobs are identical to jobs under way, which it pays for again."""
+    from batch.core.fingerprint import fingerprint
+    from batch.store import owners
+
+    prints = [fingerprint(spec.inputs, opts.validators) for spec in manifest.jobs]
+    with factory() as session:
+        in_flight = owners.under_way(session, sorted(set(prints)))
+    again = sum(fp in in_flight for fp in prints)
+    if again:
+        warn(f"{again} jobs are identical to jobs in flight: --force submits them all the same, paid again")
 
 
 def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budget_usd: float | None = None) -> Plan:

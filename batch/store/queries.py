@@ -17,6 +17,7 @@ from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
+from batch.store import owners
 from batch.store.models import Batch, Job, Output
 from batch.store.reviews import counts as review_counts
 
@@ -45,6 +46,7 @@ class BatchStatus(StateCounts):
     budget_usd: float | None = None
     reviews: dict[str, int] | None = None  # jobs currently approved / rejected
     paused: str | None = None  # why the circuit breaker paused the batch (a setup error), until resume
+    waiting: int = 0  # pending jobs waiting for an identical job under way (not paid twice)
 
     @property
     def settled(self) -> bool:
@@ -67,7 +69,7 @@ class BatchStatus(StateCounts):
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
                 "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {},
-                "paused": self.paused}
+                "paused": self.paused, "waiting_on_identical": self.waiting}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -78,9 +80,10 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
             return None
         counts, uncertain = store.state_totals(session, batch_id)
         reviewed = review_counts(session, batch_id)
+        waiting = owners.waiting(session, batch_id) if counts.get(JobState.PENDING.value) else 0
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
-                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"))
+                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), waiting)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:
