@@ -15,7 +15,14 @@ from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import SubmitOptions, create_batch, default_output_dir, get_batch, input_failures
+from batch.store.batches import (
+    SubmitOptions,
+    create_batch,
+    default_output_dir,
+    get_batch,
+    input_failures,
+    known_undecodable,
+)
 from batch.store.models import Batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
@@ -123,6 +130,11 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     factory = sessions()
     if opts.force:
         _warn_paid_again(factory, manifest, opts, warn)
+    else:
+        refused = known_undecodable(factory, manifest)
+        opts = replace(opts, refused=refused)
+        for spec_id, error in refused.items():
+            warn(f"job {spec_id}: {error}")
     batch_id = create_batch(factory, manifest, now=time.time(), name=name, options=opts)
     if not opts.force:
         from batch.commands.cached import finish_cached

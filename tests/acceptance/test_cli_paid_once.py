@@ -117,3 +117,34 @@ def test_force_pays_again_and_says_so(tmp_path: Path) -> None:
         assert [plain.returncode, forced.returncode] == [0, 0], outputs
     assert "4 jobs are identical to jobs in flight: --force submits them all the same, paid again" in outputs[1][1]
     assert sorted(journal_submits(journal).values()) == [2] * 4  # paid twice, as asked
+
+
+def test_an_input_upstream_could_not_decode_fails_at_submit_for_free(tmp_path: Path) -> None:
+    """Rerun: the job whose input already failed upstream as not a decodable image fails unsubmitted,
+    naming the earlier job; ``--force`` submits it anyway."""
+    home, journal = tmp_path / "home", tmp_path / "journal.jsonl"
+    with spawn_simulator(["--latency", "0", "--journal", str(journal)]) as sim:
+        env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t"}
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(f"""name: photos
+output_dir: {tmp_path / 'out'}
+jobs:
+  - {{id: good, prompt: a shoe, image_urls: ["{sim.base_url}/samples/shoe.png"]}}
+  - {{id: bad, prompt: a shoe, image_urls: ["{sim.base_url}/samples/not-an-image.txt"]}}
+""")
+        first = nanobatch(["run", str(manifest)], home, tmp_path, **env)
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert sum(journal_submits(journal).values()) == 2
+        again = nanobatch(["run", str(manifest)], home, tmp_path, **env)
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert sum(journal_submits(journal).values()) == 2  # not one call more: the good one cached, the bad refused
+        warned = [line for line in again.stderr.splitlines() if line.startswith("warning: job bad:")]
+        assert len(warned) == 1 and "not-an-image.txt already failed upstream as not a decodable image (job 2" \
+            in warned[0] and "--force" in warned[0]
+        report = tmp_path / "r.json"
+        assert nanobatch(["report", "2", "-o", str(report)], home, tmp_path).returncode == 0
+        rows = {row["id"]: row for row in json.loads(report.read_text())["jobs"]}
+        assert (rows["good"]["state"], rows["bad"]["state"], rows["bad"]["submits"]) == ("cached", "failed", 0)
+        forced = nanobatch(["run", "--force", str(manifest)], home, tmp_path, **env)
+        assert forced.returncode == 1 and "already failed upstream" not in forced.stderr
+        assert sorted(journal_submits(journal).values()) == [2, 2]  # --force: both paid (or tried) again
