@@ -15,6 +15,7 @@ from batch.core.states import JobState
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.models import Batch, Job, JobEvent
+from batch.store.queries import batch_status
 from tests.unit.test_steps import OWNER, World, make_world
 
 S = JobState
@@ -30,6 +31,8 @@ def test_a_twin_waits_without_a_worker_and_submits_itself_when_the_payer_fails(t
     job = world.job()
     assert (job.state, job.waiting_on, job.lease_owner) == (S.PENDING.value, payer, None)
     assert job.next_action_at > world.clock() and world.api.names() == ["submit"]  # nothing paid twice
+    status = batch_status(world.rt.sessions, job.batch_id)
+    assert status is not None and status.waiting == 1 and status.as_json()["waiting_on_identical"] == 1
     world.take_lease(OWNER)
     world.clock.advance(30)
     world.step()  # still under way: waits again, without a second event
