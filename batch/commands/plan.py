@@ -50,10 +50,12 @@ class Plan:
         lines = [
             f"jobs in manifest: {self.total}",
             f"jobs cached (verified files reused, no API call): {self.cached}",
-            f"jobs waiting on an identical job in flight (its files copied, no API call, $0): {self.waiting}",
             f"jobs to run: {self.to_run}",
             f"estimated cost: ${self.estimated_cost:.2f}",
         ]
+        if self.waiting:
+            lines.insert(2, f"jobs waiting on an identical job in flight (its files copied, no API call, $0): "
+                            f"{self.waiting}")
         if self.paid_again:
             lines.append(f"of which identical to a job in flight, paid again (--force): {self.paid_again}")
         if self.budget_usd is not None:
