@@ -249,32 +249,45 @@ def print_status(status: BatchStatus) -> None:
             table.add_row(state, str(status.counts[state]))
     table.add_row("[bold]total[/bold]", f"[bold]{status.total}[/bold]")
     _console.print(table)
-    _console.print(f"cost charged: ${status.cost:.2f}")
-    if status.odd_costs:
-        _console.print(f"[yellow]odd costs: {status.odd_costs} jobs were answered a cost that is no amount of money "
-                       f"(kept as given, not in the cost above): see [bold]nanobatch report {status.batch_id}"
-                       "[/bold][/yellow]")
-    if status.reviews and any(status.reviews.values()):
-        _console.print(f"reviewed: {status.reviews.get('approved', 0)} approved, "
-                       f"{status.reviews.get('rejected', 0)} rejected")
-    if status.uncertain_submits:
-        _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
-    if status.paused:
-        left = status.counts.get(JobState.PARKED.value, 0)
-        _console.print(f"[yellow]paused: {status.paused}; {left} jobs parked, none failed by it. Once fixed, "
-                       f"continue with [bold]nanobatch resume {status.batch_id}[/bold][/yellow]")
-    elif status.parked:
-        left = status.counts.get(JobState.PARKED.value, 0)
-        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
-                       f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
-    if status.counts.get("failed"):
-        batch = status.batch_id
-        _console.print(f"[red]{status.counts['failed']} jobs failed[/red]: see why with [bold]nanobatch report "
-                       f"{batch}[/bold], queue them again with [bold]nanobatch retry {batch}[/bold]")
-    if status.counts.get("held"):
-        _console.print(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "
-                       f"[bold]nanobatch retry {status.batch_id} --held[/bold] resubmits them[/yellow]")
+    for line in [*_money_lines(status), *_waiting_lines(status)]:
+        _console.print(line)
     _console.print(f"files: {status.output_dir}")
+
+
+def _money_lines(status: BatchStatus) -> list[str]:
+    """What was charged, reviewed, and what waits instead of paying (``print_status``)."""
+    lines = [f"cost charged: ${status.cost:.2f}"]
+    if status.odd_costs:
+        lines.append(f"[yellow]odd costs: {status.odd_costs} jobs were answered a cost that is no amount of money "
+                     f"(kept as given, not in the cost above): see [bold]nanobatch report {status.batch_id}"
+                     "[/bold][/yellow]")
+    if status.reviews and any(status.reviews.values()):
+        lines.append(f"reviewed: {status.reviews.get('approved', 0)} approved, "
+                     f"{status.reviews.get('rejected', 0)} rejected")
+    if status.waiting:
+        lines.append(f"waiting for an identical job under way (its files are copied, not paid twice): {status.waiting}")
+    if status.uncertain_submits:
+        lines.append(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
+    return lines
+
+
+def _waiting_lines(status: BatchStatus) -> list[str]:
+    """What stopped, failed or waits for a person, each with the command that goes on (``print_status``)."""
+    lines, batch = [], status.batch_id
+    left = status.counts.get(JobState.PARKED.value, 0)
+    if status.paused:
+        lines.append(f"[yellow]paused: {status.paused}; {left} jobs parked, none failed by it. Once fixed, "
+                     f"continue with [bold]nanobatch resume {batch}[/bold][/yellow]")
+    elif status.parked:
+        lines.append(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
+                     f"[bold]nanobatch resume {batch} --budget <dollars>[/bold][/yellow]")
+    if status.counts.get("failed"):
+        lines.append(f"[red]{status.counts['failed']} jobs failed[/red]: see why with [bold]nanobatch report "
+                     f"{batch}[/bold], queue them again with [bold]nanobatch retry {batch}[/bold]")
+    if status.counts.get("held"):
+        lines.append(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "
+                     f"[bold]nanobatch retry {batch} --held[/bold] resubmits them[/yellow]")
+    return lines
 
 
 def watch_status(batch_id: int, *, interval: float = 1.0,

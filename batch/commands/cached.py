@@ -3,12 +3,13 @@
 The same rule as the step path (``batch.engine.steps``): a pending job whose fingerprint an
 earlier succeeded or cached job shares, and whose files are all still on disk with their
 recorded size and sha256 (``batch.files.cache.file_matches``), gets copies of those files
-(``batch.files.cache.reuse``) and ends ``cached`` with its output rows and an event row.
+(``batch.files.cache.reuse``), uploaded to the batch's bucket when its output_dir is one
+(``batch.storage.hooks.publish``), and ends ``cached`` with its output rows and an event row.
 
 Here it happens for a whole batch right after it is stored, ``CHUNK`` jobs per read and per
 transaction, instead of one job per tick and worker step. Jobs that a worker leases meanwhile
 are left to the worker (the bulk UPDATE moves only unleased pending jobs); jobs whose files do
-not verify stay pending and run.
+not verify, or whose copies could not be uploaded, stay pending for a worker.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.states import JobState
+from batch.errors import DownloadError
 from batch.files.cache import file_matches, reuse
 from batch.files.download import SavedFile
 from batch.files.outputs import saved_rows
+from batch.storage.hooks import publish
 from batch.store import jobs as store
 from batch.store import outputs as outputs_store
 from batch.store import queries
+from batch.store.batches import get_batch
 from batch.store.db import transaction
-from batch.store.models import Output
+from batch.store.models import Batch, Output
 
 CHUNK = 500
 HASHING_THREADS = 4
@@ -63,6 +67,8 @@ class _Verifier:
 def finish_cached(sessions: sessionmaker[Session], batch_id: int, output_dir: str, *,
                   clock: Clock = time.time, on_progress: Progress | None = None) -> int:
     """Move every pending job of the batch that the cache answers to ``cached``; how many moved."""
+    batch = get_batch(sessions, batch_id)
+    assert batch is not None
     with sessions() as session:
         pending = queries.pending_unleased(session, batch_id, clock())
     moved = 0
@@ -70,7 +76,7 @@ def finish_cached(sessions: sessionmaker[Session], batch_id: int, output_dir: st
         verifier = _Verifier(pool)
         for start in range(0, len(pending), CHUNK):
             chunk = pending[start:start + CHUNK]
-            found = _reusable(sessions, chunk, output_dir, verifier)
+            found = _reusable(sessions, chunk, batch, output_dir, verifier)
             if found:
                 moved += _record(sessions, found, clock())
             if on_progress is not None:
@@ -98,7 +104,7 @@ def _candidates(session: Session, prints: Sequence[str]) -> tuple[dict[str, list
     return candidates, outputs_store.outputs_of_jobs(session, sorted({i for ids in candidates.values() for i in ids}))
 
 
-def _reusable(sessions: sessionmaker[Session], chunk: Sequence[tuple[int, str, str]], output_dir: str,
+def _reusable(sessions: sessionmaker[Session], chunk: Sequence[tuple[int, str, str]], batch: Batch, output_dir: str,
               verifier: _Verifier) -> dict[int, tuple[int, list[SavedFile]]]:
     """Job id -> (earlier job id, its files copied to this job's paths), for the jobs of ``chunk`` it can."""
     with sessions() as session:
@@ -108,8 +114,12 @@ def _reusable(sessions: sessionmaker[Session], chunk: Sequence[tuple[int, str, s
     found: dict[int, tuple[int, list[SavedFile]]] = {}
     for job_id, fp, output_name in chunk:
         source = next((i for i in candidates.get(fp, []) if verifier.intact(files.get(i, []))), None)
-        if source is not None:
-            found[job_id] = (source, reuse(files[source], output_dir, output_name))
+        if source is None:
+            continue
+        try:
+            found[job_id] = (source, publish(batch, reuse(files[source], output_dir, output_name)))
+        except DownloadError:  # the bucket refused the copy: a worker tries again (and says why)
+            continue
     return found
 
 

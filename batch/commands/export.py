@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +49,7 @@ class Exported:
     who: str
     at: float
     object_url: str | None = None
+    storage: Mapping[str, Any] | None = None  # its batch's storage settings, to reach its bucket copy
 
     def as_json(self) -> dict[str, Any]:
         """One exported file as ``export --json`` lists it (its export.csv row)."""
@@ -60,12 +61,13 @@ def _approved(session: Session, batch_id: int) -> list[Exported]:
     batch = check_batch(session, batch_id)
     decided = {j: d for j, d in store.latest(session, batch_id).items() if d.decision == store.APPROVED}
     base = Path(batch.output_dir)
+    storage = (batch.options or {}).get("storage")
     files: list[Exported] = []
     for job_id, key, out in store.outputs_of_jobs(session, decided):
         path = Path(out.path)
         relative = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name
         files.append(Exported(key, relative, out.path, out.bytes, out.sha256, decided[job_id].who,
-                              decided[job_id].at, out.object_url))
+                              decided[job_id].at, out.object_url, storage))
     return files
 
 
@@ -96,7 +98,7 @@ def _sources(files: list[Exported]) -> list[Exported]:
     for f in files:
         if file_matches(f.source, f.bytes, f.sha256):
             checked.append(f)
-        elif f.object_url is not None and object_matches(f.object_url, f.bytes, None):
+        elif f.object_url is not None and object_matches(f.object_url, f.bytes, None, f.storage):
             checked.append(replace(f, source=f.object_url))
         else:
             refused.append(f"{f.key} ({f.source})")
@@ -140,7 +142,7 @@ def _copy(f: Exported, target: Path) -> None:
         from batch.storage.outputs import restore
 
         try:
-            restore(f.object_url, target, f.sha256)
+            restore(f.object_url, target, f.sha256, f.storage)
         except DownloadError as exc:
             raise InputError(f"not exported: job {f.key}: {exc}") from None
         return

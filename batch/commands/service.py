@@ -15,7 +15,14 @@ from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import SubmitOptions, create_batch, default_output_dir, get_batch, input_failures
+from batch.store.batches import (
+    SubmitOptions,
+    create_batch,
+    default_output_dir,
+    get_batch,
+    input_failures,
+    known_undecodable,
+)
 from batch.store.models import Batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
@@ -137,6 +144,13 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
 
         upload_inputs(manifest)  # every input in its bucket before any job can be submitted
     factory = sessions()
+    if opts.force:
+        _warn_paid_again(factory, manifest, opts, warn)
+    else:
+        refused = known_undecodable(factory, manifest)
+        opts = replace(opts, refused=refused)
+        for spec_id, error in refused.items():
+            warn(f"job {spec_id}: {error}")
     batch_id = create_batch(factory, manifest, now=time.time(), name=name, options=opts)
     if not opts.force:
         from batch.commands.cached import finish_cached
@@ -145,6 +159,20 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
         assert batch is not None
         finish_cached(factory, batch_id, batch.output_dir, on_progress=on_progress)
     return batch_id, len(manifest.jobs)
+
+
+def _warn_paid_again(factory: sessionmaker[Session], manifest: Manifest, opts: SubmitOptions,
+                     warn: Callable[[str], None]) -> None:
+    """``--force``: say how many jobs are identical to jobs under way, which it pays for again."""
+    from batch.core.fingerprint import fingerprint
+    from batch.store import owners
+
+    prints = [fingerprint(spec.inputs, opts.validators) for spec in manifest.jobs]
+    with factory() as session:
+        in_flight = owners.under_way(session, sorted(set(prints)))
+    again = sum(fp in in_flight for fp in prints)
+    if again:
+        warn(f"{again} jobs are identical to jobs in flight: --force submits them all the same, paid again")
 
 
 def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budget_usd: float | None = None) -> Plan:

@@ -1,6 +1,6 @@
 """The circuit breaker's rules, pure: which failures no retry can fix, and when failing calls add up.
 
-A setup error (the API base unreachable, the token refused) fails every job the same way: the
+A setup error (the API base unreachable, the token refused, the balance spent) fails every job the same way: the
 batch is paused with one reason instead of burning each job's attempts. ``setup_problem`` tells
 such an error at once; ``Breaker`` trips when every one of the last ``window`` API calls failed
 (rate limits aside: those are the API asking us to slow down, not failing).
@@ -22,6 +22,9 @@ def setup_problem(exc: Exception, api_base: str) -> str | None:
         status = f"HTTP {exc.status}" if exc.status else "refused"
         return (f"the API at {api_base} refused the token ({status}): check RUNCOMFY_API_TOKEN "
                 "(or RUNCOMFY_API_TOKEN_FILE)")
+    if isinstance(exc, errors.PaymentRequired):
+        return (f"the API at {api_base} refused the submit: the account's balance is spent (HTTP 402): "
+                "top up the balance")
     if isinstance(exc, errors.NotDelivered) and exc.unreachable:
         return f"cannot reach the API at {api_base} ({exc.unreachable}): check RUNCOMFY_API_BASE"
     return None

@@ -9,6 +9,7 @@ the database, and it refuses any pair this table does not list.
      │ │ └─> cached └─> pending (retry after an answered error, or an uncertain submit resubmitted)
      │ │                  failed ──> downloading (``retry`` of a paid result: downloaded again, not resubmitted)
      │ └─> parked ──> pending (``resume``) or cancelled
+     ├─> pending (waits for an identical job under way instead of paying again: ``store.owners``)
      └─> cancelled / failed
 """
 
@@ -52,12 +53,15 @@ ACTIVE: frozenset[JobState] = frozenset(
 )
 # States that wait for a person: ``retry --held`` or ``cancel``; ``resume`` or ``cancel``.
 WAITING: frozenset[JobState] = frozenset({JobState.HELD, JobState.PARKED})
+# States of a job that may still pay upstream and end with files: an identical job waits for it
+# (``store.owners``) instead of paying again. Parked is not: it waits for a person, maybe forever.
+UNDER_WAY: frozenset[JobState] = ACTIVE | {JobState.HELD}
 # States in which a request exists (or may exist) upstream: they count against max_in_flight.
 IN_FLIGHT: frozenset[JobState] = frozenset({JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING})
 
 S = JobState
 ALLOWED: dict[JobState, frozenset[JobState]] = {
-    S.PENDING: frozenset({S.SUBMITTING, S.CACHED, S.PARKED, S.CANCELLED, S.FAILED}),
+    S.PENDING: frozenset({S.PENDING, S.SUBMITTING, S.CACHED, S.PARKED, S.CANCELLED, S.FAILED}),
     S.SUBMITTING: frozenset({S.QUEUED, S.PENDING, S.HELD, S.FAILED, S.CANCELLED}),
     S.QUEUED: frozenset({S.QUEUED, S.RUNNING, S.FETCHING, S.DOWNLOADING, S.CANCELLED, S.FAILED}),
     S.RUNNING: frozenset({S.RUNNING, S.FETCHING, S.DOWNLOADING, S.CANCELLED, S.FAILED}),

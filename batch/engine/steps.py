@@ -27,7 +27,7 @@ from batch.files.download import DownloadLimits, Renewal, SavedFile
 from batch.files.outputs import download_all, output_rows
 from batch.storage import hooks as storage
 from batch.store import jobs as store
-from batch.store import queries
+from batch.store import owners, queries
 from batch.store.db import transaction
 from batch.upstream.client import Result
 
@@ -35,6 +35,7 @@ S = JobState
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
+TWIN_WAIT = (0.5, 60.0)  # seconds after the identical job's next step, at most
 Handler = Callable[[Runtime, Ctx], Next]
 
 
@@ -92,9 +93,7 @@ def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> N
 
 def submit(rt: Runtime, ctx: Ctx) -> Next:
     """pending -> submitting (committed first) -> POST -> queued with the request id."""
-    if ctx.batch.cancelled_at is not None:
-        return leave(rt, ctx, S.CANCELLED, detail="batch cancelled before submit")
-    if not ctx.batch.options.get("force") and ctx.maybe_cached and _reuse_cached(rt, ctx):
+    if _settled_unpaid(rt, ctx):
         return STOP
     if not _budget_allows(rt, ctx) or not acquired(rt, ctx, "submit"):
         return STOP
@@ -125,9 +124,48 @@ def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
         earlier = find_reusable(session, ctx.job.fingerprint, ctx.job.id)
     if earlier is None:
         return False
-    saved = storage.publish(ctx.batch, reuse(earlier, ctx.batch.output_dir, ctx.job.output_name))
-    _finish_with_files(rt, ctx, S.CACHED, saved, f"reused the files of job {earlier[0].job_id}", cost=0.0)
+    copies = reuse(earlier.outputs, ctx.batch.output_dir, ctx.job.output_name, earlier.storage)
+    _finish_with_files(rt, ctx, S.CACHED, storage.publish(ctx.batch, copies),
+                       f"reused the files of job {earlier.job_id}", cost=0.0)
     return True
+
+
+def _settled_unpaid(rt: Runtime, ctx: Ctx) -> bool:
+    """True when no submit is due: the batch is cancelled, an identical job under way pays (this one
+    waits for its files), or an identical finished job's files answer it (``cached``).
+
+    Unless ``--force``, the job first takes its fingerprint (``store.owners.take``): of identical
+    jobs about to submit, in any batch, exactly one pays.
+    """
+    if ctx.batch.cancelled_at is not None:
+        leave(rt, ctx, S.CANCELLED, detail="batch cancelled before submit")
+        return True
+    if ctx.batch.options.get("force"):
+        return False
+    with transaction(rt.sessions) as session:
+        taken = owners.take(session, ctx.job.fingerprint, ctx.job.id, rt.clock())
+    if taken.holder is not None:
+        _wait_for_twin(rt, ctx, taken.holder)
+        return True
+    # a job that held the fingerprint before may have finished since this one was read: look again
+    return (ctx.maybe_cached or not taken.fresh) and _reuse_cached(rt, ctx)
+
+
+def _wait_for_twin(rt: Runtime, ctx: Ctx, holder: int) -> Next:
+    """An identical job is under way (it pays): come back when it may have finished, and take its files then.
+
+    Not before the holder's next step is due (it cannot finish sooner), within ``TWIN_WAIT`` seconds.
+    The first wait on a holder is an event row; the waits after it only move ``next_action_at``. If
+    the holder ends without files (failed, cancelled), this job takes the fingerprint and pays itself.
+    """
+    now = rt.clock()
+    with rt.sessions() as session:
+        due = owners.next_action_of(session, holder)
+    delay = min(max((due or now) - now, 0.0) + TWIN_WAIT[0], TWIN_WAIT[1])
+    if ctx.job.waiting_on == holder:
+        return wait(rt, ctx, delay)
+    return leave(rt, ctx, S.PENDING, waiting_on=holder, next_action_at=now + delay,
+                 detail=f"waiting for job {holder}, identical and under way: its files are copied, not paid again")
 
 
 def _finish_with_files(rt: Runtime, ctx: Ctx, target: JobState, saved: list[SavedFile], detail: str,

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class BatchHeader(BatchSummary):
     """What the top of a report says about the batch: its summary and where its files are."""
 
     output_dir: str
+    storage: Mapping[str, Any] | None = None  # the manifest's storage settings: its bucket's endpoint, region
 
     def as_json(self) -> dict[str, Any]:
         """The ``batch`` object of the JSON report."""
@@ -98,12 +99,13 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         decided = reviews.latest(session, batch_id)
         rows = [job_row(job, outputs.get(job.id, []), decided.get(job.id)) for job in jobs]
         name, created_at, output_dir = batch.name, batch.created_at, batch.output_dir
+        storage = (batch.options or {}).get("storage")
         charged = usd_float(batch.charged_usd)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     # the batch's total: a retried job's earlier runs were paid too, though its row shows its last
-    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir), rows)
+    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir, storage), rows)
 
 
 def _csv_value(column: str, value: Any) -> Any:

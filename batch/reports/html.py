@@ -10,6 +10,7 @@ prompt, a state badge and, for a failed job, its error. Filter buttons show one 
 from __future__ import annotations
 
 import time
+from functools import partial
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -198,9 +199,10 @@ def _header(data: ReportData, now: float) -> str:
     )
 
 
-def render_html(data: ReportData, *, fetch: Fetch = fetch_url, now: float | None = None,
+def render_html(data: ReportData, *, fetch: Fetch | None = None, now: float | None = None,
                 max_cards: int = MAX_CARDS) -> str:
-    """The whole report page. ``fetch`` gets an input URL's bytes (None when it cannot).
+    """The whole report page. ``fetch`` gets an input URL's bytes (None when it cannot); by default
+    ``fetch_url``, reaching the batch's bucket with the storage settings its manifest gave.
 
     At most ``max_cards`` jobs get a card (jobs that did not succeed first, then in job order), so
     the file stays small enough to share; the header counts every job, and a note says how many
@@ -210,7 +212,7 @@ def render_html(data: ReportData, *, fetch: Fetch = fetch_url, now: float | None
     by_url, by_path = thumbnails(
         (url for row in rows for url in row["inputs"]),
         (out for row in rows for out in zip(row["outputs"], row["bytes"], row["sha256"], strict=True)),
-        fetch=fetch,
+        fetch=fetch or partial(fetch_url, storage=data.header.storage),
     )
     images = _Images()
     cards = "\n".join(_grouped(rows, images, by_url, by_path))

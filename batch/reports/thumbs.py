@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from PIL import Image, ImageOps
@@ -90,11 +91,11 @@ def _session() -> requests.Session:
     return session
 
 
-def fetch_url(url: str, timeout: float = FETCH_TIMEOUT) -> bytes | None:
+def fetch_url(url: str, timeout: float = FETCH_TIMEOUT, storage: Mapping[str, Any] | None = None) -> bytes | None:
     """GET ``url`` (http(s), or a bucket reference signed for the purpose) within ``timeout`` seconds;
-    None on any failure or oversize."""
+    None on any failure or oversize. ``storage``: the batch's storage settings, for its bucket's endpoint."""
     if not url.startswith(("http://", "https://")):
-        signed = _signed(url)
+        signed = _signed(url, storage)
         if signed is None:
             return None
         url = signed
@@ -114,8 +115,8 @@ def fetch_url(url: str, timeout: float = FETCH_TIMEOUT) -> bytes | None:
     return b"".join(chunks)
 
 
-def _signed(reference: str) -> str | None:
-    """A short-lived GET URL for a bucket reference (credentials and endpoint from the environment)."""
+def _signed(reference: str, storage: Mapping[str, Any] | None) -> str | None:
+    """A short-lived GET URL for a bucket reference (endpoint from the batch's settings, else the environment)."""
     from batch.storage.refs import parse_ref
 
     ref = parse_ref(reference)
@@ -125,7 +126,7 @@ def _signed(reference: str) -> str | None:
     from batch.storage.signing import bucket_for
 
     try:
-        return bucket_for(ref.scheme, ref.bucket, None).sign_get(ref.key, SIGNED_SECONDS)
+        return bucket_for(ref.scheme, ref.bucket, storage).sign_get(ref.key, SIGNED_SECONDS)
     except StorageError:
         return None
 

@@ -8,7 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from batch.core.schema import MODEL_ID, check_inputs, with_defaults
-from batch.simulator.errors import BAD_MODEL, OTHER_OWNER, UNKNOWN_REQUEST, VALIDATION, ApiError, too_many
+from batch.simulator.errors import (
+    BAD_MODEL,
+    NO_BALANCE,
+    OTHER_OWNER,
+    UNKNOWN_REQUEST,
+    VALIDATION,
+    ApiError,
+    too_many,
+)
 from batch.simulator.jobs import FAILED, SUCCEEDED, Job, iso_time
 from batch.simulator.journal import body_sha256
 from batch.simulator.middleware import BODY_SHA256, REQUEST_ID, STATE, TOKEN
@@ -54,6 +62,9 @@ async def submit(request: web.Request) -> web.Response:
     request[BODY_SHA256] = digest = body_sha256(body)
     inputs = _validated(body)
     token = request[TOKEN]
+    balance = state.config.balance
+    if balance is not None and state.queue.cost_charged >= balance:
+        raise ApiError(402, NO_BALANCE, f"insufficient balance (${balance:g} spent)")
     limit = state.config.max_in_flight
     if limit is not None and state.queue.in_flight(token) >= limit:
         raise too_many(f"too many requests in flight for this token (limit {limit})", 1)

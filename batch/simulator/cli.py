@@ -78,6 +78,8 @@ NON_NEGATIVE = click.FloatRange(min=0.0)
               help="Put TEXT before every request id (an upstream answering odd ids, e.g. '../../v1/x?y=').")
 @click.option("--answer-cost", default=None, metavar="JSON",
               help="Answer this JSON value as every succeeded job's cost (e.g. 1e30, -98.95, '\"free\"').")
+@click.option("--balance", type=NON_NEGATIVE, default=None, metavar="DOLLARS",
+              help="The account's balance: once the charges reach it, submits answer 402 (code 400002).")
 def simulate(**options: Any) -> None:
     """Run a local simulator of the RunComfy Nano Banana Pro edit API over real HTTP.
 

@@ -71,6 +71,7 @@ class SimulatorConfig:
     result_shape: str = DEFAULT_SHAPE  # how /result lists the outputs: one of shapes.RESULT_SHAPES
     request_id_prefix: str = ""  # put before every request id: an odd upstream ("../../v1/x?y=")
     answer_cost: str | None = None  # JSON text /result gives as a succeeded job's cost ("1e30", "-98.95")
+    balance: float | None = None  # dollars: once charges reach it, submits answer 402 (code 400002)
 
     def __post_init__(self) -> None:
         for problem in self.problems():
@@ -99,8 +100,8 @@ class SimulatorConfig:
             found.append(f"rate_limit: must be > 0 requests/s, got {self.rate_limit}")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             found.append(f"max_in_flight: must be >= 1, got {self.max_in_flight}")
-        for name in ("result_ttl", "slow_seconds", "price_1k2k", "price_4k", "fetch_timeout"):
-            if getattr(self, name) < 0:
+        for name in ("result_ttl", "slow_seconds", "price_1k2k", "price_4k", "fetch_timeout", "balance"):
+            if (getattr(self, name) or 0) < 0:
                 found.append(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.result_shape not in RESULT_SHAPES:
             found.append(f"result_shape: must be one of {', '.join(RESULT_SHAPES)}, got {self.result_shape!r}")

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 BAD_MODEL = 400001  # HTTP 400: unknown model path
+NO_BALANCE = 400002  # HTTP 402: the account's balance is spent
 BAD_TOKEN = 400004  # HTTP 401: missing, malformed or unknown bearer token
 OTHER_OWNER = 403001  # HTTP 403: the request id belongs to another token
 UNKNOWN_REQUEST = 404001  # HTTP 404: request id unknown

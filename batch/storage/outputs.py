@@ -18,9 +18,8 @@ from typing import Any
 from batch.errors import DownloadError, StorageError
 from batch.files.atomic import SHARED, atomic_file
 from batch.files.download import SavedFile
-from batch.storage.config import StorageConfig
 from batch.storage.refs import parse_ref
-from batch.storage.signing import bucket_for
+from batch.storage.signing import Connection, bucket_for
 
 
 def publish(options: dict[str, Any], output_dir: str, saved: list[SavedFile]) -> list[SavedFile]:
@@ -28,7 +27,7 @@ def publish(options: dict[str, Any], output_dir: str, saved: list[SavedFile]) ->
     target = parse_ref(options.get("output_url"))
     if target is None:
         return saved
-    bucket = bucket_for(target.scheme, target.bucket, StorageConfig.from_options(options.get("storage")))
+    bucket = bucket_for(target.scheme, target.bucket, options.get("storage"))
     published = []
     for file in saved:
         relative = Path(os.path.relpath(file.path, output_dir)).as_posix()
@@ -45,29 +44,32 @@ def publish(options: dict[str, Any], output_dir: str, saved: list[SavedFile]) ->
     return published
 
 
-def object_matches(url: str, size: int, etag: str | None) -> bool:
+def object_matches(url: str, size: int, etag: str | None, connection: Connection) -> bool:
     """True if the object at ``url`` is there with this size (and ETag, when one was recorded).
 
     For the reuse of an earlier job's output whose local copy is gone (another machine, a
-    cleaned disk). Credentials and endpoint come from the environment.
+    cleaned disk). ``connection``: the storage settings of the batch that recorded it.
     """
     ref = parse_ref(url)
     if ref is None:
         return False
     try:
-        found = bucket_for(ref.scheme, ref.bucket, None).head(ref.key)
+        found = bucket_for(ref.scheme, ref.bucket, connection).head(ref.key)
     except StorageError:
         return False
     return found is not None and found.size == size and (etag is None or found.etag == etag)
 
 
-def restore(url: str, target: Path, sha256: str) -> None:
-    """Put the object at ``url`` at ``target`` (atomically) if its content has this sha256."""
+def restore(url: str, target: Path, sha256: str, connection: Connection) -> None:
+    """Put the object at ``url`` at ``target`` (atomically) if its content has this sha256.
+
+    ``connection``: the storage settings of the batch that recorded it.
+    """
     ref = parse_ref(url)
     if ref is None:
         raise DownloadError(f"not a bucket reference: {url!r}")
     try:
-        data = bucket_for(ref.scheme, ref.bucket, None).read(ref.key)
+        data = bucket_for(ref.scheme, ref.bucket, connection).read(ref.key)
     except StorageError as exc:
         raise DownloadError(f"cannot read {url}: {exc}", retryable=True) from None
     if hashlib.sha256(data).hexdigest() != sha256:

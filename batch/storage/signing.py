@@ -26,6 +26,9 @@ def has_refs(inputs: Mapping[str, Any]) -> bool:
     return any(parse_ref(url) is not None for url in inputs.get("image_urls") or ())
 
 
+Connection = StorageConfig | Mapping[str, Any] | None  # a manifest's storage block, or a batch's stored copy
+
+
 def signed_inputs(inputs: dict[str, Any], storage: Mapping[str, Any] | None) -> dict[str, Any]:
     """``inputs`` with every bucket reference in ``image_urls`` replaced by a fresh pre-signed GET URL.
 
@@ -47,8 +50,16 @@ def _sign(url: str, config: StorageConfig | None, expiry: float) -> str:
     return bucket_for(ref.scheme, ref.bucket, config).sign_get(ref.key, expiry)
 
 
-def bucket_for(scheme: str, name: str, config: StorageConfig | None) -> Bucket:
-    """The (cached) client for a bucket, with the batch's endpoint and region when it is theirs."""
+def bucket_for(scheme: str, name: str, connection: Connection) -> Bucket:
+    """The (cached) client for a bucket: THE place its connection settings are resolved, for every caller.
+
+    ``connection``: the manifest's ``storage:`` block (or the copy kept in the batch row's options,
+    as a mapping) of the batch the object belongs to. Its endpoint and region come first; the
+    environment (``AWS_ENDPOINT_URL``, ``AWS_REGION``...) fills what it leaves out, and gives the
+    credentials, which a manifest never holds.
+    """
+    config = connection if isinstance(connection, StorageConfig) or connection is None \
+        else StorageConfig.from_options(connection)
     endpoint = config.endpoint_url if config else None
     region = config.region if config else None
     key = (scheme, name, endpoint, region)

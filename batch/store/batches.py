@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.core.cost import usd
 from batch.core.fingerprint import fingerprint
 from batch.core.states import JobState
+from batch.core.undecodable import input_key
 from batch.manifest import Manifest
 from batch.store.db import transaction
 from batch.store.models import Batch, Job
-from batch.store.rejects import fail_unsubmitted
+from batch.store.rejects import fail_unsubmitted, undecodable
 
 INSERT_CHUNK = 5_000
 
@@ -40,6 +41,7 @@ class SubmitOptions:
     budget_usd: float | None = None
     validators: dict[str, str] | None = None
     unreachable: dict[str, str] | None = None  # input url -> why it cannot be fetched: its jobs fail unsubmitted
+    refused: dict[str, str] | None = None  # job id -> why it fails unsubmitted (an input known undecodable)
 
 
 def input_failures(manifest: Manifest, unreachable: dict[str, str]) -> dict[str, str]:
@@ -50,6 +52,21 @@ def input_failures(manifest: Manifest, unreachable: dict[str, str]) -> dict[str,
         if bad:
             failures[spec.id] = (f"input {bad[0]} {unreachable[bad[0]]} (found by --check-inputs before "
                                  "submitting: nothing paid)")
+    return failures
+
+
+def known_undecodable(sessions: sessionmaker[Session], manifest: Manifest) -> dict[str, str]:
+    """Job id -> error, for the jobs with an input that already failed upstream as not a decodable image."""
+    with sessions() as session:
+        bad = undecodable(session)
+    failures: dict[str, str] = {}
+    for spec in manifest.jobs:
+        for url in spec.inputs.get("image_urls", []):
+            if input_key(url) in bad:
+                job_id, error = bad[input_key(url)]
+                failures[spec.id] = (f"input {url} already failed upstream as not a decodable image (job {job_id}: "
+                                     f"{error}); not submitted, nothing paid (--force submits it anyway)")
+                break
     return failures
 
 
@@ -91,8 +108,9 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
         ]
         for start in range(0, len(rows), INSERT_CHUNK):
             session.execute(insert(Job), rows[start:start + INSERT_CHUNK])
-        if opts.unreachable:
-            fail_unsubmitted(session, batch.id, input_failures(manifest, opts.unreachable), now=now)
+        failures = {**input_failures(manifest, opts.unreachable or {}), **(opts.refused or {})}
+        if failures:
+            fail_unsubmitted(session, batch.id, failures, now=now)
         return batch.id
 
 

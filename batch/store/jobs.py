@@ -56,6 +56,8 @@ def transition(
         values.update(lease_owner=None, lease_until=None)
     if target in states.TERMINAL:
         values.setdefault("finished_at", now)
+    if source is JobState.PENDING and target is not JobState.PENDING:
+        values.setdefault("waiting_on", None)  # no longer waiting for an identical job
     if not _write(session, job_id, source, owner, {**values, "state": target.value}):
         return False
     if values.get("cost"):
@@ -280,6 +282,8 @@ def transition_all(
     states.check(source, target)
     if target in states.TERMINAL:
         values.setdefault("finished_at", now)
+    if source is JobState.PENDING and target is not JobState.PENDING:
+        values.setdefault("waiting_on", None)  # no longer waiting for an identical job
     stmt = update(Job).where(Job.batch_id == batch_id, Job.state == source.value)
     if not leased:
         stmt = stmt.where(or_(Job.lease_until.is_(None), Job.lease_until < now))
@@ -334,6 +338,8 @@ def transition_each(
         return []
     if target in states.TERMINAL:
         values.setdefault("finished_at", now)
+    if source is JobState.PENDING and target is not JobState.PENDING:
+        values.setdefault("waiting_on", None)  # no longer waiting for an identical job
     stmt = (update(Job)
             .where(Job.id.in_(list(details)), Job.state == source.value,
                    or_(Job.lease_until.is_(None), Job.lease_until < now))

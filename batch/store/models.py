@@ -105,6 +105,8 @@ class Job(Base):
     submitted_at: Mapped[float | None] = mapped_column(Float, default=None)
     completed_at: Mapped[float | None] = mapped_column(Float, default=None)
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    # pending, not submitted: an identical job (this one) is in flight upstream; its files will be copied
+    waiting_on: Mapped[int | None] = mapped_column(Integer, default=None)
 
     batch: Mapped[Batch] = relationship(back_populates="jobs", lazy="raise")
 
@@ -220,3 +222,18 @@ class Rerun(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     rerun_of: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     at: Mapped[float] = mapped_column(Float)
+
+
+class FingerprintOwner(Base):
+    """Which job pays for a fingerprint (one edit) while it is under way: one row per fingerprint.
+
+    A job takes the row just before its submit (``store.owners.take``): the primary key makes two
+    identical jobs that try at once agree on one payer; the other waits for its files. The row passes
+    to another job once its owner is no longer under way (``core.states.UNDER_WAY``).
+    """
+
+    __tablename__ = "fingerprint_owners"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    taken_at: Mapped[float] = mapped_column(Float)

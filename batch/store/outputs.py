@@ -6,12 +6,13 @@ The writes are ``batch.store.jobs.replace_outputs``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from batch.core.states import JobState
-from batch.store.models import Job, Output
+from batch.store.models import Batch, Job, Output
 
 CANDIDATES = 10
 _DONE = [JobState.SUCCEEDED.value, JobState.CACHED.value]
@@ -32,6 +33,13 @@ def finished_with(session: Session, fingerprint: str, exclude_job: int) -> Seque
 def outputs_of(session: Session, job_id: int) -> Sequence[Output]:
     """The job's recorded files, in output order."""
     return session.scalars(_OUTPUTS, {"job_id": job_id}).all()
+
+
+def storage_of(session: Session, job_id: int) -> dict[str, Any] | None:
+    """The storage settings (endpoint, region) of the job's batch, as its manifest gave them, or None."""
+    options = session.scalar(select(Batch.options).join(Job, Job.batch_id == Batch.id).where(Job.id == job_id))
+    storage = (options or {}).get("storage")
+    return dict(storage) if storage else None
 
 
 def finished_among(session: Session, prints: Sequence[str]) -> Sequence[str]:

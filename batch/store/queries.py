@@ -18,6 +18,7 @@ from batch.core.progress import iso_utc
 from batch.core.sources import name_inputs
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
+from batch.store import owners
 from batch.store.models import Batch, Job, Output
 from batch.store.reviews import counts as review_counts
 
@@ -47,6 +48,7 @@ class BatchStatus(StateCounts):
     reviews: dict[str, int] | None = None  # jobs currently approved / rejected
     paused: str | None = None  # why the circuit breaker paused the batch (a setup error), until resume
     odd_costs: int = 0  # jobs answered a cost that is no amount (kept raw on the job, not in ``cost``)
+    waiting: int = 0  # pending jobs waiting for an identical job under way (not paid twice)
 
     @property
     def settled(self) -> bool:
@@ -69,7 +71,7 @@ class BatchStatus(StateCounts):
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
                 "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {},
-                "paused": self.paused, "odd_costs": self.odd_costs}
+                "paused": self.paused, "odd_costs": self.odd_costs, "waiting_on_identical": self.waiting}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -81,9 +83,10 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         counts, uncertain = store.state_totals(session, batch_id)
         reviewed = review_counts(session, batch_id)
         odd = store.odd_costs(session, batch_id)
+        waiting = owners.waiting(session, batch_id) if counts.get(JobState.PENDING.value) else 0
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
-                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), odd)
+                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), odd, waiting)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

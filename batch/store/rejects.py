@@ -1,13 +1,14 @@
-"""Jobs failed before any submit, by a check that costs nothing (``--check-inputs``)."""
+"""Jobs failed before any submit, by a check that costs nothing (``--check-inputs``, an input known undecodable)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from batch.core.states import JobState
+from batch.core.undecodable import LIKE_PATTERNS, input_key, undecodable_inputs
 from batch.store.jobs import transition
 from batch.store.models import Job
 
@@ -25,3 +26,15 @@ def fail_unsubmitted(session: Session, batch_id: int, errors: Mapping[str, str],
             moved += transition(session, job_id, JobState.PENDING, JobState.FAILED, now=now,
                                 detail="input check failed: not submitted", error=errors[key])
     return moved
+
+
+def undecodable(session: Session) -> dict[str, tuple[int, str]]:
+    """Input key (``core.undecodable.input_key``) -> (job id, its error), for each input that a job
+    failed upstream as not a decodable image."""
+    rows = session.execute(select(Job.id, Job.inputs, Job.error).where(
+        Job.state == JobState.FAILED.value, or_(*(Job.error.like(p) for p in LIKE_PATTERNS))).order_by(Job.id))
+    found: dict[str, tuple[int, str]] = {}
+    for job_id, inputs, error in rows:
+        for url in undecodable_inputs(list((inputs or {}).get("image_urls", [])), error):
+            found.setdefault(input_key(url), (job_id, error))
+    return found

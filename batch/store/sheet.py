@@ -74,11 +74,15 @@ def output_file(session: Session, output_id: int) -> tuple[str, int, str] | None
     return (row[0], row[1], row[2]) if row else None
 
 
-def job_input_url(session: Session, job_id: int, n: int) -> str | None:
-    """The ``n``-th input image URL of a job, or None."""
-    inputs = session.scalar(select(Job.inputs).where(Job.id == job_id))
-    urls = list((inputs or {}).get("image_urls", []))
-    return str(urls[n]) if 0 <= n < len(urls) else None
+def job_input_url(session: Session, job_id: int, n: int) -> tuple[str, dict[str, Any] | None] | None:
+    """The ``n``-th input image URL of a job with its batch's storage settings (for a bucket's endpoint), or None."""
+    found = session.execute(select(Job.inputs, Batch.options).join(Batch, Batch.id == Job.batch_id)
+                            .where(Job.id == job_id)).first()
+    urls = list(((found[0] if found else None) or {}).get("image_urls", []))
+    if not 0 <= n < len(urls):
+        return None
+    storage = ((found[1] if found else None) or {}).get("storage")
+    return str(urls[n]), storage
 
 
 def batch_events(session: Session, batch_id: int) -> list[tuple[float | None, str]]:

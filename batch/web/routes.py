@@ -146,10 +146,11 @@ def input_thumb(request: Request) -> Response:
     """A cached JPEG thumbnail of a job's input image."""
     web = _web(request)
     with web.sessions() as session:
-        url = store.job_input_url(session, _int(request, "job_id"), _int(request, "n"))
-    if url is None:
+        found = store.job_input_url(session, _int(request, "job_id"), _int(request, "n"))
+    if found is None:
         raise HTTPException(404, "no such input")
-    return _jpeg(web.thumbs.input(url, _size(request)))
+    url, storage = found
+    return _jpeg(web.thumbs.input(url, _size(request), storage))
 
 
 def output_file(request: Request) -> Response:

@@ -14,8 +14,9 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from batch.files.atomic import PRIVATE, atomic_file
 from batch.files.recorded import read_recorded
@@ -75,7 +76,8 @@ class ThumbCache:
         longer the recorded one: a link, another size or another sha256)."""
         return self._get(self._path("out", sha256, size), lambda: read_recorded(path, length, sha256), size)
 
-    def input(self, url: str, size: str = "sm") -> Path | None:
-        """The thumbnail of an input image URL (None when it cannot be fetched, decoded, or is too large)."""
-        return self._get(self._path("in", hashlib.sha256(url.encode()).hexdigest(), size), lambda: self.fetch(url),
-                         size)
+    def input(self, url: str, size: str = "sm", storage: Mapping[str, Any] | None = None) -> Path | None:
+        """The thumbnail of an input image URL (None when it cannot be fetched, decoded, or is too large);
+        ``storage``: its batch's storage settings, for a bucket reference's endpoint."""
+        fetch = (lambda: fetch_url(url, storage=storage)) if self.fetch is fetch_url else (lambda: self.fetch(url))
+        return self._get(self._path("in", hashlib.sha256(url.encode()).hexdigest(), size), fetch, size)

@@ -147,7 +147,8 @@ def test_run_dry_run_prices_without_writing_and_says_when_over_budget(tmp_path: 
     assert lines[5].startswith("over budget: the estimate exceeds the budget by $0.40")
     assert not (tmp_path / ".nanobatch").exists()
     raised = plain_nanobatch(["submit", "--dry-run", "--json", "--budget", "1", manifest], tmp_path, **env)
-    assert json.loads(raised.stdout) == {"jobs": 4, "cached": 0, "to_run": 4, "estimated_cost_usd": 0.6,
+    assert json.loads(raised.stdout) == {"jobs": 4, "cached": 0, "waiting": 0, "to_run": 4, "paid_again": 0,
+                                         "estimated_cost_usd": 0.6,
                                          "budget_usd": 1.0, "over_budget": False}
 
 

@@ -32,7 +32,7 @@ NUMBER = (int, float)
 TEXT_OR_NONE = (str, type(None))
 STATUS = {"batch_id": int, "name": str, "total": int, "counts": dict, "done": bool, "uncertain_submits": int,
           "cost_usd": NUMBER, "parked": TEXT_OR_NONE, "budget_usd": (int, float, type(None)), "reviews": dict,
-          "paused": TEXT_OR_NONE}
+          "paused": TEXT_OR_NONE, "odd_costs": int, "waiting_on_identical": int}
 
 
 def check(doc: Any, schema: dict[str, Any]) -> None:
@@ -172,7 +172,7 @@ def test_prune_json(tmp_path: Path) -> None:
     [old] = doc["batches"]
     check(old, {"batch_id": int, "name": str, "created_at": str, "jobs": int})
     check(doc["deleted"], {"batches": int, "jobs": int, "events": int, "outputs": int, "notifications": int,
-                           "files": int, "kept": list})
+                           "files": int, "kept": list, "changed": list})
     assert (old["batch_id"], old["jobs"], doc["deleted"]["batches"], doc["deleted"]["jobs"]) == (1, 2, 1, 2)
 
 
@@ -216,6 +216,6 @@ def test_status_json(world: World) -> None:
 def test_submit_json(world: World, tmp_path: Path) -> None:
     manifest = str(write_manifest(tmp_path, world.env["RUNCOMFY_API_BASE"], items=1, styles=1, extra="budget_usd: 5\n"))
     planned = as_json(world, "submit", manifest, "--dry-run", "--json")
-    check(planned, {"jobs": int, "cached": int, "to_run": int, "estimated_cost_usd": NUMBER, "budget_usd": NUMBER,
-                    "over_budget": bool})
+    check(planned, {"jobs": int, "cached": int, "waiting": int, "paid_again": int, "to_run": int,
+                    "estimated_cost_usd": NUMBER, "budget_usd": NUMBER, "over_budget": bool})
     check(as_json(world, "submit", manifest, "--json"), {"batch_id": int, "jobs": int})

@@ -37,7 +37,8 @@ def test_dry_run_prices_then_reports_everything_cached(tmp_path: Path) -> None:
         assert not (home / "nanobatch.db").exists()  # a dry run writes nothing
         assert nanobatch(["run", manifest], home, tmp_path, **env).returncode == 0
         after = nanobatch(["submit", "--dry-run", "--json", manifest], home, tmp_path, **env)
-        assert json.loads(after.stdout) == {"jobs": 4, "cached": 4, "to_run": 0, "estimated_cost_usd": 0.0}
+        assert json.loads(after.stdout) == {"jobs": 4, "cached": 4, "waiting": 0, "to_run": 0, "paid_again": 0,
+                                              "estimated_cost_usd": 0.0}
         again = nanobatch(["run", manifest], home, tmp_path, **env)
         assert again.returncode == 0 and "cached" in again.stdout
         assert sim.stats()["submits"] == 4

@@ -97,3 +97,15 @@ def test_a_worker_without_a_token_exits_2_instead_of_failing_each_task(tmp_path:
     assert done.returncode == 2
     [line] = error_lines(done.stderr)
     assert "RUNCOMFY_API_TOKEN" in line
+
+
+def test_no_balance_pauses_the_batch_instead_of_failing_its_jobs(tmp_path: Path) -> None:
+    """402 (the balance spent) is a setup error like 401: no job fails, the batch is paused with the fix."""
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "0.1-0.3", "--balance", "0"]) as sim:
+        manifest = write_manifest(tmp_path, sim.base_url, items=5, styles=4)
+        done = nanobatch(["run", str(manifest)], home, tmp_path, RUNCOMFY_API_BASE=sim.base_url, RUNCOMFY_API_TOKEN="t")
+        assert done.returncode == 4, done.stdout + done.stderr
+        [line] = error_lines(done.stderr)
+        assert "402" in line and "top up the balance" in line and "nanobatch resume 1" in line
+        assert counts(home, tmp_path) == {"parked": 20}  # not one failed

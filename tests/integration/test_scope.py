@@ -64,3 +64,21 @@ def test_a_scoped_tick_does_not_poll_another_batchs_jobs_in_flight(tmp_path: Pat
         with rt.sessions() as session:
             polls = session.execute(select(Job.state, Job.polls).where(Job.batch_id == alpha)).all()
     assert polls == [("queued", 0)] * 4
+
+
+def test_a_scoped_tick_advances_the_jobs_its_batch_waits_for(tmp_path: Path, backend: Backend) -> None:
+    """Two runs of one manifest, the first gone after its submits: the second's worker finishes the
+    first's jobs in flight (its own wait for them) instead of waiting forever or paying again."""
+    journal = tmp_path / "journal.jsonl"
+    with running_simulator(SimulatorConfig(latency=(0.0, 0.0), journal=journal, journal_flush_seconds=0.05)) as sim:
+        rt = make_runtime(make_settings(tmp_path, backend.db_url, sim.base_url), backend.redis_url)
+        manifest = load_manifest(_manifest(tmp_path / "alpha", sim.base_url, "alpha", "jpeg"))
+        alpha = create_batch(rt.sessions, manifest, now=time.time())
+        beta = create_batch(rt.sessions, manifest, now=time.time())
+        tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batch_ids={alpha})  # its run gone after
+        deadline = time.monotonic() + 60
+        while not (_done(rt, alpha) and _done(rt, beta)):
+            assert time.monotonic() < deadline, (batch_status(rt.sessions, alpha), batch_status(rt.sessions, beta))
+            tick(rt, lambda job_ids, owner: advance_all(rt, job_ids, owner), batch_ids={beta})
+    assert [batch_status(rt.sessions, b).counts for b in (alpha, beta)] == [{"succeeded": 4}, {"cached": 4}]  # type: ignore[union-attr]
+    assert sorted(journal_submits(journal).values()) == [1] * 4

@@ -31,6 +31,7 @@ def world(tmp_path: Path) -> World:
     (errors.AuthError("bad token", status=401), ["HTTP 401", "RUNCOMFY_API_TOKEN"]),
     (errors.AuthError("not yours", status=403), ["HTTP 403", "RUNCOMFY_API_TOKEN"]),
     (REFUSED, ["connection refused", "RUNCOMFY_API_BASE"]),
+    (errors.PaymentRequired("insufficient balance", status=402), ["HTTP 402", "top up the balance"]),
     (errors.NotDelivered("x", unreachable="host name not found"), ["host name not found", "RUNCOMFY_API_BASE"]),
 ])
 def test_setup_errors_name_the_host_and_the_fix(exc: errors.ApiError, names: list[str]) -> None:
