@@ -40,7 +40,7 @@ def test_a_paused_batch_is_announced_once_in_slack_format_then_its_end(tmp_path:
                                   extra=notify_block(receiver, "[paused, finished]", "slack"))
         env = {"RUNCOMFY_API_BASE": sim.base_url}
         done = nanobatch(["run", str(manifest)], home, tmp_path, RUNCOMFY_API_TOKEN="wrong", **env)
-        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.returncode == 4, done.stdout + done.stderr
         assert len(receiver.bodies) == 1, receiver.bodies
         [paused] = receiver.bodies
         assert set(paused) == {"text"} and "batch 1 (test-batch) paused" in paused["text"]
