@@ -169,6 +169,12 @@ def _watch(batch_id: int, worker: LocalWorker, refresh: float, reach: Reachabili
     return status
 
 
+def pilot_next(batch_id: int) -> str:
+    """The one line that says how to go on from a pilot waiting for approval."""
+    return (f"Look at it (nanobatch serve), then: nanobatch pilot approve {batch_id} "
+            f"[--variant STYLE=NAME] or nanobatch pilot reject {batch_id}")
+
+
 def print_status(status: BatchStatus) -> None:
     """A table of the batch's counts by state, with cost and where the files are."""
     table = Table(title=f"batch {status.batch_id}: {status.name}", show_header=True)
@@ -188,14 +194,7 @@ def print_status(status: BatchStatus) -> None:
                        f"{status.waiting}")
     if status.uncertain_submits:
         _console.print(f"[yellow]uncertain submits (possible duplicate charges): {status.uncertain_submits}[/yellow]")
-    if status.paused:
-        left = status.counts.get(JobState.PARKED.value, 0)
-        _console.print(f"[yellow]paused: {status.paused}; {left} jobs parked, none failed by it. Once fixed, "
-                       f"continue with [bold]nanobatch resume {status.batch_id}[/bold][/yellow]")
-    elif status.parked:
-        left = status.counts.get(JobState.PARKED.value, 0)
-        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
-                       f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
+    _print_waiting(status)
     if status.counts.get("failed"):
         batch = status.batch_id
         _console.print(f"[red]{status.counts['failed']} jobs failed[/red]: see why with [bold]nanobatch report "
@@ -204,6 +203,21 @@ def print_status(status: BatchStatus) -> None:
         _console.print(f"[yellow]{status.counts['held']} jobs held after an uncertain submit: "
                        f"[bold]nanobatch retry {status.batch_id} --held[/bold] resubmits them[/yellow]")
     _console.print(f"files: {status.output_dir}")
+
+
+def _print_waiting(status: BatchStatus) -> None:
+    """Why jobs wait (a pause, a pilot, a budget) and how to go on; where the pilot is."""
+    left = status.counts.get(JobState.PARKED.value, 0)
+    if status.paused:
+        _console.print(f"[yellow]paused: {status.paused}; {left} jobs parked, none failed by it. Once fixed, "
+                       f"continue with [bold]nanobatch resume {status.batch_id}[/bold][/yellow]")
+    elif status.pilot_waiting:
+        _console.print(f"[yellow]{status.pilot}; {left} jobs wait unpaid. {pilot_next(status.batch_id)}[/yellow]")
+    elif status.parked:
+        _console.print(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
+                       f"[bold]nanobatch resume {status.batch_id} --budget <dollars>[/bold][/yellow]")
+    if status.pilot and not status.pilot_waiting:
+        _console.print(status.pilot)
 
 
 def watch_status(batch_id: int, *, interval: float = 1.0,
@@ -233,7 +247,9 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     held = status.counts.get(JobState.HELD.value, 0)
     if held:
         _console.print(f"[yellow]{held} job(s) held for a person to decide (uncertain submits)[/yellow]")
-    if status.parked:
+    if status.pilot_waiting:
+        _console.print(f"[yellow]{status.pilot}. {pilot_next(batch_id)}[/yellow]")
+    elif status.parked:
         _console.print(f"[yellow]{status.counts.get(JobState.PARKED.value, 0)} job(s) parked: {status.parked}; "
                        f"[bold]nanobatch resume {batch_id} --budget <dollars>[/bold] continues[/yellow]")
     return status

@@ -57,6 +57,7 @@ class LazyGroup(click.Group):
         "worker": "batch.cli.deploy:worker",
         "beat": "batch.cli.deploy:beat",
         "schedules": "batch.cli.deploy:schedules",
+        "pilot": "batch.cli.pilot:pilot",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -134,6 +135,8 @@ def submit_options(func: F) -> F:
         click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
         click.option("--dry-run", is_flag=True,
                      help="Print jobs to run, jobs cached and the estimated cost against the budget; write nothing."),
+        click.option("--pilot", "pilot", type=click.IntRange(min=1), metavar="N",
+                     help="Run a sample of N items x styles first; the rest waits for `nanobatch pilot approve`."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -146,12 +149,13 @@ def submit_options(func: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help='Print {"batch_id", "jobs"} as JSON.')
 @friendly_errors
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-           dry_run: bool, as_json: bool) -> None:
+           dry_run: bool, pilot: int | None, as_json: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
     if dry_run:
-        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json)
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json, pilot=pilot)
         return
-    batch_id, jobs = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
+    batch_id, jobs = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget,
+                          pilot=pilot)
     if as_json:
         click.echo(json.dumps({"batch_id": batch_id, "jobs": jobs}))
     else:
@@ -164,33 +168,44 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @friendly_errors
 def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-        dry_run: bool, concurrency: int) -> None:
+        dry_run: bool, pilot: int | None, concurrency: int) -> None:
     """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
 
-    Exits 0 when every job succeeded, 1 otherwise.
+    Exits 0 when every job succeeded, 4 when the batch waits for its pilot's approval (the line
+    printed says how to go on), 2 when a setup error paused it, 1 otherwise.
     """
     from batch.cli import console
 
     if dry_run:
-        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False, pilot=pilot)
         return
-    batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
+    batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget,
+                          pilot=pilot)
     _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency))
 
 
 def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
-           budget: float | None) -> tuple[int, int]:
+           budget: float | None, pilot: int | None) -> tuple[int, int]:
     """Store the manifest as a batch (``submit`` and ``run``), with a bar while cached jobs are reused."""
     from batch.store.batches import SubmitOptions
 
-    options = SubmitOptions(force=force, budget_usd=budget)
+    options = SubmitOptions(force=force, budget_usd=budget, pilot=pilot)
     with work_bar("reusing cached results") as progress:
         return service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
                               warn=_warn, on_progress=progress)
 
 
+EXIT_WAITING = 4  # the batch waits for a person: its pilot ended, the rest is parked until approved
+
+
 def _exit_after_run(status: BatchStatus) -> NoReturn:
-    """Exit 0 when every job succeeded, 2 with the reason when a setup error paused the batch, else 1."""
+    """Exit 0 when every job succeeded, 2 with the reason when a setup error paused the batch, 4 when
+    the batch waits for its pilot's approval, else 1."""
+    if status.pilot_waiting and not status.paused:
+        from batch.cli.console import pilot_next
+
+        click.echo(f"batch {status.batch_id}: {status.pilot}. {pilot_next(status.batch_id)}", err=True)
+        sys.exit(EXIT_WAITING)
     if status.paused:
         click.echo(f"error: batch {status.batch_id} paused: {status.paused}; "
                    f"then continue with: nanobatch resume {status.batch_id}", err=True)
@@ -198,9 +213,10 @@ def _exit_after_run(status: BatchStatus) -> NoReturn:
     sys.exit(0 if status.all_succeeded else 1)
 
 
-def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool) -> None:
+def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool,
+                   pilot: int | None) -> None:
     """``submit --dry-run`` and ``run --dry-run``: the plan, with the budget it would run under."""
-    plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget)
+    plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget, pilot=pilot)
     click.echo(json.dumps(plan.as_json()) if as_json else "\n".join(plan.lines()))
 
 
@@ -213,7 +229,8 @@ def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: fl
 def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int) -> None:
     """Continue BATCH after its workers died or its budget stopped it; safe to run twice.
 
-    Exits 0 when every job succeeded, 1 otherwise (0 with --detach).
+    Exits 0 when every job succeeded, 4 when the rest waits for a pilot's approval, 1 otherwise (0 with
+    --detach).
     """
     from batch.cli import console
     from batch.commands import operations

@@ -40,15 +40,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.core import retry
 from batch.core.cost import usd_number
 from batch.core.retry import Decision, GiveUp, Retry
+from batch.engine.gate import decide_gates
 from batch.errors import NotifyError
 from batch.store import jobs as store
 from batch.store import notifications as notes
-from batch.store import queries
+from batch.store import pilot, queries
 from batch.store.db import transaction
 from batch.store.models import Batch, Notification
 
 log = logging.getLogger(__name__)
 CHANNELS = ("webhook", "command")
+PILOT_PREFIX = "pilot-"  # the channels that tell of a pilot's end (its gate's verdict, or ready to look at)
 MAX_FAILURES_LISTED = 50
 ERROR_TAIL = 500
 SECRET_PREFIX = "RUNCOMFY_"  # RUNCOMFY_API_TOKEN, RUNCOMFY_API_TOKEN_FILE...
@@ -88,6 +90,12 @@ def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Poli
     policy = policy or Policy()
     sender = send or (lambda channel, block, summary: deliver(channel, block, summary, policy))
     enqueue_finished(sessions, now)
+    for batch_id in decide_gates(sessions, now):
+        with sessions() as session:
+            batch = session.get(Batch, batch_id)
+            block = batch.options.get("notify") if batch is not None else None
+        if block:
+            _add_rows(sessions, batch_id, block, now, prefix=PILOT_PREFIX)
     sent = 0
     for note_id in _due(sessions, now):
         if _claim(sessions, note_id, now, policy):
@@ -104,10 +112,10 @@ def enqueue_finished(sessions: sessionmaker[Session], now: float) -> list[int]:
     return [batch_id for batch_id, _ in finished]
 
 
-def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: float) -> None:
+def _add_rows(sessions: sessionmaker[Session], batch_id: int, block: Any, now: float, prefix: str = "") -> None:
     channels = [c for c in CHANNELS if isinstance(block, dict) and block.get(c)]
     base = {"batch_id": batch_id, "attempts": 0, "next_attempt_at": now, "created_at": now}
-    rows = [{**base, "channel": c, "state": "pending"} for c in channels]
+    rows = [{**base, "channel": prefix + c, "state": "pending"} for c in channels]
     if not rows:
         rows = [{**base, "channel": "none", "state": "failed",
                  "last_error": "notify: needs webhook: (a URL) and/or command: (a shell command)"}]
@@ -136,6 +144,9 @@ def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: 
             return 0
         note, batch = found
         summary = summarize(session, batch)
+        if note.channel.startswith(PILOT_PREFIX):
+            trial = pilot.progress(session, batch)
+            summary["event"], summary["pilot"] = "pilot", None if trial is None else trial.text()
     try:
         sender(note.channel, dict(batch.options.get("notify") or {}), summary)
     except NotifyError as exc:
@@ -181,6 +192,7 @@ def summarize(session: Session, batch: Batch) -> dict[str, Any]:
 
 def deliver(channel: str, block: dict[str, Any], summary: dict[str, Any], policy: Policy) -> None:
     """Send ``summary`` on ``channel`` as the notify block says; NotifyError when it did not go through."""
+    channel = channel.removeprefix(PILOT_PREFIX)
     if channel == "webhook":
         post_webhook(str(block["webhook"]), summary, policy.webhook_timeout)
     elif channel == "command":

@@ -18,7 +18,8 @@ DUE_BATCH = 100
 
 def finished_unnotified(session: Session) -> list[tuple[int, dict[str, Any]]]:
     """(id, options) of the batches that asked for a notification, have no row yet and whose jobs are all terminal."""
-    has_rows = select(Notification.id).where(Notification.batch_id == Batch.id).exists()
+    has_rows = select(Notification.id).where(Notification.batch_id == Batch.id,
+                                             Notification.channel.not_like("pilot-%")).exists()
     candidates = session.execute(
         select(Batch.id, Batch.options).where(Batch.options["notify"].as_string().is_not(None), ~has_rows)
     ).all()

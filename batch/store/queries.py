@@ -17,7 +17,7 @@ from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
-from batch.store import owners
+from batch.store import owners, pilot
 from batch.store.models import Batch, Job, Output
 from batch.store.reviews import counts as review_counts
 
@@ -47,12 +47,16 @@ class BatchStatus(StateCounts):
     reviews: dict[str, int] | None = None  # jobs currently approved / rejected
     paused: str | None = None  # why the circuit breaker paused the batch (a setup error), until resume
     waiting: int = 0  # pending jobs waiting for an identical job under way (not paid twice)
+    pilot: str | None = None  # where the pilot is ("pilot 24/24 done, waiting for approval"), if there is one
+    pilot_waiting: bool = False  # the pilot has ended and the rest of the batch waits for a person
+    gate_due: bool = False  # the pilot has ended and its automatic gate is about to decide
 
     @property
     def settled(self) -> bool:
-        """True when nothing will move without a person: every job terminal, held or parked."""
+        """True when nothing will move without a person: every job terminal, held or parked (and no
+        pilot gate about to release the rest)."""
         moving = sum(n for s, n in self.counts.items() if JobState(s) not in TERMINAL | WAITING)
-        return moving == 0
+        return moving == 0 and not self.gate_due
 
     @property
     def done(self) -> bool:
@@ -69,7 +73,8 @@ class BatchStatus(StateCounts):
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
                 "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {},
-                "paused": self.paused, "waiting_on_identical": self.waiting}
+                "paused": self.paused, "waiting_on_identical": self.waiting, "pilot": self.pilot,
+                "pilot_waiting": self.pilot_waiting}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -81,9 +86,12 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         counts, uncertain = store.state_totals(session, batch_id)
         reviewed = review_counts(session, batch_id)
         waiting = owners.waiting(session, batch_id) if counts.get(JobState.PENDING.value) else 0
+        trial = pilot.progress(session, batch)
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
-                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), waiting)
+                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), waiting,
+                       None if trial is None else trial.text(), trial is not None and trial.waiting,
+                       trial is not None and trial.gate_due)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

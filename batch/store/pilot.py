@@ -1,0 +1,165 @@
+"""The pilot's rows: the rest of a batch parked while its sample runs, then released or cancelled.
+
+A batch with a pilot keeps it in ``batches.options["pilot"]``: ``size``, ``max_failed`` (the
+gate's share, None for a person), and once decided ``decision`` (``approved``, ``rejected`` or
+``stopped``), ``by``, ``at``, ``reason`` and ``variants`` (style -> the variant chosen). The jobs of
+the sample carry ``jobs.pilot``; every other job waits ``parked`` with ``WAITING`` as its reason
+until the decision. Job states move only through ``store.jobs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from batch.core.pilot import progress_text
+from batch.core.states import TERMINAL, JobState
+from batch.store import jobs as store
+from batch.store.models import Batch, Job
+
+S = JobState
+WAITING = "waiting for the pilot's approval"
+APPROVED, REJECTED, STOPPED = "approved", "rejected", "stopped"
+
+
+def options(batch: Batch) -> dict[str, Any] | None:
+    """The batch's pilot block, or None when it has no pilot."""
+    found = batch.options.get("pilot")
+    return found if isinstance(found, dict) else None
+
+
+def undecided(batch: Batch) -> bool:
+    """True while the batch has a pilot that nobody (and no gate) has decided on."""
+    pilot = options(batch)
+    return pilot is not None and not pilot.get("decision")
+
+
+def start(session: Session, batch_id: int, pilot: dict[str, Any], *, now: float) -> int:
+    """Record the pilot on the batch and park every pending job outside it; how many were parked."""
+    batch = session.get(Batch, batch_id)
+    assert batch is not None
+    batch.options = {**batch.options, "pilot": pilot, "parked": WAITING, "parked_at": now}
+    return len(store.transition_all(session, batch_id, S.PENDING, S.PARKED, now=now, detail=WAITING,
+                                    only=Job.pilot.is_(False)))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a batch's pilot is: its jobs, how many ended, how many failed, and the decision."""
+
+    jobs: int
+    done: int
+    failed: int
+    decision: str | None
+    automatic: bool
+    variants: dict[str, str]
+    by: str | None = None
+    reason: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True when every pilot job has ended."""
+        return self.done >= self.jobs
+
+    @property
+    def waiting(self) -> bool:
+        """True when the pilot has ended and the rest waits for a person."""
+        return self.finished and self.decision in (None, STOPPED) and not (self.automatic and not self.decision)
+
+    @property
+    def gate_due(self) -> bool:
+        """True when the pilot has ended and its automatic gate has not decided yet."""
+        return self.finished and self.automatic and not self.decision
+
+    def text(self) -> str:
+        """``pilot 24/24 done, waiting for approval``, or the decision."""
+        decision = None
+        if self.decision == APPROVED:
+            chosen = ", ".join(f"{style}={name}" for style, name in sorted(self.variants.items()))
+            decision = f"approved by {self.by}" + (f" ({chosen})" if chosen else "")
+        elif self.decision == REJECTED:
+            decision = f"rejected by {self.by}: the rest cancelled unpaid"
+        elif self.decision == STOPPED:
+            decision = f"stopped: {self.reason}; waiting for approval"
+        elif self.gate_due:
+            decision = "its gate is deciding"
+        return progress_text(self.done, self.jobs, decision)
+
+
+def progress(session: Session, batch: Batch) -> Progress | None:
+    """The batch's pilot progress (one scan of its pilot jobs), or None when it has no pilot."""
+    pilot = options(batch)
+    if pilot is None:
+        return None
+    rows = session.execute(select(Job.state, func.count()).where(Job.batch_id == batch.id, Job.pilot.is_(True))
+                           .group_by(Job.state)).all()
+    jobs = sum(n for _, n in rows)
+    done = sum(n for state, n in rows if S(state) in TERMINAL)
+    failed = sum(n for state, n in rows if state == S.FAILED.value)
+    return Progress(jobs, done, failed, pilot.get("decision"), pilot.get("max_failed") is not None,
+                    dict(pilot.get("variants") or {}), pilot.get("by"), pilot.get("reason"))
+
+
+def undecided_batches(session: Session) -> list[int]:
+    """Batches not cancelled nor finished with a pilot that nobody (and no gate) decided on yet."""
+    rows = session.execute(select(Batch.id, Batch.options).where(Batch.cancelled_at.is_(None),
+                                                                 Batch.finished_at.is_(None))).all()
+    return [batch_id for batch_id, found in rows if isinstance(found.get("pilot"), dict)
+            and not found["pilot"].get("decision")]
+
+
+def locked(session: Session, batch_id: int) -> Batch | None:
+    """The batch row, locked for this transaction where the database can (two gates never both decide)."""
+    return session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
+
+
+def variants(session: Session, batch_id: int) -> dict[str, list[str]]:
+    """Style -> its prompt variants, for the batch's styles that have some."""
+    rows = session.execute(select(Job.style, Job.variant).where(Job.batch_id == batch_id, Job.variant.is_not(None))
+                           .distinct().order_by(Job.style, Job.variant)).all()
+    found: dict[str, list[str]] = {}
+    for style, variant in rows:
+        found.setdefault(style or "", []).append(str(variant))
+    return found
+
+
+def decide(session: Session, batch_id: int, decision: str, *, by: str, now: float,
+           chosen: dict[str, str] | None = None, reason: str | None = None) -> tuple[int, int]:
+    """Record the decision and move the waiting jobs; (jobs released, jobs cancelled unpaid).
+
+    ``approved``: the waiting jobs of an unchosen variant are cancelled, the others pending, due now.
+    ``rejected``: every waiting job cancelled. ``stopped``: only recorded (the rest keeps waiting).
+    """
+    batch = session.get(Batch, batch_id)
+    assert batch is not None
+    pilot = {**(options(batch) or {}), "decision": decision, "by": by, "at": now, "reason": reason,
+             "variants": dict(chosen or {})}
+    batch.options = {**batch.options, "pilot": pilot}
+    if decision == STOPPED:
+        batch.options = {**batch.options, "parked": f"{reason}; {WAITING}"}
+        return 0, 0
+    batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at")}
+    unchosen = [and_(Job.style == style, Job.variant != name) for style, name in (chosen or {}).items()]
+    cancel_only = None if decision == REJECTED else or_(*unchosen) if unchosen else None
+    cancelled: list[int] = []
+    if decision == REJECTED or cancel_only is not None:
+        detail = f"pilot {decision} by {by}" + ("" if decision == REJECTED else ": another variant was chosen")
+        cancelled = store.transition_all(session, batch_id, S.PARKED, S.CANCELLED, now=now, detail=detail,
+                                         only=cancel_only)
+    released = [] if decision == REJECTED else store.transition_all(
+        session, batch_id, S.PARKED, S.PENDING, now=now, detail=f"pilot approved by {by}", next_action_at=now)
+    return len(released), len(cancelled)
+
+
+def resume(session: Session, batch_id: int, now: float) -> int:
+    """``resume``: release the parked jobs, except the rest of a pilot nobody approved; how many."""
+    batch = session.get(Batch, batch_id)
+    assert batch is not None
+    pilot = options(batch)
+    if pilot is None or pilot.get("decision") in (APPROVED, REJECTED):
+        return store.unpark(session, batch_id, now)
+    still = batch.options.get("parked") if pilot.get("decision") == STOPPED else WAITING
+    return store.unpark(session, batch_id, now, only=Job.pilot.is_(True), still=str(still))
