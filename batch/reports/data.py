@@ -22,7 +22,7 @@ from batch.core.cost import usd_float, usd_number
 from batch.core.progress import iso_utc
 from batch.errors import InputError
 from batch.files.atomic import atomic_file
-from batch.store import queries, reviews
+from batch.store import pilot, queries, reviews
 from batch.store.models import Job, Output
 from batch.store.queries import BatchSummary
 from batch.store.reviews import Decision
@@ -33,6 +33,7 @@ COLUMNS: tuple[str, ...] = (
     "id", "state", "prompt", "inputs", "aspect_ratio", "resolution", "output_format",
     "outputs", "objects", "sha256", "size", "bytes", "cost", "created_at", "submitted_at", "completed_at",
     "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error", "review", "review_note",
+    "pilot", "variant",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
 # "objects": the outputs' copies in the batch's bucket (output_dir: s3://...), "" for local-only ones.
@@ -48,10 +49,11 @@ class BatchHeader(BatchSummary):
 
     output_dir: str
     storage: Mapping[str, Any] | None = None  # the manifest's storage settings: its bucket's endpoint, region
+    pilot: str | None = None  # where the pilot is, or who decided on it, when and which variants
 
     def as_json(self) -> dict[str, Any]:
         """The ``batch`` object of the JSON report."""
-        return {**super().as_json(), "output_dir": self.output_dir}
+        return {**super().as_json(), "output_dir": self.output_dir, "pilot": self.pilot}
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None)
         "seconds": seconds, "attempts": job.attempts, "submits": job.submits,
         "uncertain_submits": job.uncertain_submits, "error": job.error,
         "review": review.decision if review else None, "review_note": review.note if review else None,
+        "pilot": job.pilot, "variant": job.variant,
     }
 
 
@@ -95,11 +98,14 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         name, created_at, output_dir = batch.name, batch.created_at, batch.output_dir
         storage = (batch.options or {}).get("storage")
         charged = usd_float(batch.charged_usd)
+        trial = pilot.progress(session, batch)
+        decided_at = (pilot.options(batch) or {}).get("at")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     # the batch's total: a retried job's earlier runs were paid too, though its row shows its last
-    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir, storage), rows)
+    said = None if trial is None else trial.text() + (f" at {iso_utc(decided_at)}" if trial.decision else "")
+    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir, storage, said), rows)
 
 
 def _csv_value(column: str, value: Any) -> Any:

@@ -58,6 +58,7 @@ class Progress:
     variants: dict[str, str]
     by: str | None = None
     reason: str | None = None
+    set_aside: int = 0  # jobs of the variants not chosen, cancelled unpaid: the batch is complete without them
 
     @property
     def finished(self) -> bool:
@@ -99,8 +100,16 @@ def progress(session: Session, batch: Batch) -> Progress | None:
     jobs = sum(n for _, n in rows)
     done = sum(n for state, n in rows if S(state) in TERMINAL)
     failed = sum(n for state, n in rows if state == S.FAILED.value)
+    chosen: dict[str, str] = dict(pilot.get("variants") or {})
+    set_aside = session.scalar(select(func.count()).where(
+        Job.batch_id == batch.id, Job.state == S.CANCELLED.value, _unchosen(chosen))) if chosen else 0
     return Progress(jobs, done, failed, pilot.get("decision"), pilot.get("max_failed") is not None,
-                    dict(pilot.get("variants") or {}), pilot.get("by"), pilot.get("reason"))
+                    chosen, pilot.get("by"), pilot.get("reason"), int(set_aside or 0))
+
+
+def _unchosen(chosen: dict[str, str]) -> Any:
+    """The condition on jobs of a variant not chosen (``chosen``: style -> variant)."""
+    return or_(*(and_(Job.style == style, Job.variant != name) for style, name in chosen.items()))
 
 
 def undecided_batches(session: Session) -> list[int]:
@@ -142,8 +151,7 @@ def decide(session: Session, batch_id: int, decision: str, *, by: str, now: floa
         batch.options = {**batch.options, "parked": f"{reason}; {WAITING}"}
         return 0, 0
     batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at")}
-    unchosen = [and_(Job.style == style, Job.variant != name) for style, name in (chosen or {}).items()]
-    cancel_only = None if decision == REJECTED else or_(*unchosen) if unchosen else None
+    cancel_only = None if decision == REJECTED else _unchosen(chosen) if chosen else None
     cancelled: list[int] = []
     if decision == REJECTED or cancel_only is not None:
         detail = f"pilot {decision} by {by}" + ("" if decision == REJECTED else ": another variant was chosen")

@@ -50,6 +50,7 @@ class BatchStatus(StateCounts):
     pilot: str | None = None  # where the pilot is ("pilot 24/24 done, waiting for approval"), if there is one
     pilot_waiting: bool = False  # the pilot has ended and the rest of the batch waits for a person
     gate_due: bool = False  # the pilot has ended and its automatic gate is about to decide
+    set_aside: int = 0  # jobs of prompt variants the pilot did not choose: cancelled unpaid, not missed
 
     @property
     def settled(self) -> bool:
@@ -65,8 +66,8 @@ class BatchStatus(StateCounts):
 
     @property
     def all_succeeded(self) -> bool:
-        """True when every job ended succeeded (or cached)."""
-        return self.succeeded == self.total
+        """True when every job ended succeeded (or cached), but those of the variants not chosen."""
+        return self.succeeded + self.set_aside == self.total
 
     def as_json(self) -> dict[str, Any]:
         """The ``status --json`` document."""
@@ -91,7 +92,7 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
                        parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), waiting,
                        None if trial is None else trial.text(), trial is not None and trial.waiting,
-                       trial is not None and trial.gate_due)
+                       trial is not None and trial.gate_due, 0 if trial is None else trial.set_aside)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

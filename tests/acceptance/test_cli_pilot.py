@@ -16,7 +16,7 @@ from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.simulator.journal import body_sha256
 from tests.acceptance.test_cli import nanobatch
-from tests.helpers import journal_submits, write_manifest
+from tests.helpers import SAMPLES, journal_submits, write_manifest
 
 ITEMS, STYLES, PILOT = 10, 3, 6
 JOBS = ITEMS * STYLES
@@ -133,3 +133,96 @@ def test_a_bad_pilot_block_is_an_error_at_its_line(tmp_path: Path) -> None:
     size_line = lines.index("  size: 0") + 1
     assert f"jobs.yaml:{size_line}: pilot.size: must be a whole number greater than 0" in done.stderr
     assert f"jobs.yaml:{size_line + 1}: pilot.gate.max_failed: must be a share" in done.stderr
+
+
+def _variants_manifest(folder: Path, base_url: str, items: int) -> Path:
+    """``studio`` with two prompt variants, ``plain`` without; a pilot of 4 items x styles."""
+    lines = "\n".join(f"    - {{sku: sku-{i:03d}, image: {SAMPLES[i % len(SAMPLES)]}}}" for i in range(items))
+    path = folder / "jobs.yaml"
+    path.write_text(f"""name: variants
+output_dir: {folder / 'out'}
+pilot: {{size: 4}}
+defaults: {{resolution: 1K, output_format: png}}
+matrix:
+  items:
+{lines}
+  styles:
+    - name: studio
+      variants:
+        - {{name: warm, prompt: "studio shot, warm light"}}
+        - {{name: neutral, prompt: "studio shot, neutral white"}}
+    - {{name: plain, prompt: "plain background"}}
+  image_urls: ["{base_url}/samples/{{image}}"]
+""")
+    return path
+
+
+def test_variants_are_chosen_per_style_and_the_others_never_paid_beyond_the_pilot(tmp_path: Path) -> None:
+    home, journal, items = tmp_path / "home", tmp_path / "journal.jsonl", 6  # 6 images: no two jobs alike
+    with spawn_simulator(["--latency", "0.1-0.3", "--workers", "8", "--journal", str(journal)]) as sim:
+        env = _sim_env(sim.base_url)
+        manifest = _variants_manifest(tmp_path, sim.base_url, items)
+        first = nanobatch(["run", str(manifest)], home, tmp_path, **env)
+        assert first.returncode == WAITING, first.stdout + first.stderr
+        assert "pilot 6/6 done, waiting for approval" in first.stderr  # 2 studio items x 2 variants + 2 plain
+        unchosen = nanobatch(["pilot", "approve", "1"], home, tmp_path, **env)
+        assert unchosen.returncode == 2 and "--variant studio=neutral|warm" in unchosen.stderr
+        unknown = nanobatch(["pilot", "approve", "1", "--variant", "studio=cold"], home, tmp_path, **env)
+        assert unknown.returncode == 2 and "has the variants neutral, warm" in unknown.stderr
+        approved = nanobatch(["pilot", "approve", "1", "--variant", "studio=neutral"], home, tmp_path,
+                             NANOBATCH_REVIEWER="alice", **env)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+        assert f"{items - 2} jobs of the other variants cancelled unpaid" in approved.stdout
+    specs = {spec.id: spec for spec in load_manifest(manifest).jobs}
+    submits = _submits_by_job(manifest, journal)
+    report = tmp_path / "report.json"
+    assert nanobatch(["report", "1", "-o", str(report)], home, tmp_path).returncode == 0
+    doc = json.loads(report.read_text())
+    rows = {row["id"]: row for row in doc["jobs"]}
+    for job_id, spec in specs.items():
+        row = rows[job_id]
+        if spec.variant == "warm" and not row["pilot"]:
+            assert submits[job_id] == 0 and row["state"] == "cancelled", job_id  # never paid beyond the pilot
+        else:
+            assert submits[job_id] == 1 and row["state"] == "succeeded", job_id
+    assert sum(row["pilot"] for row in rows.values()) == 6
+    assert sum(submits.values()) == 6 + (items - 2) * 2  # the pilot, then one variant of studio and plain
+    assert doc["batch"]["pilot"].startswith("pilot 6/6 done, approved by alice (studio=neutral) at ")
+    shown = nanobatch(["status", "1"], home, tmp_path)
+    assert "approved by alice (studio=neutral)" in shown.stdout
+
+
+def _gated(tmp_path: Path, sim_args: list[str]) -> tuple[int, str, list[dict[str, object]], dict[str, int], Path]:
+    """Run the test manifest under ``pilot: {size: 6, gate: {max_failed: 10%}}`` with a notify command;
+    (exit status, stderr, the notifications received, submits by job id, manifest)."""
+    journal, notes = tmp_path / "journal.jsonl", tmp_path / "notes.jsonl"
+    gate = (f"pilot: {{size: {PILOT}, gate: {{max_failed: 10%}}}}\n"
+            f"notify: {{command: \"cat >> {notes}; echo >> {notes}\"}}\n")
+    with spawn_simulator(["--latency", "0.1-0.3", "--workers", "8", "--journal", str(journal), *sim_args]) as sim:
+        manifest = write_manifest(tmp_path, sim.base_url, items=ITEMS, styles=STYLES, extra=gate)
+        done = nanobatch(["run", str(manifest)], tmp_path / "home", tmp_path,
+                         **_sim_env(sim.base_url, NANOBATCH_NOTIFY_SECONDS="0.3", NANOBATCH_MAX_ATTEMPTS="1"))
+    received = [json.loads(line) for line in notes.read_text().splitlines() if line.strip()] if notes.exists() else []
+    return done.returncode, done.stderr, received, _submits_by_job(manifest, journal), manifest
+
+
+def test_a_pilot_that_passes_its_gate_goes_on_alone(tmp_path: Path) -> None:
+    code, said, received, submits, _ = _gated(tmp_path, [])
+    assert code == 0, said
+    assert set(submits.values()) == {1} and len(submits) == JOBS
+    pilot_notes = [n for n in received if n.get("event") == "pilot"]
+    assert len(pilot_notes) == 1
+    assert str(pilot_notes[0]["pilot"]).startswith(f"pilot {PILOT}/{PILOT} done, approved by gate")
+    assert _status(tmp_path / "home", tmp_path, 1)["counts"] == {"succeeded": JOBS}
+
+
+def test_a_pilot_that_fails_its_gate_stops_and_says_why(tmp_path: Path) -> None:
+    code, said, received, submits, _ = _gated(tmp_path, ["--fail-rate", "1"])
+    assert code == WAITING, said
+    reason = f"the pilot failed its gate: {PILOT} of {PILOT} jobs failed (100% > max_failed 10%)"
+    assert reason in said and "nanobatch pilot approve 1" in said
+    assert sum(submits.values()) == PILOT  # the rest never submitted
+    pilot_notes = [n for n in received if n.get("event") == "pilot"]
+    assert len(pilot_notes) == 1 and reason in str(pilot_notes[0]["pilot"])
+    status = _status(tmp_path / "home", tmp_path, 1)
+    assert status["counts"] == {"failed": PILOT, "parked": JOBS - PILOT} and status["pilot_waiting"]
