@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from batch.core.pilot import progress_text
 from batch.core.states import TERMINAL, JobState
 from batch.store import jobs as store
-from batch.store.models import Batch, Job
+from batch.store import reviews
+from batch.store.models import Batch, Job, Output
 
 S = JobState
 WAITING = "waiting for the pilot's approval"
@@ -160,6 +161,45 @@ def decide(session: Session, batch_id: int, decision: str, *, by: str, now: floa
     released = [] if decision == REJECTED else store.transition_all(
         session, batch_id, S.PARKED, S.PENDING, now=now, detail=f"pilot approved by {by}", next_action_at=now)
     return len(released), len(cancelled)
+
+
+@dataclass(frozen=True)
+class PilotJob:
+    """A pilot job as the pilot page shows it: where it stands, its first file and its review."""
+
+    id: int
+    key: str
+    state: str
+    style: str
+    variant: str | None
+    prompt: str
+    output_id: int | None
+    decision: str | None
+
+
+def sheet(session: Session, batch_id: int) -> list[tuple[str, list[PilotJob]]]:
+    """The pilot's jobs grouped by item and style (its variants side by side), each group labelled
+    with its first job's input; in job order."""
+    decided = reviews.latest(session, batch_id)
+    first_file = {job_id: output_id for job_id, output_id in session.execute(
+        select(Output.job_id, func.min(Output.id)).join(Job, Job.id == Output.job_id)
+        .where(Job.batch_id == batch_id, Job.pilot.is_(True)).group_by(Output.job_id)).all()}
+    groups: dict[tuple[str, str], list[PilotJob]] = {}
+    rows = session.execute(select(Job.id, Job.key, Job.state, Job.style, Job.variant, Job.inputs)
+                           .where(Job.batch_id == batch_id, Job.pilot.is_(True)).order_by(Job.id)).all()
+    for row in rows:
+        urls = " ".join(str(u) for u in (row.inputs or {}).get("image_urls", []))
+        found = decided.get(row.id)
+        groups.setdefault((row.style or "", urls), []).append(PilotJob(
+            row.id, row.key, row.state, row.style or "", row.variant, str((row.inputs or {}).get("prompt", "")),
+            first_file.get(row.id), found.decision if found else None))
+    return [(f"{style} · {_unit_name(jobs[0])}", jobs) for (style, _), jobs in groups.items()]
+
+
+def _unit_name(job: PilotJob) -> str:
+    """The job's key without its variant's suffix: what the variants of one item share."""
+    suffix = f"-{job.variant}"
+    return job.key[:-len(suffix)] if job.variant and job.key.endswith(suffix) else job.key
 
 
 def resume(session: Session, batch_id: int, now: float) -> int:
