@@ -1,8 +1,9 @@
 """Schedules honour the pilot (issue 22): each night's batch runs its own pilot, and its gate decides
-alone in the workers' periodic pass (``engine.notify.notify_finished``)."""
+alone in the workers' periodic pass (``engine.notify.notify_finished``), or tells that it is ready."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from batch.schedules.firing import RunState, fire_schedules
 from batch.simulator import SimulatorHandle
 from batch.store.models import Job
 from tests.conftest import Backend
-from tests.helpers import make_runtime, make_settings, write_manifest
+from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 from tests.integration.test_schedules import DAY, SLOT
 
 ITEMS, STYLES, PILOT = 6, 2, 4
@@ -52,3 +53,22 @@ def test_each_nights_batch_runs_its_own_pilot_and_its_gate_goes_on_alone(tmp_pat
         assert {state for _, state, _ in _jobs(rt.sessions, batch_id)} <= DONE
     first, second = (_jobs(rt.sessions, b) for b in made)
     assert [(key, pilot) for key, _, pilot in first] == [(key, pilot) for key, _, pilot in second]  # same sample
+
+
+def test_a_review_gate_says_once_that_the_pilot_is_ready_and_waits(tmp_path: Path, sqlite_url: str,
+                                                                   sim: SimulatorHandle) -> None:
+    notes = tmp_path / "notes.jsonl"
+    manifest = write_manifest(tmp_path, sim.base_url, items=ITEMS, styles=STYLES,
+                              extra=f"pilot: {{size: {PILOT}, gate: review}}\n"
+                                    f"notify: {{command: \"cat >> {notes}; echo >> {notes}\"}}\n")
+    rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url))
+    batch_id = submit_manifest(rt, manifest, rt.clock())
+    notify_finished(rt.sessions, rt.clock())
+    assert not notes.exists()  # the pilot has not ended yet
+    drain(rt, batch_id)
+    for _ in range(3):
+        notify_finished(rt.sessions, rt.clock())
+    received = [json.loads(line) for line in notes.read_text().splitlines() if line.strip()]
+    ready = ("pilot", f"pilot {PILOT}/{PILOT} done, waiting for approval")
+    assert [(n["event"], n["pilot"]) for n in received] == [ready]  # once, though three passes ran
+    assert {state for _, state, pilot in _jobs(rt.sessions, batch_id) if not pilot} == {"parked"}  # still waits
