@@ -99,12 +99,11 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         storage = (batch.options or {}).get("storage")
         charged = usd_float(batch.charged_usd)
         trial = pilot.progress(session, batch)
-        decided_at = (pilot.options(batch) or {}).get("at")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     # the batch's total: a retried job's earlier runs were paid too, though its row shows its last
-    said = None if trial is None else trial.text() + (f" at {iso_utc(decided_at)}" if trial.decision else "")
+    said = None if trial is None else trial.text()
     return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir, storage, said), rows)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from batch.core.pilot import progress_text
+from batch.core.progress import iso_utc
 from batch.core.states import TERMINAL, JobState
 from batch.store import jobs as store
 from batch.store import reviews
@@ -60,6 +61,7 @@ class Progress:
     by: str | None = None
     reason: str | None = None
     set_aside: int = 0  # jobs of the variants not chosen, cancelled unpaid: the batch is complete without them
+    at: float | None = None  # when it was decided
 
     @property
     def finished(self) -> bool:
@@ -81,9 +83,9 @@ class Progress:
         decision = None
         if self.decision == APPROVED:
             chosen = ", ".join(f"{style}={name}" for style, name in sorted(self.variants.items()))
-            decision = f"approved by {self.by}" + (f" ({chosen})" if chosen else "")
+            decision = f"approved by {self.by} at {iso_utc(self.at)}" + (f" ({chosen})" if chosen else "")
         elif self.decision == REJECTED:
-            decision = f"rejected by {self.by}: the rest cancelled unpaid"
+            decision = f"rejected by {self.by} at {iso_utc(self.at)}: the rest cancelled unpaid"
         elif self.decision == STOPPED:
             decision = f"stopped: {self.reason}; waiting for approval"
         elif self.gate_due:
@@ -105,7 +107,7 @@ def progress(session: Session, batch: Batch) -> Progress | None:
     set_aside = session.scalar(select(func.count()).where(
         Job.batch_id == batch.id, Job.state == S.CANCELLED.value, _unchosen(chosen))) if chosen else 0
     return Progress(jobs, done, failed, pilot.get("decision"), pilot.get("max_failed") is not None,
-                    chosen, pilot.get("by"), pilot.get("reason"), int(set_aside or 0))
+                    chosen, pilot.get("by"), pilot.get("reason"), int(set_aside or 0), pilot.get("at"))
 
 
 def _unchosen(chosen: dict[str, str]) -> Any:

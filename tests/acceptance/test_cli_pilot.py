@@ -8,6 +8,7 @@ parked, unpaid, until ``nanobatch pilot approve`` (the rest runs, the pilot's re
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -187,9 +188,10 @@ def test_variants_are_chosen_per_style_and_the_others_never_paid_beyond_the_pilo
             assert submits[job_id] == 1 and row["state"] == "succeeded", job_id
     assert sum(row["pilot"] for row in rows.values()) == 6
     assert sum(submits.values()) == 6 + (items - 2) * 2  # the pilot, then one variant of studio and plain
-    assert doc["batch"]["pilot"].startswith("pilot 6/6 done, approved by alice (studio=neutral) at ")
-    shown = nanobatch(["status", "1"], home, tmp_path)
-    assert "approved by alice (studio=neutral)" in shown.stdout
+    said = doc["batch"]["pilot"]
+    assert re.fullmatch(r"pilot 6/6 done, approved by alice at \S+Z \(studio=neutral\)", said), said
+    shown = nanobatch(["status", "1", "--json"], home, tmp_path)
+    assert json.loads(shown.stdout)["pilot"] == said
 
 
 def _gated(tmp_path: Path, sim_args: list[str]) -> tuple[int, str, list[dict[str, object]], dict[str, int], Path]:
