@@ -228,3 +228,17 @@ def test_a_pilot_that_fails_its_gate_stops_and_says_why(tmp_path: Path) -> None:
     assert len(pilot_notes) == 1 and reason in str(pilot_notes[0]["pilot"])
     status = _status(tmp_path / "home", tmp_path, 1)
     assert status["counts"] == {"failed": PILOT, "parked": JOBS - PILOT} and status["pilot_waiting"]
+
+
+def test_a_pilot_of_a_batch_already_run_pays_nothing_again(tmp_path: Path) -> None:
+    home, journal = tmp_path / "home", tmp_path / "journal.jsonl"
+    with spawn_simulator(["--latency", "0.1-0.3", "--workers", "8", "--journal", str(journal)]) as sim:
+        env = _sim_env(sim.base_url)
+        manifest = write_manifest(tmp_path, sim.base_url, items=ITEMS, styles=STYLES)
+        assert nanobatch(["run", str(manifest)], home, tmp_path, **env).returncode == 0
+        again = nanobatch(["run", str(manifest), "--pilot", str(PILOT)], home, tmp_path, **env)
+        assert again.returncode == WAITING, again.stdout + again.stderr
+        approved = nanobatch(["pilot", "approve", "2"], home, tmp_path, **env)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert set(_submits_by_job(manifest, journal).values()) == {1}  # the first batch's submits only
+    assert _status(home, tmp_path, 2)["counts"] == {"cached": JOBS}
