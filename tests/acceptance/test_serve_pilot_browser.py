@@ -29,6 +29,8 @@ def test_choose_a_variant_and_approve_the_pilot_in_the_browser(tmp_path: Path, p
         drain(rt, batch_id, timeout=120)  # the pilot runs; the rest stays parked
         state = WebState(rt.sessions, ThumbCache(tmp_path / "thumbs"), PriceTable(), "csrf-" + "x" * 20, "alice")
         with background_server(build_app(state)) as base:
+            page.goto(f"{base}/")
+            assert page.text_content(f"#batch-{batch_id} .pilot") == "pilot 6/6 done, waiting for approval"
             page.goto(f"{base}/batch/{batch_id}")
             page.wait_for_selector("#pilot-link")
             assert page.text_content("#pilot-link") == "pilot 6/6 done, waiting for approval"
