@@ -116,11 +116,10 @@ def _unchosen(chosen: dict[str, str]) -> Any:
 
 
 def undecided_batches(session: Session) -> list[int]:
-    """Batches not cancelled nor finished with a pilot that nobody (and no gate) decided on yet."""
-    rows = session.execute(select(Batch.id, Batch.options).where(Batch.cancelled_at.is_(None),
-                                                                 Batch.finished_at.is_(None))).all()
-    return [batch_id for batch_id, found in rows if isinstance(found.get("pilot"), dict)
-            and not found["pilot"].get("decision")]
+    """Batches not cancelled with a pilot that nobody (and no gate) decided on yet."""
+    return list(session.scalars(select(Batch.id).where(
+        Batch.cancelled_at.is_(None), Batch.options["pilot"].as_string().is_not(None),
+        Batch.options[("pilot", "decision")].as_string().is_(None)).order_by(Batch.id)))
 
 
 def locked(session: Session, batch_id: int) -> Batch | None:
