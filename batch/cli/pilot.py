@@ -23,7 +23,7 @@ def pilot() -> None:
 def approve(batch_id: int, variants: tuple[str, ...], detach: bool, concurrency: int) -> None:
     """Approve BATCH's pilot: the rest of the batch runs (the pilot's results count, none paid twice).
 
-    The jobs of the variants not chosen are cancelled unpaid. Exits like ``run`` (0 with --detach).
+    The jobs of the variants not chosen are cancelled unpaid. Exits as run does (0 with --detach).
     """
     from batch.cli import console
     from batch.commands.pilot import approve as approve_pilot
