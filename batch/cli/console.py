@@ -237,6 +237,10 @@ def _display(view: str, status: BatchStatus) -> Iterator[Show]:
             _update(progress, task, current, est, warnings)
 
         yield bar
+def pilot_next(batch_id: int) -> str:
+    """The one line that says how to go on from a pilot waiting for approval."""
+    return (f"Look at it (nanobatch serve), then: nanobatch pilot approve {batch_id} "
+            f"[--variant STYLE=NAME] or nanobatch pilot reject {batch_id}")
 
 
 def print_status(status: BatchStatus) -> None:
@@ -272,15 +276,20 @@ def _money_lines(status: BatchStatus) -> list[str]:
 
 
 def _waiting_lines(status: BatchStatus) -> list[str]:
-    """What stopped, failed or waits for a person, each with the command that goes on (``print_status``)."""
+    """Why jobs wait (a pause, a pilot, a budget), what failed or is held, each with the command that
+    goes on; where the pilot is (``print_status``)."""
     lines, batch = [], status.batch_id
     left = status.counts.get(JobState.PARKED.value, 0)
     if status.paused:
         lines.append(f"[yellow]paused: {status.paused}; {left} jobs parked, none failed by it. Once fixed, "
                      f"continue with [bold]nanobatch resume {batch}[/bold][/yellow]")
+    elif status.pilot_waiting:
+        lines.append(f"[yellow]{status.pilot}; {left} jobs wait unpaid. {pilot_next(batch)}[/yellow]")
     elif status.parked:
         lines.append(f"[yellow]stopped: {status.parked}; {left} jobs parked. Continue with "
                      f"[bold]nanobatch resume {batch} --budget <dollars>[/bold][/yellow]")
+    if status.pilot and not status.pilot_waiting:
+        lines.append(status.pilot)
     if status.counts.get("failed"):
         lines.append(f"[red]{status.counts['failed']} jobs failed[/red]: see why with [bold]nanobatch report "
                      f"{batch}[/bold], queue them again with [bold]nanobatch retry {batch}[/bold]")
@@ -320,7 +329,9 @@ def watch_status(batch_id: int, *, interval: float = 1.0,
     held = status.counts.get(JobState.HELD.value, 0)
     if held:
         _console.print(f"[yellow]{held} job(s) held for a person to decide (uncertain submits)[/yellow]")
-    if status.parked:
+    if status.pilot_waiting:
+        _console.print(f"[yellow]{status.pilot}. {pilot_next(batch_id)}[/yellow]")
+    elif status.parked:
         _console.print(f"[yellow]{status.counts.get(JobState.PARKED.value, 0)} job(s) parked: {status.parked}; "
                        f"[bold]nanobatch resume {batch_id} --budget <dollars>[/bold] continues[/yellow]")
     return status

@@ -1,6 +1,6 @@
 """The exit codes of every ``nanobatch`` command: one table a script can branch on (README, "Exit codes").
 
-Codes 0 to 5 say how a batch ended or why a command could not start; 130 and 143 say the
+Codes 0 to 4 say how a batch ended or why a command could not start; 130 and 143 say the
 command was stopped by a signal (128 + SIGINT / SIGTERM, as shells report them).
 """
 
@@ -23,8 +23,7 @@ class Exit(IntEnum):
     FAILED = 1  # some jobs failed, or the command met an error while running
     USAGE = 2  # setup or usage error: bad arguments, manifest, configuration; nothing was started
     BUDGET = 3  # the batch stopped at its budget: its parked jobs wait for `resume --budget`
-    PERSON = 4  # waiting for a person: the batch is paused (a setup error) or has held jobs
-    PILOT = 5  # reserved: waiting for a pilot batch's outputs to be approved
+    PERSON = 4  # waiting for a person: the batch is paused (a setup error), has held jobs, or its pilot waits
     INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C: stopped cleanly, nothing lost
     TERMINATED = 128 + signal.SIGTERM  # SIGTERM: stopped cleanly, nothing lost
 
@@ -34,7 +33,7 @@ def for_batch(status: BatchStatus) -> Exit:
 
     A batch that waits for a person says so before its failures: a person has to act first.
     """
-    if status.paused or status.counts.get(JobState.HELD.value):
+    if status.paused or status.pilot_waiting or status.counts.get(JobState.HELD.value):
         return Exit.PERSON
     if status.parked:
         return Exit.BUDGET

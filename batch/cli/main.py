@@ -64,6 +64,7 @@ class LazyGroup(click.Group):
         "beat": "batch.cli.deploy:beat",
         "schedules": "batch.cli.deploy:schedules",
         "doctor": "batch.cli.doctor:doctor",
+        "pilot": "batch.cli.pilot:pilot",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -147,6 +148,8 @@ def submit_options(func: F) -> F:
         click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
         click.option("--dry-run", is_flag=True,
                      help="Print jobs to run, jobs cached and the estimated cost against the budget; write nothing."),
+        click.option("--pilot", "pilot", type=click.IntRange(min=1), metavar="N",
+                     help="Run a sample of N items x styles first; the rest waits for `nanobatch pilot approve`."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -167,12 +170,13 @@ def progress_options(func: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help='Print {"batch_id", "jobs"} as JSON.')
 @friendly_errors
 def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-           dry_run: bool, as_json: bool) -> None:
+           dry_run: bool, pilot: int | None, as_json: bool) -> None:
     """Validate MANIFEST and store it as a new batch for the workers; prints the batch id."""
     if dry_run:
-        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json)
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=as_json, pilot=pilot)
         return
-    batch_id, jobs = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
+    batch_id, jobs = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget,
+                          pilot=pilot)
     if as_json:
         emit({"batch_id": batch_id, "jobs": jobs})
     else:
@@ -186,44 +190,52 @@ def submit(manifest: str, name: str | None, force: bool, check_inputs: bool, bud
 @progress_options
 @friendly_errors
 def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget: float | None,
-        dry_run: bool, concurrency: int, quiet: bool, no_progress: bool) -> None:
+        dry_run: bool, pilot: int | None, concurrency: int, quiet: bool, no_progress: bool) -> None:
     """Submit MANIFEST, run it with embedded workers and a progress bar, then summarise.
 
     Exits 0 when every job succeeded, 1 when some failed, 3 at a budget stop, 4 when the batch waits
-    for a person (README, "Exit codes"). Not on a terminal, a plain line every 10% or 60 s replaces the bar.
+    for a person: a pause, held jobs, or its pilot's approval (README, "Exit codes"; the line printed
+    says how to go on). Not on a terminal, a plain line every 10% or 60 s replaces the bar.
     """
     from batch.cli import console
 
     if dry_run:
-        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False)
+        _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False, pilot=pilot)
         return
-    batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget)
+    batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget,
+                          pilot=pilot)
     _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency,
                                               view=console.view_for(quiet, no_progress)))
 
 
 def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
-           budget: float | None) -> tuple[int, int]:
+           budget: float | None, pilot: int | None) -> tuple[int, int]:
     """Store the manifest as a batch (``submit`` and ``run``), with a bar while cached jobs are reused."""
     from batch.store.batches import SubmitOptions
 
-    options = SubmitOptions(force=force, budget_usd=budget)
+    options = SubmitOptions(force=force, budget_usd=budget, pilot=pilot)
     with work_bar("reusing cached results") as progress:
         return service.submit(manifest, name=name, options=options, check_inputs=check_inputs,
                               warn=_warn, on_progress=progress)
 
 
 def _exit_after_run(status: BatchStatus) -> NoReturn:
-    """Exit with the code of how the batch ended (README, "Exit codes"), saying why when it is paused."""
+    """Exit with the code of how the batch ended (README, "Exit codes"), saying why when it is paused or
+    waits for its pilot's approval."""
+    if status.pilot_waiting and not status.paused:
+        from batch.cli.console import pilot_next
+
+        click.echo(f"batch {status.batch_id}: {status.pilot}. {pilot_next(status.batch_id)}", err=True)
     if status.paused:
         click.echo(f"error: batch {status.batch_id} paused: {status.paused}; "
                    f"then continue with: nanobatch resume {status.batch_id}", err=True)
     sys.exit(for_batch(status))
 
 
-def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool) -> None:
+def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: float | None, as_json: bool,
+                   pilot: int | None) -> None:
     """``submit --dry-run`` and ``run --dry-run``: the plan, with the budget it would run under."""
-    plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget)
+    plan = service.dry_run(manifest, force=force, check_inputs=check_inputs, budget_usd=budget, pilot=pilot)
     echo_or_emit(as_json, plan.as_json, plan.lines)
 
 
@@ -239,7 +251,7 @@ def resume(batch_id: int, budget: float | None, detach: bool, concurrency: int, 
            as_json: bool) -> None:
     """Continue BATCH after its workers died or its budget stopped it; safe to run twice.
 
-    Exits as `run` does (README, "Exit codes"); 0 with --detach.
+    Exits as `run` does (README, "Exit codes"): 4 while the rest waits for a pilot's approval; 0 with --detach.
     """
     from batch.cli import console
     from batch.commands import operations

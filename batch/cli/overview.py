@@ -20,6 +20,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "Operating": {
         "resume": "Continue a batch stopped by dead workers or by its budget",
+        "pilot": "Approve (choosing prompt variants) or reject a batch's pilot",
         "retry": "Queue a batch's failed jobs again",
         "cancel": "Stop a batch: no new submits, cancel what waits upstream",
         "prune": "Delete old finished batches' rows (their files only if asked)",

@@ -18,7 +18,7 @@ from batch.engine.moves import Ctx
 from batch.engine.runtime import Runtime
 from batch.engine.steps import cancel_upstream
 from batch.errors import InputError
-from batch.store import batches, queries
+from batch.store import batches, pilot, queries
 from batch.store import jobs as store
 from batch.store.db import transaction
 from batch.store.models import Batch
@@ -44,7 +44,7 @@ def resume(rt: Runtime, batch_id: int, *, budget_usd: float | None = None) -> in
     with transaction(rt.sessions) as session:
         if budget_usd is not None:
             batches.set_budget(session, batch_id, budget_usd)
-        return store.unpark(session, batch_id, rt.clock())
+        return pilot.resume(session, batch_id, rt.clock())
 
 
 @dataclass(frozen=True)

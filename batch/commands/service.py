@@ -134,6 +134,7 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     settings().check_api()  # a broken setup stops here, before anything is written
     opts = options or SubmitOptions()
     manifest = validate(path, name=name or opts.name)
+    _check_variants_piloted(manifest, opts.pilot)
     if check_inputs:
         checked = _check_inputs(manifest)
         opts = replace(opts, validators=checked.validators, unreachable=checked.problems)
@@ -161,6 +162,14 @@ def submit(path: str, *, name: str | None = None, options: SubmitOptions | None 
     return batch_id, len(manifest.jobs)
 
 
+def _check_variants_piloted(manifest: Manifest, pilot: int | None) -> None:
+    """InputError when styles list prompt variants but nothing runs a pilot to choose one."""
+    with_variants = sorted({spec.style or "" for spec in manifest.jobs if spec.variant})
+    if with_variants and pilot is None and manifest.pilot is None:
+        raise InputError(f"{manifest.path}: style {with_variants[0]!r} lists prompt variants: a pilot chooses "
+                         "one; add a pilot: block (e.g. pilot: {size: 12}) or run with --pilot N")
+
+
 def _warn_paid_again(factory: sessionmaker[Session], manifest: Manifest, opts: SubmitOptions,
                      warn: Callable[[str], None]) -> None:
     """``--force``: say how many jobs are identical to jobs under way, which it pays for again."""
@@ -175,7 +184,8 @@ def _warn_paid_again(factory: sessionmaker[Session], manifest: Manifest, opts: S
         warn(f"{again} jobs are identical to jobs in flight: --force submits them all the same, paid again")
 
 
-def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budget_usd: float | None = None) -> Plan:
+def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budget_usd: float | None = None,
+            pilot: int | None = None) -> Plan:
     """What submitting the manifest would run, reuse and cost, against its budget (``budget_usd``,
     else the manifest's); writes nothing (not even a new database)."""
     from batch.commands.plan import plan
@@ -186,7 +196,8 @@ def dry_run(path: str, *, force: bool = False, check_inputs: bool = False, budge
     check_outputs(manifest, "", probe=False)
     cfg = settings()
     found = plan(manifest, PriceTable(cfg.price_1k_2k, cfg.price_4k), reading_sessions(),
-                 force=force, validators=_check_inputs(manifest).validators if check_inputs else None)
+                 force=force, validators=_check_inputs(manifest).validators if check_inputs else None,
+                 pilot=pilot)
     return replace(found, budget_usd=budget_usd if budget_usd is not None else manifest.budget_usd)
 
 

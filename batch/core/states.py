@@ -30,7 +30,8 @@ class JobState(StrEnum):
     FETCHING = "fetching"        # upstream finished; its result must be read
     DOWNLOADING = "downloading"  # outputs listed; files being downloaded and verified
     HELD = "held"                # an uncertain submit held for a person to decide
-    PARKED = "parked"            # not submitted: the batch's budget was reached; ``resume`` goes on
+    PARKED = "parked"            # not submitted: the budget was reached (``resume`` goes on), or the rest of a
+                                 # batch waits for its pilot's approval (``pilot approve``)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -49,10 +49,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.core import notice, retry
 from batch.core.cost import usd_number
 from batch.core.retry import Decision, GiveUp, Retry
+from batch.engine.gate import decide_gates
 from batch.errors import NotifyError
 from batch.store import jobs as store
 from batch.store import notifications as notes
-from batch.store import queries
+from batch.store import pilot, queries
 from batch.store.db import transaction
 from batch.store.models import Batch, Notification
 
@@ -98,6 +99,8 @@ def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Poli
     sender = send or (lambda channel, block, summary: deliver(channel, block, summary, policy))
     enqueue_finished(sessions, now)
     enqueue_trouble(sessions)
+    for batch_id in decide_gates(sessions, now):  # a gate decided, or a pilot ready to look at: said once
+        announce(sessions, batch_id, "pilot", now, always=True)
     sent = 0
     for note_id in _due(sessions, now):
         if _claim(sessions, note_id, now, policy):
@@ -141,14 +144,15 @@ def enqueue_trouble(sessions: sessionmaker[Session]) -> None:
 
 
 def announce(sessions: sessionmaker[Session], batch_id: int, event: str, occurred_at: float,
-             block: Any = None) -> bool:
+             block: Any = None, *, always: bool = False) -> bool:
     """Record one occurrence of ``event`` (at ``occurred_at``) on the batch, once: False when it was
-    recorded already, is not asked for (``notify: on:``) or has no channel. The next pass sends it."""
+    recorded already, is not asked for (``notify: on:``, unless ``always``: a pilot's gate tells its
+    channels whatever ``on`` lists) or has no channel. The next pass sends it."""
     if block is None:
         with sessions() as session:
             batch = session.get(Batch, batch_id)
             block = batch.options.get("notify") if batch is not None else None
-    if not isinstance(block, dict) or event not in notice.wanted(block):
+    if not isinstance(block, dict) or not (always or event in notice.wanted(block)):
         return False
     with sessions() as session:
         seen = notes.occurrences(session, batch_id, event)
@@ -199,6 +203,9 @@ def _attempt(sessions: sessionmaker[Session], note_id: int, now: float, policy: 
         note, batch = found
         channel, event = notice.parse_channel(note.channel)
         summary = summarize(session, batch, event)
+        if event == "pilot":
+            trial = pilot.progress(session, batch)
+            summary["pilot"] = summary["reason"] = None if trial is None else trial.text()
     try:
         sender(channel, dict(batch.options.get("notify") or {}), summary)
     except NotifyError as exc:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch.errors import ManifestError  # kept here too: the CLI and callers catch it as batch.manifest's
 
-from .model import JobSpec, Limits, Manifest, Problem
+from .model import JobSpec, Limits, Manifest, Pilot, Problem
 
 if TYPE_CHECKING:
     from .parse import load_manifest, parse_manifest
@@ -35,4 +35,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["JobSpec", "Limits", "Manifest", "ManifestError", "Problem", "load_manifest", "parse_manifest"]
+__all__ = ["JobSpec", "Limits", "Manifest", "ManifestError", "Pilot", "Problem", "load_manifest", "parse_manifest"]

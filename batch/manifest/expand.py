@@ -18,6 +18,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
+from batch.core import pilot as pilot_rules
 from batch.core import schema
 from batch.errors import TemplateTooLong, UnknownVariable
 
@@ -31,7 +32,8 @@ from .yamlsrc import YMap
 
 JOB_KEYS = ("id", "vars", "output_name", *schema.INPUT_FIELDS)
 MATRIX_KEYS = ("items", "styles", "id", "output_name", *schema.INPUT_FIELDS)
-STYLE_KEYS = ("name", "vars", *schema.INPUT_FIELDS)
+STYLE_KEYS = ("name", "vars", *schema.INPUT_FIELDS, "variants")
+VARIANT_KEYS = ("name", *schema.INPUT_FIELDS)
 DEFAULT_MATRIX_ID = "{sku}-{style}"
 FILES_MATRIX_ID = "{stem}-{style}"
 
@@ -128,32 +130,64 @@ class Expander:
         recipes: list[Recipe] = []
         seen: dict[str, int] = {}
         for index, style in enumerate(styles):
-            recipe = self._style(style, styles.line_of(index), f"matrix.styles[{index}]", shared,
-                                 fallback_id, name)
-            if recipe is None:
+            found = self._style(style, styles.line_of(index), f"matrix.styles[{index}]", shared,
+                                fallback_id, name)
+            if not found:
                 continue
-            if recipe.label in seen:
-                log.add(recipe.line, f"matrix.styles[{index}].name",
-                        f"duplicate style name {recipe.label!r} (first at line {seen[recipe.label]})")
+            label = found[0].label
+            if label in seen:
+                log.add(found[0].line, f"matrix.styles[{index}].name",
+                        f"duplicate style name {label!r} (first at line {seen[label]})")
                 continue
-            seen[recipe.label] = recipe.line
-            recipes.append(recipe)
+            seen[label] = found[0].line
+            recipes.extend(found)
         return recipes
 
     def _style(self, style: object, line: int, prefix: str, shared: Layer, id_template: Template,
-               name: Template) -> Recipe | None:
+               name: Template) -> list[Recipe]:
+        """The style's recipe, or one per prompt variant when it lists ``variants``."""
         log = self.log
         if not isinstance(style, YMap):
             log.add(line, prefix, f"must be a mapping with a name, not {type_name(style)}")
-            return None
+            return []
         check_keys(style, STYLE_KEYS, prefix, log)
         style_name = get_string(style, "name", prefix, log, required=True)
         block, lines = get_vars(style, "vars", prefix, log)
-        variables = render_vars(block, lines, self.base, f"{prefix}.vars", log)
+        variables = {"style": style_name or "", **render_vars(block, lines, self.base, f"{prefix}.vars", log)}
         layer = compile_layer(style, prefix, log).over(shared)
+        variants = self._variants(style, prefix)
         if style_name is None:
-            return None
-        return make_recipe(layer, id_template, name, line, {"style": style_name, **variables}, style_name)
+            return []
+        if not variants:
+            return [make_recipe(layer, id_template, name, line, variables, style_name)]
+        return [make_recipe(over.over(layer), id_template, name, variant_line, {**variables, "variant": label},
+                            style_name, label)
+                for label, over, variant_line in variants]
+
+    def _variants(self, style: YMap, prefix: str) -> list[tuple[str, Layer, int]]:
+        """The style's ``variants:`` (2 to 4, each a name and the input fields it changes)."""
+        log, entries = self.log, get_list(style, "variants", prefix, self.log)
+        if entries is None:
+            return []
+        if not pilot_rules.MIN_VARIANTS <= len(entries) <= pilot_rules.MAX_VARIANTS:
+            log.add(style.line_of("variants"), f"{prefix}.variants",
+                    f"{len(entries)} variants: a style lists {pilot_rules.MIN_VARIANTS} to "
+                    f"{pilot_rules.MAX_VARIANTS}, each {{name: ..., prompt: ...}}")
+        found: list[tuple[str, Layer, int]] = []
+        for index, entry in enumerate(entries):
+            where, label = entries.line_of(index), f"{prefix}.variants[{index}]"
+            if not isinstance(entry, YMap):
+                log.add(where, label, f"must be a mapping with a name and a prompt, not {type_name(entry)}")
+                continue
+            check_keys(entry, VARIANT_KEYS, label, log)
+            variant = get_string(entry, "name", label, log, required=True)
+            if variant is not None and id_problem(variant):
+                log.add(entry.line_of("name"), f"{label}.name", f"{id_problem(variant)}")
+            elif variant is not None and variant in (v for v, _, _ in found):
+                log.add(entry.line_of("name"), f"{label}.name", f"duplicate variant name {variant!r}")
+            elif variant is not None:
+                found.append((variant, compile_layer(entry, label, log), where))
+        return found
 
     def _cross(self, items: list[Item], recipes: list[Recipe]) -> None:
         base, emit = self.base, self.emit
@@ -197,7 +231,10 @@ class Expander:
         extension = schema.FILE_EXTENSIONS.get(output_format) if type(output_format) is str else None
         output_name = f"{name}.{extension}"
         if self._identity_ok(recipe, job_id, output_name if extension else None, line, item) and ok:
-            self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables, _sources(written, urls)))
+            style = None if item is None else recipe.label
+            unit = "" if item is None else f"{item.label} x {recipe.label}"
+            self.jobs.append(JobSpec(job_id, inputs, output_name, line, variables, _sources(written, urls),
+                                     style=style, variant=recipe.variant, unit=unit))
 
     def _check(self, recipe: Recipe, inputs: dict[str, Any], line: int,
                item: Item | None) -> tuple[dict[str, Any], bool]:

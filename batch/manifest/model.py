@@ -23,6 +23,14 @@ class JobSpec:
     line: int
     vars: dict[str, str]
     sources: list[str | None] | None = None  # per image_urls entry: the local path written, if it was one
+    style: str | None = None  # the matrix style it comes from (None: an explicit job)
+    variant: str | None = None  # the style's prompt variant it tries (None: the style has no variants)
+    unit: str = ""  # item x style: the jobs of one unit differ only by their variant ("": the job is its own)
+
+    @property
+    def sample_unit(self) -> str:
+        """What the pilot samples: the job's item x style (its variants go together), else the job itself."""
+        return self.unit or self.id
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,18 @@ class Limits:
     requests_per_second: float | None = None
     submits_per_second: float | None = None
     max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """The manifest's ``pilot:`` block (or ``run --pilot N``): a sample of ``size`` units runs first.
+
+    ``max_failed`` None: a person approves (``gate: review``, the default); else the gate's share.
+    """
+
+    size: int
+    max_failed: float | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,7 @@ class Manifest:
     output_url: str | None = None  # output_dir given as a bucket reference (files are also kept locally)
     uploads: tuple[LocalInput, ...] = ()  # local input files, each once, by the reference they go to
     lines: dict[str, int] = dataclasses.field(default_factory=dict)  # where storage:/output_dir are written
+    pilot: Pilot | None = None  # the pilot: block
 
 
 @dataclass(frozen=True)

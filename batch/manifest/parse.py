@@ -9,19 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from batch.core import notice, schema
+from batch.core import pilot as pilot_rules
 from batch.storage.config import StorageConfig
 from batch.storage.refs import key_problem, parse_ref
 
 from .checks import check_keys, get_list, get_mapping, get_positive, get_string, get_vars, type_name
 from .expand import Expander
 from .inputs import InputResolver, storage_config
-from .model import Limits, Manifest, ProblemLog
+from .model import Limits, Manifest, Pilot, ProblemLog
 from .recipes import compile_layer, compile_output_name
 from .templates import render_vars
 from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "output_dir", "output_name", "budget_usd", "limits", "vars", "defaults", "jobs",
-            "matrix", "notify", "storage", "allow_env")
+            "matrix", "notify", "storage", "allow_env", "pilot")
+PILOT_KEYS = ("size", "gate")
 STORAGE_KEYS = ("url", "endpoint_url", "region", "url_expiry_seconds", "local_roots")
 NOTIFY_KEYS = (*notice.CHANNELS, "on", "format")
 LIMIT_KEYS = ("requests_per_second", "submits_per_second", "max_in_flight")
@@ -77,9 +79,13 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
     budget = get_positive(doc, "budget_usd", "", log)
     notify = _notify(doc, log)
     storage, roots = _storage(doc, base_dir, log)
+    pilot = _pilot(doc, log)
     expander = _expander(doc, log, InputResolver(base_dir, storage, roots))
     expander.explicit(doc)
     expander.matrix(doc, base_dir)
+    if pilot is not None and pilot.max_failed is not None and any(spec.variant for spec in expander.jobs):
+        log.add(pilot.line, "pilot.gate", "a gate cannot choose between prompt variants: use gate: review "
+                                          "(a person picks one with nanobatch pilot approve --variant)")
     if not expander.jobs and log.count == 0:
         log.add(1, "", "the manifest makes no jobs: add a jobs: list or a matrix: block")
     log.raise_if_any()
@@ -96,6 +102,7 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
         output_url=output_url,
         uploads=tuple(expander.resolver.uploads.values()),
         lines={key: doc.line_of(key) for key in ("storage", "output_dir") if key in doc},
+        pilot=pilot,
     )
 
 
@@ -181,6 +188,29 @@ def _notify(doc: YMap, log: ProblemLog) -> YMap | None:
     if fmt is not None and fmt not in notice.FORMATS:
         log.add(block.line_of("format"), "notify.format", f"must be one of {', '.join(notice.FORMATS)}, not {fmt!r}")
     return block
+
+
+def _pilot(doc: YMap, log: ProblemLog) -> Pilot | None:
+    """``pilot: {size: 24, gate: review | {max_failed: 10%}}``."""
+    block = get_mapping(doc, "pilot", "", log)
+    if block is None:
+        return None
+    check_keys(block, PILOT_KEYS, "pilot", log)
+    size = get_positive(block, "size", "pilot", log, integer=True)
+    if "size" not in block:
+        log.add(block.line_of("size") or doc.line_of("pilot"), "pilot.size",
+                "required: how many items x styles run first (e.g. size: 24)")
+    gate, max_failed = block.get("gate", pilot_rules.REVIEW), None
+    if isinstance(gate, YMap):
+        check_keys(gate, ("max_failed",), "pilot.gate", log)
+        max_failed = pilot_rules.parse_share(gate.get("max_failed"))
+        if max_failed is None:
+            log.add(gate.line_of("max_failed") or block.line_of("gate"), "pilot.gate.max_failed",
+                    f"must be a share of the pilot's jobs such as 10% or 0.1, not {gate.get('max_failed')!r}")
+    elif gate != pilot_rules.REVIEW:
+        log.add(block.line_of("gate"), "pilot.gate",
+                f"must be review (a person approves) or {{max_failed: 10%}}, not {gate!r}")
+    return Pilot(int(size or 1), max_failed, doc.line_of("pilot"))
 
 
 def _limits(doc: YMap, log: ProblemLog) -> Limits:

@@ -8,7 +8,7 @@ Input fields layer up, later winning: ``defaults`` < ``matrix`` < style (matrix 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from batch.core import schema
@@ -98,6 +98,7 @@ class Recipe:
     vars: dict[str, str]
     label: str  # "jobs[3]" for an explicit job, the style name for a matrix style
     templates: tuple[Template, ...]  # the input templates, for unknown-variable reports
+    variant: str | None = None  # the style's prompt variant this recipe renders, if it has variants
 
     def field_line(self, field: str, fallback: int) -> int:
         """The line a (dotted) input field was written at."""
@@ -105,7 +106,7 @@ class Recipe:
 
 
 def make_recipe(layer: Layer, id_template: Template, name_template: Template, line: int,
-                variables: dict[str, str], label: str) -> Recipe:
+                variables: dict[str, str], label: str, variant: str | None = None) -> Recipe:
     """Freeze a layer (with the schema's defaults filled in) into render steps."""
     steps: list[Step] = []
     templates: list[Template] = []
@@ -122,8 +123,20 @@ def make_recipe(layer: Layer, id_template: Template, name_template: Template, li
                 steps.append((key, LIST, value))
         else:
             steps.append((key, CONST, value))
+    if variant is not None:
+        id_template, name_template = with_variant(id_template), with_variant(name_template)
     return Recipe(tuple(steps), layer.lines, id_template, name_template, line, variables, label,
-                  tuple(templates))
+                  tuple(templates), variant)
+
+
+def with_variant(template: Template) -> Template:
+    """``template`` followed by ``-{variant}`` unless it names ``{variant}`` itself: the variants of a
+    style get ids and files of their own (an output name made from ``{id}`` has it already)."""
+    if "variant" in template.names or (template.field == "output_name" and "id" in template.names):
+        return template
+    fmt = template.fmt if template.fmt is not None else template.source.replace("{", "{{").replace("}", "}}")
+    return replace(template, source=template.source + "-{variant}", fmt=fmt + "-{variant}",
+                   names=(*template.names, "variant"))
 
 
 def render_steps(steps: tuple[Step, ...], scope: Mapping[str, str]) -> dict[str, Any]:

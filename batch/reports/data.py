@@ -23,7 +23,7 @@ from batch.core.progress import iso_utc
 from batch.core.sources import name_inputs, shown_inputs
 from batch.errors import InputError
 from batch.files.atomic import SHARED, atomic_file
-from batch.store import queries, reviews
+from batch.store import pilot, queries, reviews
 from batch.store.models import Job, Output
 from batch.store.queries import BatchSummary
 from batch.store.reviews import Decision
@@ -34,6 +34,7 @@ COLUMNS: tuple[str, ...] = (
     "id", "state", "prompt", "inputs", "input_files", "aspect_ratio", "resolution", "output_format",
     "outputs", "objects", "sha256", "size", "bytes", "cost", "odd_cost", "created_at", "submitted_at", "completed_at",
     "finished_at", "seconds", "attempts", "submits", "uncertain_submits", "error", "review", "review_note",
+    "pilot", "variant",
 )
 # Columns that hold one value per input or output: lists in JSON, space-separated in CSV.
 # "objects": the outputs' copies in the batch's bucket (output_dir: s3://...), "" for local-only ones.
@@ -50,10 +51,11 @@ class BatchHeader(BatchSummary):
 
     output_dir: str
     storage: Mapping[str, Any] | None = None  # the manifest's storage settings: its bucket's endpoint, region
+    pilot: str | None = None  # where the pilot is, or who decided on it, when and which variants
 
     def as_json(self) -> dict[str, Any]:
         """The ``batch`` object of the JSON report."""
-        return {**super().as_json(), "output_dir": self.output_dir}
+        return {**super().as_json(), "output_dir": self.output_dir, "pilot": self.pilot}
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def job_row(job: Job, outputs: Sequence[Output], review: Decision | None = None)
         "uncertain_submits": job.uncertain_submits,
         "error": job.error and name_inputs(job.error, urls, job.input_sources),
         "review": review.decision if review else None, "review_note": review.note if review else None,
+        "pilot": job.pilot, "variant": job.variant,
     }
 
 
@@ -101,11 +104,13 @@ def load_report(sessions: sessionmaker[Session], batch_id: int) -> ReportData:
         name, created_at, output_dir = batch.name, batch.created_at, batch.output_dir
         storage = (batch.options or {}).get("storage")
         charged = usd_float(batch.charged_usd)
+        trial = pilot.progress(session, batch)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     # the batch's total: a retried job's earlier runs were paid too, though its row shows its last
-    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir, storage), rows)
+    said = None if trial is None else trial.text()
+    return ReportData(BatchHeader(batch_id, name, created_at, counts, charged, output_dir, storage, said), rows)
 
 
 def _csv_value(column: str, value: Any) -> Any:

@@ -193,6 +193,7 @@ def _header(data: ReportData, now: float) -> str:
         f"<header><h1>{escape(head.name)}</h1>"
         f'<div class="sub">batch {head.batch_id} · created {iso_utc(head.created_at)} · '
         f"report {iso_utc(now)} · files in {escape(head.output_dir)}</div>"
+        + (f'<div class="sub pilot">{escape(head.pilot)}</div>' if head.pilot else "") +
         f'<div class="stats"><span class="stat">jobs <b>{head.total}</b></span>{counts}'
         f'<span class="stat">cost <b>${head.cost:.2f}</b></span></div></header>'
         f'<nav class="filters"><button data-filter="all" class="on">all ({head.total})</button>{buttons}</nav>'

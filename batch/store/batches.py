@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from batch.core.cost import usd
 from batch.core.fingerprint import fingerprint
+from batch.core.pilot import sample_units
 from batch.core.states import JobState
 from batch.core.undecodable import input_key
 from batch.manifest import Manifest
 from batch.store.db import transaction
 from batch.store.models import Batch, Job
+from batch.store.pilot import start as start_pilot
 from batch.store.rejects import fail_unsubmitted, undecodable
 
 INSERT_CHUNK = 5_000
@@ -42,6 +44,7 @@ class SubmitOptions:
     validators: dict[str, str] | None = None
     unreachable: dict[str, str] | None = None  # input url -> why it cannot be fetched: its jobs fail unsubmitted
     refused: dict[str, str] | None = None  # job id -> why it fails unsubmitted (an input known undecodable)
+    pilot: int | None = None  # ``--pilot N``: a pilot of N units, in place of the manifest's pilot: size
 
 
 def input_failures(manifest: Manifest, unreachable: dict[str, str]) -> dict[str, str]:
@@ -96,13 +99,16 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
         )
         session.add(batch)
         session.flush()
+        pilot = pilot_block(manifest, opts.pilot)
+        sample = pilot_units(manifest, pilot["size"]) if pilot else set()
         rows = [
             {
                 "batch_id": batch.id, "key": spec.id, "state": JobState.PENDING.value, "inputs": spec.inputs,
                 "input_sources": spec.sources,
                 "output_name": spec.output_name, "fingerprint": fingerprint(spec.inputs, opts.validators),
                 "next_action_at": now, "created_at": now, "attempts": 0, "submits": 0, "polls": 0,
-                "uncertain_submits": 0,
+                "uncertain_submits": 0, "pilot": spec.sample_unit in sample, "style": spec.style,
+                "variant": spec.variant,
             }
             for spec in manifest.jobs
         ]
@@ -111,7 +117,23 @@ def create_batch(sessions: sessionmaker[Session], manifest: Manifest, *, now: fl
         failures = {**input_failures(manifest, opts.unreachable or {}), **(opts.refused or {})}
         if failures:
             fail_unsubmitted(session, batch.id, failures, now=now)
+        if pilot:
+            start_pilot(session, batch.id, pilot, now=now)
         return batch.id
+
+
+def pilot_block(manifest: Manifest, size: int | None) -> dict[str, Any] | None:
+    """The pilot a batch of ``manifest`` runs (``size`` from ``--pilot N`` wins), as the batch keeps it."""
+    if size is None and manifest.pilot is None:
+        return None
+    max_failed = manifest.pilot.max_failed if manifest.pilot else None
+    return {"size": size if size is not None else manifest.pilot.size if manifest.pilot else 0,
+            "max_failed": max_failed}
+
+
+def pilot_units(manifest: Manifest, size: int) -> set[str]:
+    """The units (item x style) of the manifest's pilot sample (``core.pilot.sample_units``)."""
+    return sample_units([(spec.sample_unit, spec.style or "") for spec in manifest.jobs], size)
 
 
 def get_batch(sessions: sessionmaker[Session], batch_id: int) -> Batch | None:

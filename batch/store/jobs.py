@@ -251,14 +251,16 @@ def pause(session: Session, batch_id: int, reason: str, *, now: float) -> int:
                               leased=True))
 
 
-def unpark(session: Session, batch_id: int, now: float) -> int:
-    """Make a batch's parked jobs pending again, due now, and clear the reason (and a pause); returns
-    how many."""
+def unpark(session: Session, batch_id: int, now: float, *, only: Any = None, still: str | None = None) -> int:
+    """Make a batch's parked jobs (those ``only`` selects) pending again, due now, and clear the reason
+    (and a pause), or set it to ``still`` when some stay parked (the rest of a pilot); returns how many."""
     batch = session.get(Batch, batch_id)
     if batch is not None:
         batch.options = {k: v for k, v in batch.options.items() if k not in ("parked", "parked_at", "paused")}
+        if still is not None:
+            batch.options = {**batch.options, "parked": still}
     return len(transition_all(session, batch_id, JobState.PARKED, JobState.PENDING, now=now, detail="resumed",
-                              next_action_at=now))
+                              next_action_at=now, only=only))
 
 
 def transition_all(

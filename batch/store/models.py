@@ -9,7 +9,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Dialect, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -107,6 +120,10 @@ class Job(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
     # pending, not submitted: an identical job (this one) is in flight upstream; its files will be copied
     waiting_on: Mapped[int | None] = mapped_column(Integer, default=None)
+    # the pilot: a job of the sample that runs first (the rest waits parked for its approval)
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    style: Mapped[str | None] = mapped_column(String(200), default=None)  # the matrix style it comes from
+    variant: Mapped[str | None] = mapped_column(String(100), default=None)  # the style's prompt variant it tries
 
     batch: Mapped[Batch] = relationship(back_populates="jobs", lazy="raise")
 

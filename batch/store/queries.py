@@ -18,7 +18,7 @@ from batch.core.progress import iso_utc
 from batch.core.sources import name_inputs
 from batch.core.states import TERMINAL, WAITING, JobState, StateCounts
 from batch.store import jobs as store
-from batch.store import owners
+from batch.store import owners, pilot
 from batch.store.models import Batch, Job, Output
 from batch.store.reviews import counts as review_counts
 
@@ -49,12 +49,17 @@ class BatchStatus(StateCounts):
     paused: str | None = None  # why the circuit breaker paused the batch (a setup error), until resume
     odd_costs: int = 0  # jobs answered a cost that is no amount (kept raw on the job, not in ``cost``)
     waiting: int = 0  # pending jobs waiting for an identical job under way (not paid twice)
+    pilot: str | None = None  # where the pilot is ("pilot 24/24 done, waiting for approval"), if there is one
+    pilot_waiting: bool = False  # the pilot has ended and the rest of the batch waits for a person
+    gate_due: bool = False  # the pilot has ended and its automatic gate is about to decide
+    set_aside: int = 0  # jobs of prompt variants the pilot did not choose: cancelled unpaid, not missed
 
     @property
     def settled(self) -> bool:
-        """True when nothing will move without a person: every job terminal, held or parked."""
+        """True when nothing will move without a person: every job terminal, held or parked (and no
+        pilot gate about to release the rest)."""
         moving = sum(n for s, n in self.counts.items() if JobState(s) not in TERMINAL | WAITING)
-        return moving == 0
+        return moving == 0 and not self.gate_due
 
     @property
     def done(self) -> bool:
@@ -63,15 +68,16 @@ class BatchStatus(StateCounts):
 
     @property
     def all_succeeded(self) -> bool:
-        """True when every job ended succeeded (or cached)."""
-        return self.succeeded == self.total
+        """True when every job ended succeeded (or cached), but those of the variants not chosen."""
+        return self.succeeded + self.set_aside == self.total
 
     def as_json(self) -> dict[str, Any]:
         """The ``status --json`` document."""
         return {"batch_id": self.batch_id, "name": self.name, "total": self.total, "counts": self.counts,
                 "done": self.done, "uncertain_submits": self.uncertain_submits, "cost_usd": self.cost,
                 "parked": self.parked, "budget_usd": self.budget_usd, "reviews": self.reviews or {},
-                "paused": self.paused, "odd_costs": self.odd_costs, "waiting_on_identical": self.waiting}
+                "paused": self.paused, "odd_costs": self.odd_costs, "waiting_on_identical": self.waiting,
+                "pilot": self.pilot, "pilot_waiting": self.pilot_waiting}
 
 
 def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus | None:
@@ -84,9 +90,12 @@ def batch_status(sessions: sessionmaker[Session], batch_id: int) -> BatchStatus 
         reviewed = review_counts(session, batch_id)
         odd = store.odd_costs(session, batch_id)
         waiting = owners.waiting(session, batch_id) if counts.get(JobState.PENDING.value) else 0
+        trial = pilot.progress(session, batch)
     parked = (batch.options.get("parked") or "parked") if counts.get(JobState.PARKED.value) else None
     return BatchStatus(batch_id, batch.name, counts, batch.output_dir, uncertain, usd_float(batch.charged_usd),
-                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), odd, waiting)
+                       parked, usd_number(batch.budget_usd), reviewed, batch.options.get("paused"), odd, waiting,
+                       None if trial is None else trial.text(), trial is not None and trial.waiting,
+                       trial is not None and trial.gate_due, 0 if trial is None else trial.set_aside)
 
 
 def latest_batch_id(sessions: sessionmaker[Session]) -> int | None:

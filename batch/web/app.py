@@ -28,7 +28,7 @@ from batch.config import Settings, private_dir
 from batch.core.cost import PriceTable
 from batch.core.progress import RateTracker
 from batch.errors import InputError
-from batch.web import routes
+from batch.web import pilot, routes
 from batch.web.security import Guard, is_loopback, new_secret
 from batch.web.thumbcache import ThumbCache
 
@@ -55,7 +55,7 @@ def build_app(state: WebState, *, token: str | None = None, loopback_only: bool 
     middleware = [Middleware(Guard, token=token, csrf=state.csrf)]
     if loopback_only:  # a page on another site cannot reach us through a rebound DNS name
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS))
-    app = Starlette(routes=[*routes.ROUTES, Mount("/static", StaticFiles(directory=str(HERE / "static")),
+    app = Starlette(routes=[*routes.ROUTES, *pilot.ROUTES, Mount("/static", StaticFiles(directory=str(HERE / "static")),
                                                   name="static")], middleware=middleware)
     app.state.web = state
     app.state.templates = templates

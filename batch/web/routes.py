@@ -62,7 +62,8 @@ def _summary(request: Request, batch_id: int) -> dict[str, Any]:
     return {"id": batch_id, "name": status.name, "total": status.total, "finished": status.finished,
             "succeeded": status.succeeded, "failed": status.failed, "counts": status.counts, "active": active,
             "cost_usd": round(status.cost, 4), "budget_usd": status.budget_usd, "reviews": status.reviews or {},
-            "rate": format_rate(est.rate), "eta": format_eta(est.eta) if active else "-", "events": events}
+            "rate": format_rate(est.rate), "eta": format_eta(est.eta) if active else "-", "events": events,
+            "pilot": status.pilot}
 
 
 def _render(request: Request, name: str, context: dict[str, Any]) -> Response:

@@ -233,7 +233,7 @@ CASES: list[tuple[str, str, list[str]]] = [
             "jobs.yaml:5: matrix.items[1]: must be a mapping of fields, not a number",
             "jobs.yaml:7: matrix.styles[0].name: required",
             "jobs.yaml:8: matrix.styles[1].size: unknown key; expected one of name, vars, prompt, "
-            "image_urls, aspect_ratio, resolution, output_format",
+            "image_urls, aspect_ratio, resolution, output_format, variants",
             "jobs.yaml:9: matrix.styles[2].name: duplicate style name 's' (first at line 8)",
             "jobs.yaml:10: matrix.styles[3]: must be a mapping with a name, not a string",
         ],
