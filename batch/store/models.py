@@ -230,6 +230,7 @@ class SheetEntry(Base):
         Index("ix_sheet_style_order", "batch_id", "style_rank", "root", "attempt", "job_id"),
         Index("ix_sheet_plain_order", "batch_id", "root", "attempt", "job_id"),
         Index("ix_sheet_item_hash", "batch_id", "item_hash"),
+        Index("ix_sheet_batch_job", "batch_id", "job_id"),
     )
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -10,6 +14,35 @@ from starlette.requests import Request
 from batch.store import sheet as store
 from batch.store.db import transaction
 from batch.web import sheet
+
+T = TypeVar("T")
+
+
+@dataclass
+class Memo:
+    """Values read from the database (whole-batch counts, the index's progress), kept while the
+    database's change cursor (``store.sheet.cursor``) stays where it was, and ``ttl`` seconds at most
+    (for what changes without a job event or review: a budget, a batch's name)."""
+
+    ttl: float = 30.0
+    size: int = 512
+    found: OrderedDict[Hashable, tuple[str, float, Any]] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: Hashable, cursor: str, now: float, compute: Callable[[], T]) -> T:
+        """The value kept for ``key`` at ``cursor``, else ``compute()`` (then kept)."""
+        with self.lock:
+            kept = self.found.get(key)
+        if kept is not None and kept[0] == cursor and now - kept[1] < self.ttl:
+            value: T = kept[2]
+            return value
+        value = compute()
+        with self.lock:
+            self.found[key] = (cursor, now, value)
+            self.found.move_to_end(key)
+            while len(self.found) > self.size:
+                self.found.popitem(last=False)
+        return value
 
 
 def web_of(request: Request) -> Any:
@@ -48,7 +81,28 @@ def filters_of(request: Request) -> sheet.Filters:
                          text=q.get("q", ""), group=q.get("group", "item"), page=page, per_page=per)
 
 
-def index_batch(web: Any, batch_id: int) -> None:
-    """Put the batch's jobs that the sheet's index lacks into it (new batches, reruns)."""
-    with transaction(web.sessions) as session:
-        store.index_new_jobs(session, batch_id, sheet.describe)
+def cursor_now(web: Any) -> str:
+    """Where the database's change history stands (see ``store.sheet.cursor``)."""
+    with web.sessions() as session:
+        return store.cursor(session)
+
+
+def index_batch(web: Any, batch_id: int, cursor: str) -> None:
+    """Put the batch's jobs that the sheet's index lacks into it (new batches, reruns); once per cursor."""
+    def index() -> int:
+        with transaction(web.sessions) as session:
+            return store.index_new_jobs(session, batch_id, sheet.describe)
+
+    web.memo.get(("indexed", batch_id), cursor, web.clock(), index)
+
+
+def page_matching(web: Any, batch_id: int, filters: sheet.Filters, cursor: str) -> int:
+    """How many jobs of the batch pass the filters (counted once per cursor)."""
+    query = filters.query(1)
+
+    def count() -> int:
+        with web.sessions() as session:
+            return store.matching(session, batch_id, query)
+
+    found: int = web.memo.get(("matching", batch_id, query), cursor, web.clock(), count)
+    return found

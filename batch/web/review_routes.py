@@ -20,7 +20,7 @@ from batch.errors import InputError
 from batch.store import sheet as store
 from batch.store.reviews import WEB_DECISIONS
 from batch.web import sheet
-from batch.web.common import body_of, filters_of, index_batch, int_param, web_of
+from batch.web.common import body_of, filters_of, index_batch, int_param, page_matching, web_of
 
 
 def _ids(body: dict[str, Any], name: str) -> list[int] | None:
@@ -95,9 +95,9 @@ def changes_api(request: Request) -> Response:
         return JSONResponse({"cursor": cursor, "reload": True})
     if not changed:
         return JSONResponse({"cursor": cursor})
-    index_batch(web, batch_id)
+    index_batch(web, batch_id, cursor)
+    number, _ = filters.pages(page_matching(web, batch_id, filters, cursor))
     with web.sessions() as session:
-        number, _ = filters.pages(store.matching(session, batch_id, filters.query(1)))
         ids = store.page_ids(session, batch_id, filters.query(number))
         hits = [i for i in ids if i in changed]
         jobs = store.sheet_jobs(session, hits)

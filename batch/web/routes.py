@@ -15,10 +15,10 @@ from batch.core.progress import RateTracker, format_eta, format_rate, iso_utc
 from batch.core.states import ACTIVE, JobState
 from batch.errors import InputError
 from batch.store import sheet as store
-from batch.store.queries import batch_status, list_batches
+from batch.store.queries import BatchStatus, batch_status, list_batches
 from batch.store.reviews import output_counts
 from batch.web import review_routes, sheet
-from batch.web.common import body_of, filters_of, index_batch, int_param, web_of
+from batch.web.common import body_of, cursor_now, filters_of, index_batch, int_param, page_matching, web_of
 from batch.web.thumbcache import SIZES
 
 BATCH_LIST_LIMIT = 100
@@ -30,23 +30,36 @@ _web = web_of
 _int = int_param
 
 
-def _summary(request: Request, batch_id: int) -> dict[str, Any]:
-    """One batch's progress, spend, reviews and events, as the batches page shows it."""
-    web = _web(request)
+def _counts(web: Any, batch_id: int) -> tuple[BatchStatus | None, dict[str, int]]:
+    """The batch's aggregate counts: by state, spend, decisions on outputs."""
     status = batch_status(web.sessions, batch_id)
+    with web.sessions() as session:
+        return status, output_counts(session, batch_id)
+
+
+def _summary(request: Request, batch_id: int, cursor: str | None = None) -> dict[str, Any]:
+    """One batch's progress, spend, reviews and events, as the batches page shows it (its counts
+    read again only once the database changed, see ``Memo``)."""
+    web = _web(request)
+    cursor = cursor or cursor_now(web)
+    status, outputs = web.memo.get(("summary", batch_id), cursor, web.clock(), lambda: _counts(web, batch_id))
+    with web.sessions() as session:  # the batch's own row changes without a job event: read each time
+        events = [f"{iso_utc(at) or ''} {text}".strip() for at, text in store.batch_events(session, batch_id)]
     if status is None:
         raise HTTPException(404, f"no batch {batch_id}")
     tracker = web.trackers.setdefault(batch_id, RateTracker(status.total))
     est = tracker.observe(status.finished, web.clock(), status.total)
     active = sum(n for s, n in status.counts.items() if JobState(s) in ACTIVE)
-    with web.sessions() as session:
-        events = [f"{iso_utc(at) or ''} {text}".strip() for at, text in store.batch_events(session, batch_id)]
-        outputs = output_counts(session, batch_id)
     return {"id": batch_id, "name": status.name, "total": status.total, "finished": status.finished,
             "succeeded": status.succeeded, "failed": status.failed, "counts": status.counts, "active": active,
             "cost_usd": round(status.cost, 4), "budget_usd": status.budget_usd, "reviews": status.reviews or {},
             "rate": format_rate(est.rate), "eta": format_eta(est.eta) if active else "-", "events": events,
             "outputs": outputs}
+
+
+def _styles(web: Any, batch_id: int) -> dict[str, int]:
+    with web.sessions() as session:
+        return store.styles(session, batch_id)
 
 
 def _render(request: Request, name: str, context: dict[str, Any]) -> Response:
@@ -76,18 +89,18 @@ def sheet_page(request: Request) -> Response:
     """A batch's contact sheet (``?fragment=1``: only the grid)."""
     web = _web(request)
     batch_id = _int(request, "batch_id")
-    summary = _summary(request, batch_id)
     filters = filters_of(request)
-    index_batch(web, batch_id)
+    cursor = cursor_now(web)  # before the reads: a change after it is sent again, never missed
+    summary = _summary(request, batch_id, cursor)
+    index_batch(web, batch_id, cursor)
+    matching = page_matching(web, batch_id, filters, cursor)
+    number, pages = filters.pages(matching)
     with web.sessions() as session:
-        cursor = store.cursor(session)  # before the reads: a change after it is sent again, never missed
-        matching = store.matching(session, batch_id, filters.query(1))
-        number, pages = filters.pages(matching)
         jobs = store.sheet_jobs(session, store.page_ids(session, batch_id, filters.query(number)))
         page = sheet.build_page(jobs, filters, matching, number, pages)
         sizes = store.group_sizes(session, batch_id, filters.grouping, [g.key for g in page.groups])
-        styles = store.styles(session, batch_id)
-        counts = output_counts(session, batch_id)
+    styles = web.memo.get(("styles", batch_id), cursor, web.clock(), lambda: _styles(web, batch_id))
+    counts = summary["outputs"]
     for group in page.groups:
         group.size = sizes.get(group.key, 0)
     context = {"batch": summary, "page": page, "filters": filters, "styles": styles, "counts": counts,

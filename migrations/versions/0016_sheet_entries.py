@@ -40,6 +40,7 @@ def upgrade() -> None:
     op.create_index('ix_sheet_style_order', 'sheet_entries', ['batch_id', 'style_rank', 'root', 'attempt', 'job_id'])
     op.create_index('ix_sheet_plain_order', 'sheet_entries', ['batch_id', 'root', 'attempt', 'job_id'])
     op.create_index('ix_sheet_item_hash', 'sheet_entries', ['batch_id', 'item_hash'])
+    op.create_index('ix_sheet_batch_job', 'sheet_entries', ['batch_id', 'job_id'])
 
 
 def downgrade() -> None:
