@@ -17,6 +17,7 @@ from sqlalchemy import String, cast, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from batch.core.states import ACTIVE
 from batch.store import reviews
 from batch.store.models import Batch, Job, JobEvent, Output, Rerun, Review, SheetEntry
 
@@ -261,6 +262,14 @@ def changed_since(session: Session, batch_id: int, since: str) -> set[int] | Non
                                  .where(Review.id > review, Job.batch_id == batch_id)))
     found.update(session.scalars(select(Job.id).where(Job.id > job, Job.batch_id == batch_id)))
     return found
+
+
+def unserved(session: Session, batch_id: int, before: float, now: float) -> int:
+    """How many of the batch's jobs were due before ``before`` and no worker holds (none has taken them)."""
+    active = [state.value for state in ACTIVE]
+    return int(session.scalar(select(func.count()).select_from(Job).where(
+        Job.batch_id == batch_id, Job.state.in_(active), Job.next_action_at < before,
+        Job.lease_until.is_(None) | (Job.lease_until < now))) or 0)
 
 
 def output_file(session: Session, output_id: int) -> tuple[str, str] | None:

@@ -106,3 +106,17 @@ def page_matching(web: Any, batch_id: int, filters: sheet.Filters, cursor: str) 
 
     found: int = web.memo.get(("matching", batch_id, query), cursor, web.clock(), count)
     return found
+
+
+WAIT_GRACE = 60.0  # a job due this long with no worker on it: no worker serves the batch
+
+
+def waiting_line(web: Any, batch_id: int) -> str | None:
+    """What to tell the reviewer when no worker has taken the batch's due jobs for a minute, else None."""
+    now = web.clock()
+    with web.sessions() as session:
+        count = store.unserved(session, batch_id, now - WAIT_GRACE, now)
+    if not count:
+        return None
+    return (f"{count} job{'s' if count != 1 else ''} waiting with no worker taking them: start workers with "
+            f"nanobatch resume {batch_id} (or nanobatch worker)")

@@ -20,7 +20,7 @@ from batch.errors import InputError
 from batch.store import sheet as store
 from batch.store.reviews import WEB_DECISIONS
 from batch.web import sheet
-from batch.web.common import body_of, filters_of, index_batch, int_param, page_matching, web_of
+from batch.web.common import body_of, filters_of, index_batch, int_param, page_matching, waiting_line, web_of
 
 
 def _ids(body: dict[str, Any], name: str) -> list[int] | None:
@@ -91,10 +91,12 @@ def changes_api(request: Request) -> Response:
     with web.sessions() as session:
         cursor = store.cursor(session)
         changed = store.changed_since(session, batch_id, request.query_params.get("since", ""))
+    waiting = waiting_line(web, batch_id)  # said on every answer while it holds (only then: an idle page gets ~0)
+    said = {"workers": waiting} if waiting else {}
     if changed is None:
-        return JSONResponse({"cursor": cursor, "reload": True})
+        return JSONResponse({"cursor": cursor, "reload": True, **said})
     if not changed:
-        return JSONResponse({"cursor": cursor})
+        return JSONResponse({"cursor": cursor, **said})
     index_batch(web, batch_id, cursor)
     number, _ = filters.pages(page_matching(web, batch_id, filters, cursor))
     with web.sessions() as session:
@@ -105,7 +107,7 @@ def changes_api(request: Request) -> Response:
     before = {job_id: (ids[n - 1] if n else None) for n, job_id in enumerate(ids)}
     tiles = [{"job": job.id, "after": before[job.id], "group": sheet.group_key(job, filters.grouping),
               "html": template.render(job=job)} for job in jobs]
-    return JSONResponse({"cursor": cursor, "tiles": tiles})
+    return JSONResponse({"cursor": cursor, "tiles": tiles, **said})
 
 
 async def export_api(request: Request) -> Response:

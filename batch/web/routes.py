@@ -18,7 +18,16 @@ from batch.store import sheet as store
 from batch.store.queries import BatchStatus, batch_status, list_batches
 from batch.store.reviews import output_counts
 from batch.web import review_routes, sheet
-from batch.web.common import body_of, cursor_now, filters_of, index_batch, int_param, page_matching, web_of
+from batch.web.common import (
+    body_of,
+    cursor_now,
+    filters_of,
+    index_batch,
+    int_param,
+    page_matching,
+    waiting_line,
+    web_of,
+)
 from batch.web.thumbcache import SIZES
 
 BATCH_LIST_LIMIT = 100
@@ -54,7 +63,7 @@ def _summary(request: Request, batch_id: int, cursor: str | None = None) -> dict
             "succeeded": status.succeeded, "failed": status.failed, "counts": status.counts, "active": active,
             "cost_usd": round(status.cost, 4), "budget_usd": status.budget_usd, "reviews": status.reviews or {},
             "rate": format_rate(est.rate), "eta": format_eta(est.eta) if active else "-", "events": events,
-            "outputs": outputs}
+            "outputs": outputs, "workers": waiting_line(web, batch_id)}
 
 
 def _styles(web: Any, batch_id: int) -> dict[str, int]:

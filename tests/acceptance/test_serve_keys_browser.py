@@ -211,6 +211,23 @@ def test_range_selection_and_bulk_decisions(served: Served, tmp_path: Path, page
     assert _decisions(served, batch_id) == {**{k: "rejected" for k in keys[:3]}, **{k: "approved" for k in keys[3:]}}
 
 
+def test_review_mode_walks_the_unreviewed_and_tiles_resize(served: Served, tmp_path: Path, page: Any) -> None:
+    batch_id = _batch(served, tmp_path)
+    page.goto(f"{served.base}/batch/{batch_id}")
+    page.wait_for_selector(".tile img")
+    tiles = [_tile(page, n) for n in range(4)]
+    decide(served.rt.sessions, batch_id, [tiles[1]["key"], tiles[2]["key"]], "approved", now=time.time(), who="other")
+    page.evaluate("window.nbSheet.refresh()")  # the page learns of them (awaited)
+    page.check("#mode")
+    page.locator(".tile").first.focus()  # back to the grid (the grid's one tab stop)
+    page.keyboard.press("r")
+    assert page.evaluate(FOCUSED) == tiles[3]["tile"]  # on to the next unreviewed, past the two approved
+    _settled(page)
+    width = page.evaluate("document.querySelector('.tile').getBoundingClientRect().width")
+    page.fill("#size", "400")
+    assert page.evaluate("document.querySelector('.tile').getBoundingClientRect().width") > width * 1.5
+
+
 def test_export_from_the_page(served: Served, tmp_path: Path, page: Any) -> None:
     batch_id = _batch(served, tmp_path)
     dest = tmp_path / "approved"

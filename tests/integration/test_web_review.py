@@ -67,3 +67,18 @@ def test_reviews_per_output_clear_and_changes_since_a_cursor(tmp_path: Path) -> 
     assert client.post(url, json={"outputs": [two], "decision": "maybe"}, headers=HEADERS).status_code == 400
     other = client.post(url, json={"outputs": [10_000], "decision": "approved"}, headers=HEADERS)
     assert other.json()["recorded"] == 0  # no such output in this batch: nothing recorded
+
+
+def test_the_page_says_when_no_worker_takes_the_batch(tmp_path: Path) -> None:
+    rt = make_runtime(make_settings(tmp_path, f"sqlite:///{tmp_path / 'nb.db'}", "http://127.0.0.1:9"))
+    submitted = time.time()
+    batch_id = submit_manifest(rt, write_manifest(tmp_path, "http://127.0.0.1:9", items=2, styles=2), submitted)
+    clock = [submitted + 30]
+    state = WebState(rt.sessions, ThumbCache(tmp_path / "thumbs"), PriceTable(), CSRF, "ann", clock=lambda: clock[0])
+    client = TestClient(build_app(state), base_url="http://127.0.0.1")
+    cursor = _cursor(client.get(f"/batch/{batch_id}").text)
+    assert client.get(f"/api/batches/{batch_id}/changes", params={"since": cursor}).json() == {"cursor": cursor}
+    clock[0] = submitted + 90  # a minute past due, no worker has leased a job
+    answer = client.get(f"/api/batches/{batch_id}/changes", params={"since": cursor}).json()
+    assert answer["workers"].startswith("4 jobs waiting with no worker taking them")
+    assert f"nanobatch resume {batch_id}" in client.get(f"/batch/{batch_id}").text  # said on the page, not only once

@@ -67,6 +67,7 @@
     url.searchParams.set('since', cursor);
     return fetch(url, {credentials: 'same-origin'}).then(function (r) { return r.json(); }).then(function (answer) {
       cursor = answer.cursor;
+      document.getElementById('workers').textContent = answer.workers || '';
       if (answer.reload) { nb.say('the page is out of date: reload it'); return; }
       if (!answer.tiles) { return; }
       var placed = answer.tiles.map(place).every(Boolean);
