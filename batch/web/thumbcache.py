@@ -14,7 +14,7 @@ from pathlib import Path
 from batch.files.atomic import atomic_file
 from batch.reports.thumbs import Fetch, fetch_url, make_thumb, read_path
 
-SIZES: dict[str, int] = {"sm": 192, "lg": 1024}
+SIZES: dict[str, int] = {"sm": 192, "lg": 1024, "full": 8192}  # full: the viewer's input, at its own size
 
 
 class ThumbCache:

@@ -10,6 +10,7 @@ rejection, range selection, export from the page, axe-core on every page, and sc
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from PIL import Image
+from sqlalchemy import select
 
 from batch.commands.review import decide
 from batch.core.cost import PriceTable
@@ -24,6 +28,7 @@ from batch.engine.runtime import Runtime
 from batch.engine.tick import drain
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import reviews
+from batch.store.models import Job
 from batch.web.app import WebState, background_server, build_app
 from batch.web.thumbcache import ThumbCache
 from tests.browser import chromium, serious_violations
@@ -226,6 +231,43 @@ def test_review_mode_walks_the_unreviewed_and_tiles_resize(served: Served, tmp_p
     width = page.evaluate("document.querySelector('.tile').getBoundingClientRect().width")
     page.fill("#size", "400")
     assert page.evaluate("document.querySelector('.tile').getBoundingClientRect().width") > width * 1.5
+
+
+def test_the_viewer_compares_input_and_output(served: Served, tmp_path: Path, page: Any) -> None:
+    batch_id = _batch(served, tmp_path)
+    page.goto(f"{served.base}/batch/{batch_id}")
+    page.wait_for_selector(".tile img")
+    second = _tile(page, 1)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('v-out').naturalWidth > 0 && "
+                           "document.getElementById('v-in').naturalWidth > 0")
+    with served.rt.sessions() as s:
+        url = s.scalars(select(Job.inputs).where(Job.batch_id == batch_id).order_by(Job.id)).first()["image_urls"][0]
+    with Image.open(io.BytesIO(requests.get(url, timeout=10).content)) as original:
+        assert page.evaluate("document.getElementById('v-in').naturalWidth") == original.width  # not a thumbnail
+    out_id = page.evaluate(f"document.querySelector('.tile[data-tile=\"{second['tile']}\"]').dataset.out")
+    page.wait_for_function(f"performance.getEntriesByType('resource').some(r => r.name.endsWith('/files/{out_id}'))")
+    page.keyboard.press("+")  # both to 100%
+    widths = page.evaluate("['v-in', 'v-out'].map(i => { const m = document.getElementById(i); "
+                           "return [m.getBoundingClientRect().width, m.naturalWidth]; })")
+    assert all(abs(shown - natural) < 1 for shown, natural in widths)
+    page.keyboard.press("+")  # 200%: both panes scroll, together
+    page.evaluate("(() => { const p = document.querySelectorAll('.vpair figure'); "
+                  "p[1].scrollLeft = (p[1].scrollWidth - p[1].clientWidth) * 0.75; })()")
+    page.wait_for_timeout(100)
+    fractions = page.evaluate("Array.from(document.querySelectorAll('.vpair figure'))"
+                              ".map(p => p.scrollLeft / (p.scrollWidth - p.clientWidth))")
+    assert fractions[1] == pytest.approx(0.75, abs=0.02) and fractions[0] == pytest.approx(0.75, abs=0.02)
+    page.keyboard.press("0")
+    page.keyboard.press("b")  # before: the input alone, in the output's place
+    assert page.is_visible("#v-in") and page.is_hidden("#v-out")
+    page.keyboard.press("b")
+    assert page.is_hidden("#v-in") and page.is_visible("#v-out")
+    page.keyboard.press("Shift+B")
+    assert page.is_visible("#v-in") and page.is_visible("#v-out")
+    page.keyboard.press("Escape")
+    assert page.evaluate(FOCUSED) == _tile(page, 0)["tile"]  # focus back on the image it opened from
 
 
 def test_export_from_the_page(served: Served, tmp_path: Path, page: Any) -> None:

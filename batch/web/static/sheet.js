@@ -161,9 +161,9 @@
     document.getElementById('v-redoes').textContent = tile.dataset.redoes ? 'redoes ' + tile.dataset.redoes : '';
     document.getElementById('v-prompt').textContent = tile.dataset.prompt;
     var out = document.getElementById('v-out'), inp = document.getElementById('v-in');
-    out.classList.remove('zoom'); inp.classList.remove('zoom');
     out.src = tile.dataset.out ? '/files/' + tile.dataset.out : '';
-    inp.src = tile.dataset.hasInput === '1' ? '/thumb/in/' + tile.dataset.job + '/0?s=lg' : '';
+    inp.src = tile.dataset.hasInput === '1' ? '/thumb/in/' + tile.dataset.job + '/0?s=full' : '';
+    nb.viewer.reset(tiles()[tiles().indexOf(tile) + 1]);
     document.getElementById('v-file').href = tile.dataset.out ? '/files/' + tile.dataset.out : '#';
     document.getElementById('v-input').href = tile.dataset.input || '#';
     if (viewer.hidden) { viewer.hidden = false; document.getElementById('v-close').focus(); }
@@ -224,6 +224,7 @@
     if (key === '?') { openHelp(); ev.preventDefault(); return; }
     if (key === 'escape') { if (!viewer.hidden) { close(); } else { select([]); } return; }
     if (key === 'u') { undo(); ev.preventDefault(); return; }
+    if (!viewer.hidden && nb.viewer.key(ev.key)) { ev.preventDefault(); return; }
     var moves = {arrowright: 1, arrowleft: -1, j: 1, k: -1};
     if (!viewer.hidden || tile === null) { /* up/down are the grid's only */ } else {
       moves.arrowdown = columns(); moves.arrowup = -columns();
@@ -287,9 +288,6 @@
   document.getElementById('v-close').addEventListener('click', close);
   document.getElementById('help-open').addEventListener('click', openHelp);
   document.getElementById('help-close').addEventListener('click', closeHelp);
-  viewer.addEventListener('click', function (ev) {
-    if (ev.target.tagName === 'IMG' && ev.target.src) { ev.target.classList.toggle('zoom'); }
-  });
 
   var size = document.getElementById('size');
   function resize() { grid.style.setProperty('--tile', size.value + 'px'); }
