@@ -204,6 +204,14 @@ def sheet_jobs(session: Session, job_ids: Sequence[int]) -> list[SheetJob]:
     return found
 
 
+def attempts(session: Session, batch_id: int, job_id: int) -> list[int]:
+    """Every attempt at the job's key in the batch (the original and its reruns), oldest first."""
+    root = select(SheetEntry.root).where(SheetEntry.job_id == job_id, SheetEntry.batch_id == batch_id)
+    return list(session.scalars(select(SheetEntry.job_id).where(SheetEntry.batch_id == batch_id,
+                                                                 SheetEntry.root == root.scalar_subquery())
+                                .order_by(SheetEntry.attempt, SheetEntry.job_id)))
+
+
 def styles(session: Session, batch_id: int) -> dict[str, int]:
     """Each style of the batch (first-seen order) and how many jobs it has."""
     rows = session.execute(select(SheetEntry.style, func.min(SheetEntry.style_rank), func.count())

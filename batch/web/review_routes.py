@@ -110,6 +110,18 @@ def changes_api(request: Request) -> Response:
     return JSONResponse({"cursor": cursor, "tiles": tiles, **said})
 
 
+def attempts_api(request: Request) -> Response:
+    """Every attempt at a job (the original and its reruns, oldest first): key, state, outputs, decisions."""
+    web = web_of(request)
+    batch_id, job_id = int_param(request, "batch_id"), int_param(request, "job_id")
+    with web.sessions() as session:
+        jobs = store.sheet_jobs(session, store.attempts(session, batch_id, job_id))
+    return JSONResponse([{"job": j.id, "key": j.key, "state": j.state,
+                          "outputs": [{"id": o.id, "decision": o.decision.decision if o.decision else None,
+                                       "note": o.decision.note if o.decision else None} for o in j.outputs]}
+                         for j in jobs])
+
+
 async def export_api(request: Request) -> Response:
     """Copy the approved outputs to ``{"dest": folder}`` (the CLI's verified export); how many, and where."""
     web = web_of(request)
@@ -130,4 +142,5 @@ ROUTES = [
     Route("/api/batches/{batch_id:int}/group", group_api, methods=["POST"]),
     Route("/api/batches/{batch_id:int}/changes", changes_api),
     Route("/api/batches/{batch_id:int}/export", export_api, methods=["POST"]),
+    Route("/api/batches/{batch_id:int}/attempts/{job_id:int}", attempts_api),
 ]

@@ -99,3 +99,7 @@ def test_review_in_the_browser(tmp_path: Path, page: Any) -> None:
                 ".filter(i => i.complete && i.naturalWidth).length === 2", timeout=30_000)
             assert page.locator(".tile.d-rejected").count() == 2  # the rejected outputs are still there
             _shot(page, tmp_path, "5-rerun")
+            page.click('.tile[data-key$="~r2"] >> nth=0')  # the viewer shows it beside the rejected original
+            page.wait_for_function("document.querySelectorAll('#v-attempts .attempt').length === 2")
+            captions = page.locator("#v-attempts figcaption").all_text_contents()
+            assert captions[0].endswith(": rejected") and captions[1].endswith("~r2: unreviewed")

@@ -163,7 +163,7 @@
     var out = document.getElementById('v-out'), inp = document.getElementById('v-in');
     out.src = tile.dataset.out ? '/files/' + tile.dataset.out : '';
     inp.src = tile.dataset.hasInput === '1' ? '/thumb/in/' + tile.dataset.job + '/0?s=full' : '';
-    nb.viewer.reset(tiles()[tiles().indexOf(tile) + 1]);
+    nb.viewer.reset(tiles()[tiles().indexOf(tile) + 1], tile);
     document.getElementById('v-file').href = tile.dataset.out ? '/files/' + tile.dataset.out : '#';
     document.getElementById('v-input').href = tile.dataset.input || '#';
     if (viewer.hidden) { viewer.hidden = false; document.getElementById('v-close').focus(); }

@@ -54,8 +54,32 @@
     ev.stopPropagation();
   });
 
+  var strip = document.getElementById('v-attempts');
+
+  // every attempt at this image's job (the rejected original, each rerun), the one shown marked
+  function attempts(tile) {
+    strip.textContent = '';
+    fetch('/api/batches/' + nb.batchId + '/attempts/' + tile.dataset.job, {credentials: 'same-origin'})
+      .then(function (r) { return r.json(); }).then(function (list) {
+        if (list.length < 2) { return; }
+        list.forEach(function (job) {
+          job.outputs.forEach(function (out) {
+            var item = document.createElement('figure');
+            item.className = 'attempt' + (String(out.id) === tile.dataset.out ? ' shown' : '');
+            var img = document.createElement('img');
+            img.src = '/thumb/out/' + out.id;
+            img.alt = job.key;
+            var cap = document.createElement('figcaption');
+            cap.textContent = job.key + ': ' + (out.decision || 'unreviewed') + (out.note ? ' (' + out.note + ')' : '');
+            item.appendChild(img); item.appendChild(cap); strip.appendChild(item);
+          });
+        });
+      }).catch(function () {});
+  }
+
   nb.viewer = {
-    reset: function (next) {
+    reset: function (next, tile) {
+      if (tile) { attempts(tile); }
       level = 0;
       delete pair.dataset.show;
       apply(0.5, 0.5);
