@@ -270,6 +270,23 @@ def test_the_viewer_compares_input_and_output(served: Served, tmp_path: Path, pa
     assert page.evaluate(FOCUSED) == _tile(page, 0)["tile"]  # focus back on the image it opened from
 
 
+def test_groups_sit_side_by_side_and_arrow_down_goes_to_the_image_below(served: Served, tmp_path: Path,
+                                                                        page: Any) -> None:
+    batch_id = _batch(served, tmp_path)
+    page.goto(f"{served.base}/batch/{batch_id}")  # 12 items of 3 images, at 1400 px
+    page.wait_for_selector(".tile img")
+    tops = page.evaluate("Array.from(document.querySelectorAll('.group')).slice(0, 2)"
+                         ".map(g => g.getBoundingClientRect().top)")
+    assert tops[0] == tops[1]  # two items on one line: the width is used
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    here, there = page.evaluate("[document.querySelector('.tile'), document.activeElement]"
+                                ".map(t => { const b = t.getBoundingClientRect(); return [b.left, b.top]; })")
+    assert there[0] == here[0] and there[1] > here[1]
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate(FOCUSED) == _tile(page, 0)["tile"]
+
+
 def test_export_from_the_page(served: Served, tmp_path: Path, page: Any) -> None:
     batch_id = _batch(served, tmp_path)
     dest = tmp_path / "approved"

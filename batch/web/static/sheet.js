@@ -134,13 +134,21 @@
     focusTile(next);
   }
 
-  function columns() {
-    var row = current ? current.parentElement : null;
-    var all = row ? Array.prototype.slice.call(row.children) : [];
-    if (all.length < 2) { return 1; }
-    var top = all[0].offsetTop, n = 0;
-    while (n < all.length && all[n].offsetTop === top) { n += 1; }
-    return Math.max(n, 1);
+  // the tile drawn above or below this one (groups sit side by side, so not a fixed column count)
+  function vertical(down) {
+    if (!current) { return null; }
+    var here = current.getBoundingClientRect(), x = here.left + here.width / 2;
+    var best = null, bestRow = null, bestDx = 0;
+    tiles().forEach(function (t) {
+      var box = t.getBoundingClientRect();
+      var beyond = down ? box.top >= here.bottom - 1 : box.bottom <= here.top + 1;
+      if (!beyond) { return; }
+      var row = down ? box.top : -box.bottom, dx = Math.abs(box.left + box.width / 2 - x);
+      if (bestRow === null || row < bestRow - 1 || (Math.abs(row - bestRow) <= 1 && dx < bestDx)) {
+        best = t; bestRow = row; bestDx = dx;
+      }
+    });
+    return best;
   }
 
   function nextUnreviewed(from) {
@@ -225,10 +233,12 @@
     if (key === 'escape') { if (!viewer.hidden) { close(); } else { select([]); } return; }
     if (key === 'u') { undo(); ev.preventDefault(); return; }
     if (!viewer.hidden && nb.viewer.key(ev.key)) { ev.preventDefault(); return; }
-    var moves = {arrowright: 1, arrowleft: -1, j: 1, k: -1};
-    if (!viewer.hidden || tile === null) { /* up/down are the grid's only */ } else {
-      moves.arrowdown = columns(); moves.arrowup = -columns();
+    if ((key === 'arrowdown' || key === 'arrowup') && viewer.hidden && tile) {
+      var other = vertical(key === 'arrowdown');
+      if (other) { var all = tiles(); step(all.indexOf(other) - all.indexOf(tile), ev.shiftKey); }
+      ev.preventDefault(); return;
     }
+    var moves = {arrowright: 1, arrowleft: -1, j: 1, k: -1};
     if (key in moves) {
       if (onControl) { return; }
       if (!tile && current) { focusTile(current); ev.preventDefault(); return; }  // the first press lands on it
