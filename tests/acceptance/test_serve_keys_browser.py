@@ -259,6 +259,12 @@ def test_the_viewer_compares_input_and_output(served: Served, tmp_path: Path, pa
     fractions = page.evaluate("Array.from(document.querySelectorAll('.vpair figure'))"
                               ".map(p => p.scrollLeft / (p.scrollWidth - p.clientWidth))")
     assert fractions[1] == pytest.approx(0.75, abs=0.02) and fractions[0] == pytest.approx(0.75, abs=0.02)
+    decide(served.rt.sessions, batch_id, [_tile(page, 0)["key"]], "rejected", now=time.time(), who="other",
+           note="seen elsewhere")
+    page.evaluate("window.nbSheet.refresh()")  # a refresh that patches the open image's tile (awaited)
+    assert page.text_content("#v-decision") == "rejected: seen elsewhere"
+    assert page.evaluate("document.querySelector('.vpair').dataset.zoom") == "2"  # zoom and pan kept
+    assert page.evaluate("document.querySelectorAll('.vpair figure')[0].scrollLeft") > 0
     page.keyboard.press("0")
     page.keyboard.press("b")  # before: the input alone, in the output's place
     assert page.is_visible("#v-in") and page.is_hidden("#v-out")

@@ -41,6 +41,7 @@
     if (badge) { badge.textContent = d === 'approved' ? '✓ approved' : (d === 'rejected' ? '✗ rejected' : ''); }
     var label = tile.getAttribute('aria-label') || '';
     tile.setAttribute('aria-label', label.replace(/, [^,]*$/, '') + ', ' + (d || 'unreviewed'));
+    nb.show(tile);
   }
   nb.mark = mark;
 
@@ -159,8 +160,7 @@
     return null;
   }
 
-  function show(tile) {
-    current = tile;
+  function fill(tile) {  // the viewer's words about the image: what a refresh may change
     document.getElementById('v-key').textContent = tile.dataset.key;
     document.getElementById('v-state').textContent = tile.dataset.state;
     var d = document.getElementById('v-decision');
@@ -168,6 +168,11 @@
     d.className = tile.dataset.decision || '';
     document.getElementById('v-redoes').textContent = tile.dataset.redoes ? 'redoes ' + tile.dataset.redoes : '';
     document.getElementById('v-prompt').textContent = tile.dataset.prompt;
+  }
+
+  function show(tile) {
+    current = tile;
+    fill(tile);
     var out = document.getElementById('v-out'), inp = document.getElementById('v-in');
     out.src = tile.dataset.out ? '/files/' + tile.dataset.out : '';
     inp.src = tile.dataset.hasInput === '1' ? '/thumb/in/' + tile.dataset.job + '/0?s=full' : '';
@@ -176,7 +181,8 @@
     document.getElementById('v-input').href = tile.dataset.input || '#';
     if (viewer.hidden) { viewer.hidden = false; document.getElementById('v-close').focus(); }
   }
-  nb.show = function (tile) { if (!viewer.hidden && tile === current) { show(tile); } };
+  // a refresh patched this tile: the viewer, open on it, updates its words and keeps zoom and pan
+  nb.show = function (tile) { if (!viewer.hidden && tile === current) { fill(tile); } };
 
   function close() {
     if (!viewer.hidden) { viewer.hidden = true; if (current) { current.focus(); } }
