@@ -59,15 +59,20 @@ class Exported:
 
 def _approved(session: Session, batch_id: int) -> list[Exported]:
     batch = check_batch(session, batch_id)
-    decided = {j: d for j, d in store.latest(session, batch_id).items() if d.decision == store.APPROVED}
+    # each output by the decision that holds for it (a job may return several images)
+    decided = {k: d for k, d in store.of_batch_outputs(session, batch_id).items() if d.decision == store.APPROVED}
+    rows = store.outputs_of_jobs(session, sorted({job_id for job_id, _ in decided}))
     base = Path(batch.output_dir)
     storage = (batch.options or {}).get("storage")
     files: list[Exported] = []
-    for job_id, key, out in store.outputs_of_jobs(session, decided):
+    for job_id, key, out in rows:
+        approval = decided.get((job_id, out.idx))
+        if approval is None:
+            continue
         path = Path(out.path)
         relative = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name
-        files.append(Exported(key, relative, out.path, out.bytes, out.sha256, decided[job_id].who,
-                              decided[job_id].at, out.object_url, storage))
+        files.append(Exported(key, relative, out.path, out.bytes, out.sha256, approval.who, approval.at,
+                              out.object_url, storage))
     return files
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.core.progress import iso_utc
 from batch.errors import InputError
 from batch.store import reviews as store
+from batch.store import sheet as sheet_store
 from batch.store.db import transaction
 from batch.store.models import Batch
 
@@ -111,3 +112,51 @@ def list_reviews(sessions: sessionmaker[Session], batch_id: int, only: str | Non
     if only is not None:
         return [line for line in lines if line.decision is not None and line.decision.decision == only]
     return lines
+
+
+def decide_outputs(sessions: sessionmaker[Session], batch_id: int, output_ids: Sequence[int], decision: str, *,
+                   now: float, note: str | None = None, who: str | None = None) -> int:
+    """Record ``decision`` (approved, rejected or cleared) on these outputs of the batch (the web app's);
+    outputs of other batches or of jobs without files are skipped. Returns how many were recorded."""
+    with transaction(sessions) as session:
+        check_batch(session, batch_id)
+        found = sheet_store.outputs_in_batch(session, batch_id, output_ids)
+        targets = [found[o] for o in dict.fromkeys(output_ids) if o in found]
+        return store.record_outputs(session, targets, decision, who=who or reviewer(), now=now, note=note)
+
+
+@dataclass(frozen=True)
+class GroupDecision:
+    """What deciding a whole group did (or would do): its outputs, how many were rejected, and
+    each output's decision before (for undo); ``recorded``: 0 on a dry run."""
+
+    outputs: int
+    rejected: int
+    recorded: int
+    before: list[dict[str, Any]]
+
+
+def decide_group(sessions: sessionmaker[Session], batch_id: int, group: str, key: str, decision: str, *, now: float,
+                 rejected_seen: int | None, who: str | None = None) -> GroupDecision:
+    """Record ``decision`` on every reviewable output of one group of the whole batch.
+
+    ``rejected_seen``: how many rejected outputs the person agreed to override (None: a dry run
+    that only counts). InputError when the group now holds more rejected outputs than that.
+    """
+    with transaction(sessions) as session:
+        check_batch(session, batch_id)
+        rows = sheet_store.group_outputs(session, batch_id, group, key)
+        rejected = sum(1 for *_, d in rows if d == store.REJECTED)
+        if rejected_seen is None:
+            return GroupDecision(len(rows), rejected, 0, [])
+        if decision != store.REJECTED and rejected > rejected_seen:
+            raise InputError(f"{rejected} outputs of this group are rejected now, not {rejected_seen}: ask again")
+        decided = store.of_outputs(session, sorted({j for _, j, _, _ in rows}))
+        before = [{"output": o, "decision": d or store.CLEARED, "note": (decided.get((j, i)) or _NONE).note}
+                  for o, j, i, d in rows]
+        count = store.record_outputs(session, [(j, i) for _, j, i, _ in rows], decision, who=who or reviewer(),
+                                     now=now)
+        return GroupDecision(len(rows), rejected, count, before)
+
+
+_NONE = store.Decision(0, None, store.CLEARED, None, "", 0.0)

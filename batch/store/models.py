@@ -254,3 +254,32 @@ class FingerprintOwner(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     taken_at: Mapped[float] = mapped_column(Float)
+class SheetEntry(Base):
+    """Where a job sits on the contact sheet: its item and style, and its place in each order.
+
+    A derived index, filled by the web app for jobs it has not seen yet (``store.sheet``), so that a
+    page of a 100,000-job sheet is one indexed query rather than a sort of every job in Python.
+    ``item_rank``/``style_rank``: the order in which the batch first shows each item and style;
+    ``root``/``attempt``: the job's key without ``~rN`` and its attempt, so a rerun sits beside
+    the job it redoes.
+    """
+
+    __tablename__ = "sheet_entries"
+    __table_args__ = (
+        Index("ix_sheet_item_order", "batch_id", "item_rank", "root", "attempt", "job_id"),
+        Index("ix_sheet_style_order", "batch_id", "style_rank", "root", "attempt", "job_id"),
+        Index("ix_sheet_plain_order", "batch_id", "root", "attempt", "job_id"),
+        Index("ix_sheet_item_hash", "batch_id", "item_hash"),
+        Index("ix_sheet_batch_job", "batch_id", "job_id"),
+    )
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    item_hash: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str] = mapped_column(Text)
+    item_label: Mapped[str] = mapped_column(Text)
+    item_rank: Mapped[int] = mapped_column(Integer)
+    style: Mapped[str] = mapped_column(String(300))
+    style_rank: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(300))
+    attempt: Mapped[int] = mapped_column(Integer)

@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from batch.core.states import TERMINAL
-from batch.store.models import Batch, Job, JobEvent, Notification, Output
+from batch.store.models import Batch, Job, JobEvent, Notification, Output, SheetEntry
 
 _TERMINAL = [s.value for s in TERMINAL]
 
@@ -66,6 +66,7 @@ def delete_jobs(session: Session, job_ids: Sequence[int]) -> tuple[int, int, int
     kept = select(Job.id).where(Job.id.in_(job_ids), Job.state.in_(_TERMINAL))
     events = _count(session.execute(delete(JobEvent).where(JobEvent.job_id.in_(kept))))
     outputs = _count(session.execute(delete(Output).where(Output.job_id.in_(kept))))
+    session.execute(delete(SheetEntry).where(SheetEntry.job_id.in_(kept)))
     jobs = _count(session.execute(delete(Job).where(Job.id.in_(job_ids), Job.state.in_(_TERMINAL))))
     return jobs, events, outputs
 

@@ -19,7 +19,9 @@ from batch.store.models import Job, Output, Rerun, Review
 
 APPROVED = "approved"
 REJECTED = "rejected"
+CLEARED = "cleared"  # back to unreviewed: a row like any decision, so the history keeps it
 DECISIONS: tuple[str, ...] = (APPROVED, REJECTED)
+WEB_DECISIONS: tuple[str, ...] = (APPROVED, REJECTED, CLEARED)
 # a job has something to review once its files are there
 REVIEWABLE: tuple[str, ...] = (JobState.SUCCEEDED.value, JobState.CACHED.value)
 
@@ -34,6 +36,7 @@ class Decision:
     note: str | None
     who: str
     at: float
+    id: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The decision as plain values."""
@@ -41,16 +44,22 @@ class Decision:
 
 
 def _decision(row: Review) -> Decision:
-    return Decision(row.job_id, row.idx, row.decision, row.note, row.who, row.at)
+    return Decision(row.job_id, row.idx, row.decision, row.note, row.who, row.at, row.id)
 
 
 def record(session: Session, job_ids: Iterable[int], decision: str, *, who: str, now: float,
            note: str | None = None, idx: int | None = None) -> int:
     """Add one decision row per job; returns how many were written."""
-    if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
+    return record_outputs(session, [(j, idx) for j in job_ids], decision, who=who, now=now, note=note)
+
+
+def record_outputs(session: Session, targets: Iterable[tuple[int, int | None]], decision: str, *, who: str,
+                   now: float, note: str | None = None) -> int:
+    """Add one decision row per ``(job id, output idx)`` (idx None: the whole job); returns how many."""
+    if decision not in WEB_DECISIONS:
+        raise ValueError(f"decision must be one of {WEB_DECISIONS}, not {decision!r}")
     rows = [{"job_id": j, "idx": idx, "decision": decision, "note": note or None, "who": who, "at": now}
-            for j in dict.fromkeys(job_ids)]
+            for j, idx in dict.fromkeys(targets)]
     if rows:
         session.execute(insert(Review), rows)
     return len(rows)
@@ -65,7 +74,60 @@ def _newest_ids(batch_id: int) -> Any:
 def latest(session: Session, batch_id: int) -> dict[int, Decision]:
     """Each reviewed job's current decision (its newest row), by job id."""
     rows = session.scalars(select(Review).where(Review.id.in_(_newest_ids(batch_id))))
-    return {row.job_id: _decision(row) for row in rows}
+    return {row.job_id: _decision(row) for row in rows if row.decision != CLEARED}
+
+
+def current_of_output() -> Any:
+    """A correlated scalar subquery: the decision that holds for the ``Output`` row of the outer query.
+
+    That is the newest review of its job naming its idx or the whole job (idx None); None, or
+    ``cleared``, when it has none.
+    """
+    return (select(Review.decision).where(Review.job_id == Output.job_id,
+                                          (Review.idx == Output.idx) | Review.idx.is_(None))
+            .order_by(Review.id.desc()).limit(1).correlate(Output).scalar_subquery())
+
+
+def of_outputs(session: Session, job_ids: Sequence[int]) -> dict[tuple[int, int], Decision]:
+    """The decision that holds for each output of these jobs, by ``(job id, idx)`` (unreviewed ones left out).
+
+    The newest review naming the output's idx, or the whole job, wins.
+    """
+    if not job_ids:
+        return {}
+    newest: dict[tuple[int, int | None], Decision] = {}
+    for row in session.scalars(select(Review).where(Review.job_id.in_(list(job_ids))).order_by(Review.id)):
+        newest[(row.job_id, row.idx)] = _decision(row)
+    found: dict[tuple[int, int], Decision] = {}
+    for job_id, idx in session.execute(select(Output.job_id, Output.idx).where(Output.job_id.in_(list(job_ids)))):
+        mine, whole = newest.get((job_id, idx)), newest.get((job_id, None))
+        best = max((d for d in (mine, whole) if d is not None), key=lambda d: d.id, default=None)
+        if best is not None and best.decision != CLEARED:
+            found[(job_id, idx)] = best
+    return found
+
+
+def output_counts(session: Session, batch_id: int) -> dict[str, int]:
+    """The batch's outputs: how many there are, and how many are approved and rejected now.
+
+    Reads every output row only of jobs that have a review, so an unreviewed batch costs two counts.
+    """
+    total = session.scalar(select(func.count()).select_from(Output).join(Job, Job.id == Output.job_id)
+                           .where(Job.batch_id == batch_id)) or 0
+    found = {decision: 0 for decision in DECISIONS}
+    for decision in of_batch_outputs(session, batch_id).values():
+        found[decision.decision] = found.get(decision.decision, 0) + 1
+    return {"outputs": int(total), **found}
+
+
+def of_batch_outputs(session: Session, batch_id: int) -> dict[tuple[int, int], Decision]:
+    """``of_outputs`` for every reviewed job of the batch."""
+    reviewed = sorted(set(session.scalars(select(Review.job_id).join(Job, Job.id == Review.job_id)
+                                          .where(Job.batch_id == batch_id))))
+    found: dict[tuple[int, int], Decision] = {}
+    for chunk in range(0, len(reviewed), 500):
+        found.update(of_outputs(session, reviewed[chunk:chunk + 500]))
+    return found
 
 
 def history(session: Session, job_ids: Sequence[int]) -> list[Decision]:

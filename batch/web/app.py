@@ -29,6 +29,7 @@ from batch.core.cost import PriceTable
 from batch.core.progress import RateTracker
 from batch.errors import InputError
 from batch.web import pilot, routes
+from batch.web.common import Memo
 from batch.web.security import Guard, is_loopback, new_secret
 from batch.web.thumbcache import ThumbCache
 
@@ -47,6 +48,7 @@ class WebState:
     reviewer: str
     clock: Callable[[], float] = time.time
     trackers: dict[int, RateTracker] = field(default_factory=dict)
+    memo: Memo = field(default_factory=Memo)
 
 
 def build_app(state: WebState, *, token: str | None = None, loopback_only: bool = True) -> Starlette:

@@ -16,7 +16,7 @@ from batch.commands import pilot as commands
 from batch.errors import InputError
 from batch.store import pilot as store
 from batch.store.models import Batch
-from batch.web.routes import _body
+from batch.web.common import body_of, int_param, web_of
 
 
 def _context(web: Any, batch_id: int) -> dict[str, Any]:
@@ -39,8 +39,7 @@ def _context(web: Any, batch_id: int) -> dict[str, Any]:
 
 def pilot_page(request: Request) -> Response:
     """The batch's pilot: every variant of each sampled item side by side, and the decision."""
-    web = request.app.state.web
-    context = _context(web, int(request.path_params["batch_id"]))
+    context = _context(web_of(request), int_param(request, "batch_id"))
     response: Response = request.app.state.templates.TemplateResponse(request, "pilot.html", context)
     return response
 
@@ -61,9 +60,9 @@ def _decide(web: Any, batch_id: int, body: dict[str, Any]) -> dict[str, Any]:
 
 async def pilot_api(request: Request) -> Response:
     """``{"decision": "approve", "variants": {"studio": "neutral"}}`` or ``{"decision": "reject"}``."""
-    body = await _body(request)
+    body = await body_of(request)
     try:
-        answer = await run_in_threadpool(_decide, request.app.state.web, int(request.path_params["batch_id"]), body)
+        answer = await run_in_threadpool(_decide, web_of(request), int_param(request, "batch_id"), body)
     except InputError as exc:
         raise HTTPException(400, str(exc)) from None
     return JSONResponse(answer)

@@ -13,57 +13,65 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from batch.commands import rerun as reruns
-from batch.commands.review import decide_ids
 from batch.core.progress import RateTracker, format_eta, format_rate, iso_utc
 from batch.core.states import ACTIVE, JobState
 from batch.errors import InputError
 from batch.files.recorded import CHUNK, open_recorded
 from batch.store import sheet as store
-from batch.store.queries import batch_status, list_batches
-from batch.store.reviews import DECISIONS
-from batch.web import sheet
+from batch.store.queries import BatchStatus, batch_status, list_batches
+from batch.store.reviews import output_counts
+from batch.web import review_routes, sheet
+from batch.web.common import (
+    body_of,
+    cursor_now,
+    filters_of,
+    index_batch,
+    int_param,
+    page_matching,
+    waiting_line,
+    web_of,
+)
 from batch.web.thumbcache import SIZES
 
 BATCH_LIST_LIMIT = 100
-MAX_ID = 2**63 - 1  # the largest id a row can have (PostgreSQL's BIGINT, SQLite's INTEGER)
 
 
-def _web(request: Request) -> Any:
-    return request.app.state.web
+_web = web_of
 
 
-def _is_id(value: object) -> bool:
-    """A row id: a whole number (not a bool, which Python counts as one) that a BIGINT column can hold."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+_int = int_param
 
 
-def _int(request: Request, name: str) -> int:
-    """The path's id ``name``; 404 when it is none a row could have (beyond int64: the driver would raise)."""
-    try:
-        value = int(request.path_params[name])
-    except (KeyError, ValueError):
-        raise HTTPException(404) from None
-    if not _is_id(value):
-        raise HTTPException(404)
-    return value
-
-
-def _summary(request: Request, batch_id: int) -> dict[str, Any]:
-    """One batch's progress, spend, reviews and events, as the batches page shows it."""
-    web = _web(request)
+def _counts(web: Any, batch_id: int) -> tuple[BatchStatus | None, dict[str, int]]:
+    """The batch's aggregate counts: by state, spend, decisions on outputs."""
     status = batch_status(web.sessions, batch_id)
+    with web.sessions() as session:
+        return status, output_counts(session, batch_id)
+
+
+def _summary(request: Request, batch_id: int, cursor: str | None = None) -> dict[str, Any]:
+    """One batch's progress, spend, reviews and events, as the batches page shows it (its counts
+    read again only once the database changed, see ``Memo``)."""
+    web = _web(request)
+    cursor = cursor or cursor_now(web)
+    status, outputs = web.memo.get(("summary", batch_id), cursor, web.clock(), lambda: _counts(web, batch_id))
+    with web.sessions() as session:  # the batch's own row changes without a job event: read each time
+        events = [f"{iso_utc(at) or ''} {text}".strip() for at, text in store.batch_events(session, batch_id)]
     if status is None:
         raise HTTPException(404, f"no batch {batch_id}")
     tracker = web.trackers.setdefault(batch_id, RateTracker(status.total))
     est = tracker.observe(status.finished, web.clock(), status.total)
     active = sum(n for s, n in status.counts.items() if JobState(s) in ACTIVE)
-    with web.sessions() as session:
-        events = [f"{iso_utc(at) or ''} {text}".strip() for at, text in store.batch_events(session, batch_id)]
     return {"id": batch_id, "name": status.name, "total": status.total, "finished": status.finished,
             "succeeded": status.succeeded, "failed": status.failed, "counts": status.counts, "active": active,
             "cost_usd": round(status.cost, 4), "budget_usd": status.budget_usd, "reviews": status.reviews or {},
             "rate": format_rate(est.rate), "eta": format_eta(est.eta) if active else "-", "events": events,
-            "pilot": status.pilot}
+            "pilot": status.pilot, "outputs": outputs, "workers": waiting_line(web, batch_id)}
+
+
+def _styles(web: Any, batch_id: int) -> dict[str, int]:
+    with web.sessions() as session:
+        return store.styles(session, batch_id)
 
 
 def _render(request: Request, name: str, context: dict[str, Any]) -> Response:
@@ -89,30 +97,27 @@ def progress_api(request: Request) -> Response:
     return JSONResponse(_summary(request, _int(request, "batch_id")))
 
 
-def _filters(request: Request) -> sheet.Filters:
-    q = request.query_params
-    try:
-        page = int(q.get("page", "1"))
-        per = int(q.get("per", str(sheet.DEFAULT_PER_PAGE)))
-    except ValueError:
-        raise HTTPException(400, "page and per are whole numbers") from None
-    return sheet.Filters(state=q.get("state", ""), review=q.get("review", ""), style=q.get("style", ""),
-                         text=q.get("q", ""), group=q.get("group", "item"), page=page, per_page=per)
-
-
 def sheet_page(request: Request) -> Response:
-    """A batch's contact sheet (``?fragment=1``: only the grid, for the page's live refresh)."""
+    """A batch's contact sheet (``?fragment=1``: only the grid)."""
     web = _web(request)
     batch_id = _int(request, "batch_id")
-    summary = _summary(request, batch_id)
+    filters = filters_of(request)
+    cursor = cursor_now(web)  # before the reads: a change after it is sent again, never missed
+    summary = _summary(request, batch_id, cursor)
+    index_batch(web, batch_id, cursor)
+    matching = page_matching(web, batch_id, filters, cursor)
+    number, pages = filters.pages(matching)
     with web.sessions() as session:
-        jobs = store.sheet_jobs(session, batch_id)
-    filters = _filters(request)
-    page = sheet.paginate(jobs, filters)
-    keys = {j.id: j.key for j in jobs}
-    context = {"batch": summary, "page": page, "filters": filters, "styles": sheet.styles(jobs), "keys": keys,
+        jobs = store.sheet_jobs(session, store.page_ids(session, batch_id, filters.query(number)))
+        page = sheet.build_page(jobs, filters, matching, number, pages)
+        sizes = store.group_sizes(session, batch_id, filters.grouping, [g.key for g in page.groups])
+    styles = web.memo.get(("styles", batch_id), cursor, web.clock(), lambda: _styles(web, batch_id))
+    counts = summary["outputs"]
+    for group in page.groups:
+        group.size = sizes.get(group.key, 0)
+    context = {"batch": summary, "page": page, "filters": filters, "styles": styles, "counts": counts,
                "states": [s.value for s in JobState], "reviews": sheet.REVIEW_FILTERS, "csrf": web.csrf,
-               "groupings": sheet.GROUPINGS, "query": dict(request.query_params)}
+               "groupings": sheet.GROUPINGS, "cursor": cursor}
     name = "_grid.html" if request.query_params.get("fragment") else "sheet.html"
     return _render(request, name, context)
 
@@ -170,34 +175,6 @@ def output_file(request: Request) -> Response:
     return StreamingResponse(chunks(), media_type=media, headers={"Content-Length": str(size)})
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise HTTPException(400, "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return body
-
-
-async def review_api(request: Request) -> Response:
-    """Record one decision on jobs: ``{"job_ids": [...], "decision": "approved"|"rejected", "note": ...}``."""
-    web = _web(request)
-    batch_id = _int(request, "batch_id")
-    body = await _body(request)
-    ids, decision, note = body.get("job_ids"), body.get("decision"), body.get("note")
-    if not isinstance(ids, list) or not all(_is_id(i) for i in ids) or decision not in DECISIONS:
-        raise HTTPException(400, "job_ids (a list of job ids) and decision (approved or rejected) are needed")
-    if note is not None and not isinstance(note, str):
-        raise HTTPException(400, "note is text")
-    try:
-        count = await run_in_threadpool(decide_ids, web.sessions, batch_id, ids, decision, now=web.clock(),
-                                        note=note, who=web.reviewer)
-    except InputError as exc:
-        raise HTTPException(404, str(exc)) from None
-    return JSONResponse({"recorded": count, "decision": decision})
-
-
 def _rerun(web: Any, batch_id: int, confirm: bool, prompt_append: str | None) -> dict[str, Any]:
     planned = reruns.plan(web.sessions, web.prices, batch_id, prompt_append)
     made = reruns.rerun(web.sessions, batch_id, now=web.clock(), prompt_append=prompt_append) if confirm else []
@@ -209,7 +186,7 @@ async def rerun_api(request: Request) -> Response:
     """``{"confirm": false}``: what rerunning the rejected jobs would cost; ``true``: queue them."""
     web = _web(request)
     batch_id = _int(request, "batch_id")
-    body = await _body(request)
+    body = await body_of(request)
     append = body.get("prompt_append") or None
     if append is not None and not isinstance(append, str):
         raise HTTPException(400, "prompt_append is text")
@@ -221,10 +198,10 @@ async def rerun_api(request: Request) -> Response:
 
 
 ROUTES = [
+    *review_routes.ROUTES,
     Route("/", batches_page),
     Route("/api/batches", batches_api),
     Route("/api/batches/{batch_id:int}", progress_api),
-    Route("/api/batches/{batch_id:int}/review", review_api, methods=["POST"]),
     Route("/api/batches/{batch_id:int}/rerun", rerun_api, methods=["POST"]),
     Route("/batch/{batch_id:int}", sheet_page),
     Route("/thumb/out/{output_id:int}", output_thumb),

@@ -22,7 +22,7 @@ from batch.files.atomic import PRIVATE, atomic_file
 from batch.files.recorded import read_recorded
 from batch.reports.thumbs import Fetch, fetch_url, make_thumb
 
-SIZES: dict[str, int] = {"sm": 192, "lg": 1024}
+SIZES: dict[str, int] = {"sm": 192, "lg": 1024, "full": 8192}  # full: the viewer's input, at its own size
 FAILURE_SECONDS = 600.0  # then a failed thumbnail is tried again (the input may be back)
 MAX_FAILURES_KEPT = 10_000
 

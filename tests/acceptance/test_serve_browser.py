@@ -7,7 +7,6 @@ of each page go to the test's tmp dir and to /work/shots/ when that folder exist
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,42 +22,19 @@ from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import reviews
 from batch.web.app import WebState, background_server, build_app
 from batch.web.thumbcache import ThumbCache
+from tests.browser import chromium
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 SHOTS = Path("/work/shots")
 ITEMS, STYLES = 60, 5
 IN_VIEW_LOADED = ("Array.from(document.querySelectorAll('#grid img'))"
                   ".filter(i => i.getBoundingClientRect().top < innerHeight).every(i => i.complete && i.naturalWidth)")
 
 
-def _browser_or_skip() -> Any:
-    """Playwright's sync API, or a skip (a failure with NANOBATCH_REQUIRE_BROWSER=1)."""
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason is None and not CHROMIUM.exists():
-        reason = f"no {CHROMIUM} (apt-get install -y chromium)"
-    if reason is not None:
-        if os.environ.get("NANOBATCH_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"NANOBATCH_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    return sync_playwright
-
-
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 900})
-        finally:
-            browser.close()
+def page() -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
 
 
 def _shot(page: Any, folder: Path, name: str) -> None:
@@ -108,6 +84,7 @@ def test_review_in_the_browser(tmp_path: Path, page: Any) -> None:
             page.wait_for_selector("#viewer", state="hidden")
             page.keyboard.press("r")  # the third tile, from the grid
             page.wait_for_function("document.querySelectorAll('.tile.d-rejected').length === 2")
+            page.wait_for_function("window.nbSheet.inflight === 0")
             with rt.sessions() as s:
                 assert reviews.counts(s, batch_id) == {"approved": 1, "rejected": 2}
 
@@ -122,3 +99,7 @@ def test_review_in_the_browser(tmp_path: Path, page: Any) -> None:
                 ".filter(i => i.complete && i.naturalWidth).length === 2", timeout=30_000)
             assert page.locator(".tile.d-rejected").count() == 2  # the rejected outputs are still there
             _shot(page, tmp_path, "5-rerun")
+            page.click('.tile[data-key$="~r2"] >> nth=0')  # the viewer shows it beside the rejected original
+            page.wait_for_function("document.querySelectorAll('#v-attempts .attempt').length === 2")
+            captions = page.locator("#v-attempts figcaption").all_text_contents()
+            assert captions[0].endswith(": rejected") and captions[1].endswith("~r2: unreviewed")

@@ -21,7 +21,8 @@ from batch.store import reviews
 from batch.store.db import transaction
 from batch.store.models import Batch, Job, Output
 from batch.store.queries import batch_status
-from batch.store.sheet import batch_events, sheet_jobs
+from batch.store.sheet import PageQuery, batch_events, index_new_jobs, page_ids, sheet_jobs
+from batch.web.sheet import describe
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings, submit_manifest, write_manifest
 
@@ -69,9 +70,15 @@ def test_review_rerun_and_export(tmp_path: Path, backend: Backend) -> None:
         assert rerun(rt.sessions, batch_id, now=time.time()) == []  # twice: nothing more
         drain(rt, batch_id, timeout=60)
 
-    with rt.sessions() as s:  # the contact sheet's queries, on this database too
-        sheet = {j.key: j for j in sheet_jobs(s, batch_id)}
+    with transaction(rt.sessions) as s:  # the contact sheet's queries, on this database too
+        assert index_new_jobs(s, batch_id, describe) == 7
+        assert index_new_jobs(s, batch_id, describe) == 0
+    with rt.sessions() as s:
+        ids = page_ids(s, batch_id, PageQuery())
+        sheet = {j.key: j for j in sheet_jobs(s, ids)}
         assert sheet["sku-000-s0~r2"].rerun_of == sheet["sku-000-s0"].id and len(sheet) == 7
+        assert ids.index(sheet["sku-000-s0~r2"].id) == ids.index(sheet["sku-000-s0"].id) + 1  # beside it
+        assert page_ids(s, batch_id, PageQuery(review="rejected")) == [sheet["sku-000-s0"].id]
         assert sheet["sku-000-s0"].decision is not None and sheet["sku-000-s0"].outputs[0].width > 0
         assert batch_events(s, batch_id) == []
     files = _outputs(rt, batch_id)

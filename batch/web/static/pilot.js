@@ -1,20 +1,10 @@
 // The pilot page: review each variant's output, choose a variant per style, approve or reject the pilot.
 (function () {
   'use strict';
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var batchId = document.getElementById('pilot-summary').dataset.batch;
   var message = document.getElementById('message');
 
-  function post(path, body) {
-    return fetch(path, {
-      method: 'POST', credentials: 'same-origin',
-      headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
-      body: JSON.stringify(body)
-    }).then(function (r) {
-      if (!r.ok) { return r.text().then(function (t) { throw new Error(t || r.statusText); }); }
-      return r.json();
-    });
-  }
+  var post = window.nbPostJSON;
 
   function failed(err) { message.textContent = 'error: ' + err.message; }
 
