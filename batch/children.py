@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,18 @@ def die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
     prctl(PR_SET_PDEATHSIG, sig)
     if os.getppid() != parent:
         os.kill(os.getpid(), sig)
+
+
+def stop_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if the child has not exited within ``timeout`` seconds; reaped either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def start_time(pid: int) -> str | None:

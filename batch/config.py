@@ -64,6 +64,10 @@ class Settings:
     output_bytes: int | None = None  # doctor's estimate of one output file (None: by resolution and format)
     metrics_port: int | None = None  # where a worker serves Prometheus metrics (None: it does not)
     metrics_address: str = "127.0.0.1"
+    download_stall_rate: float = 64 * 1024  # bytes/s over each window: a slower file is tried again later
+    download_stall_seconds: float = 10.0
+    download_slots: int = 4  # downloads at once per worker process: the other threads submit and poll
+    stop_grace_seconds: float = 10.0  # a worker told to stop gives back what still runs after this long
 
     @property
     def db_url(self) -> str:
@@ -270,6 +274,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         output_bytes=int(_float(env, "NANOBATCH_OUTPUT_BYTES", 1)) if env.get("NANOBATCH_OUTPUT_BYTES") else None,
         metrics_port=_port(env, "NANOBATCH_METRICS_PORT"),
         metrics_address=env.get("NANOBATCH_METRICS_ADDRESS") or "127.0.0.1",
+        download_stall_rate=_float(env, "NANOBATCH_DOWNLOAD_STALL_RATE", Settings.download_stall_rate),
+        download_stall_seconds=_float(env, "NANOBATCH_DOWNLOAD_STALL_SECONDS", Settings.download_stall_seconds),
+        download_slots=max(1, int(_float(env, "NANOBATCH_DOWNLOAD_SLOTS", Settings.download_slots))),
+        stop_grace_seconds=_float(env, "NANOBATCH_STOP_GRACE_SECONDS", Settings.stop_grace_seconds),
     )
 
 

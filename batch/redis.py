@@ -31,12 +31,13 @@ from batch.config import dir_problem, private_file, write_private
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
+STOP_WAIT_SECONDS = 15.0  # how long the last user waits for the supervisor to stop the server and exit
 TMP_ROOT = Path("/tmp")  # where a private socket directory goes when the data directory's path is too long
 
 # -- every Redis key nanobatch uses, all under one prefix --
 KEY_PREFIX = "nanobatch:"
 TICK_LOCK_KEY = KEY_PREFIX + "tick"                   # one tick at a time across all workers (redis-py lock)
-BEAT_KEY = KEY_PREFIX + "beat:alive"                  # a beat sent a tick lately (see engine/beat)
+BEAT_LEASE_KEY = KEY_PREFIX + "beat:lease"            # the one beat of a scope: its lease (see engine/beat)
 LIMITER_PREFIX = KEY_PREFIX + "limiter:"
 PAUSE_KEY = LIMITER_PREFIX + "pause_until"            # a 429 anywhere: no call before this time
 CAP_KEY = LIMITER_PREFIX + "cap"                      # the AIMD cap after a 429 (a hash: its ramp)
@@ -48,6 +49,11 @@ CURSOR_KEYS = {"api": LIMITER_PREFIX + "cursor:api", "submit": LIMITER_PREFIX + 
 def tick_lock_key(scope: str | None) -> str:
     """The lock that keeps one tick at a time among the workers of one scope (None: shared workers)."""
     return TICK_LOCK_KEY if scope is None else f"{TICK_LOCK_KEY}:{scope}"
+
+
+def beat_lease_key(scope: str | None) -> str:
+    """The lease of the one beat that sends the tick of a scope (None: the shared workers)."""
+    return BEAT_LEASE_KEY if scope is None else f"{BEAT_LEASE_KEY}:{scope}"
 
 
 def socket_for(home: Path, *, create: bool = False) -> Path:
@@ -128,10 +134,18 @@ def register_user(home: Path, pid: int) -> None:
         users.register(home, pid)
 
 
-def release(home: Path) -> None:
-    """This process no longer uses the embedded server; the last user to leave stops it (soon after)."""
+def release(home: Path, *, wait: float = 0.0) -> None:
+    """This process no longer uses the embedded server; the last user to leave stops it (soon after).
+
+    ``wait``: when this was the last user, wait up to that many seconds for the supervisor to stop
+    the server and exit, so that nothing of it runs, or writes into the home, once we return.
+    """
     with users.start_lock(home):
         users.unregister(home)
+        last = not users.live_users(home)
+    supervisor = _read_pid(users.folder(home) / "supervisor.pid") if last and wait > 0 else None
+    if supervisor is not None:
+        _wait_gone(supervisor, wait)
 
 
 def _log_hint(home: Path) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from batch import redis_users as users
-from batch.children import preexec
+from batch.children import preexec, stop_child
 from batch.config import PRIVATE_FILE_MODE, private_file, write_private
 
 INTERVAL = 0.2          # seconds between two looks at the server and the users
@@ -109,13 +109,8 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         """SIGTERM: the server writes its AOF and exits; then this process gives up the supervisor lock."""
-        if self.server is not None and self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
+        if self.server is not None:
+            stop_child(self.server, STOP_TIMEOUT)
         (self.folder / "supervisor.pid").unlink(missing_ok=True)
         os.close(self.lock_fd)
 

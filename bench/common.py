@@ -104,10 +104,8 @@ class Cluster(ProcessCluster):
     def start_workers(self, workers: int, concurrency: int = 8) -> None:
         """Start ``workers`` Celery worker processes (``batch.local.worker_command``)."""
         for n in range(workers):
-            cmd = worker_command(concurrency=concurrency, beat=n == 0, name=f"bench{n}-{os.getpid()}@%h")
-            if n == 0:
-                cmd += ["--schedule", str(self.logs / "celerybeat-schedule")]
-            self.start(f"worker{n}", cmd)
+            self.start(f"worker{n}", worker_command(concurrency=concurrency, beat=n == 0,
+                                                    name=f"bench{n}-{os.getpid()}@%h"))
 
     def cpu_seconds(self) -> float:
         """CPU (user + system) of the worker process trees so far, reaped children included."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -9,17 +10,19 @@ from collections.abc import Collection
 from functools import cached_property
 from typing import Any
 
+import click
 import redis
-from celery import Celery
-from celery.beat import PersistentScheduler
-from celery.signals import beat_embedded_init, before_task_publish, setup_logging, worker_init, worker_ready
+from celery import Celery, bootsteps
+from celery.beat import PersistentScheduler, Scheduler
+from celery.signals import before_task_publish, setup_logging, worker_init, worker_ready
 
-from batch.children import die_with_parent
 from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
 from batch.engine import beat
 from batch.logjson import log_format
 from batch.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.store.scope import scope_name
+
+_log = logging.getLogger("nanobatch.beat")
 
 
 def beat_schedule_file(scope: str | None) -> str:
@@ -58,7 +61,7 @@ def make_app() -> Celery:
     settings = load_settings()
     private_dir(settings.home)  # the beat keeps its schedule file there
     url = kombu_url(broker_url())
-    celery = App("nanobatch", broker=url, include=["workers.tasks"])
+    celery = App("nanobatch", broker=url, include=["workers.tasks", "workers.lifecycle"])
     beat_schedule: dict[str, dict[str, Any]] = {
         "nanobatch-tick": {"task": "workers.tasks.tick", "schedule": settings.tick_seconds},
         "nanobatch-notify": {"task": "workers.tasks.notify_finished", "schedule": settings.notify_seconds},
@@ -86,7 +89,24 @@ def make_app() -> Celery:
     return celery
 
 
+class KeepBeat(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is untyped
+    """``--keep-beat``: the worker keeps a beat process (``workers.lifecycle``), standing by without the lease."""
+
+    def __init__(self, parent: Any, keep_beat: bool = False, **options: Any) -> None:
+        super().__init__(parent, **options)
+        self.keep = keep_beat
+
+    def start(self, parent: Any) -> None:
+        if self.keep:
+            from workers.lifecycle import keep_beat
+
+            keep_beat()
+
+
 app = make_app()
+app.user_options["worker"].add(click.Option(("--keep-beat",), is_flag=True, default=False,
+                                            help="Keep a beat process (sends the tick while it holds the lease)."))
+app.steps["worker"].add(KeepBeat)
 
 
 def _json_logging(loglevel: int | str | None = None, **_: Any) -> None:
@@ -99,19 +119,6 @@ def _json_logging(loglevel: int | str | None = None, **_: Any) -> None:
 if log_format(os.environ) == "json":  # a receiver connected here tells Celery to leave logging to it
     setup_logging.connect(_json_logging)
     _json_logging()  # already now: Celery warns (as root, say) before it sets logging up
-
-
-_WORKER_PID = os.getpid()  # read in the embedded beat, a forked child of this process
-
-
-@beat_embedded_init.connect
-def _beat_dies_with_worker(**_: Any) -> None:
-    """The beat a worker runs (``--beat``: a forked child) is stopped when the worker dies, SIGKILL included.
-
-    A worker stopped cleanly stops its beat itself; a killed one used to leave it running on its
-    own, ticking into the broker for ever.
-    """
-    die_with_parent(_WORKER_PID)
 
 
 @worker_init.connect
@@ -166,21 +173,9 @@ def _serve_metrics(**_: Any) -> None:
         logging.getLogger("nanobatch.metrics").error("%s", exc)
 
 
-_beat_redis: redis.Redis | None = None
-_TICK_SECONDS = load_settings().tick_seconds
-
-
-def _mark_beat_alive() -> None:
-    """Tell workers started alone that a beat runs (see ``batch.engine.beat``)."""
-    global _beat_redis
-    if _beat_redis is None:
-        _beat_redis = redis.Redis.from_url(broker_url())
-    beat.mark_alive(_beat_redis, f"{socket.gethostname()}:{os.getpid()}", _TICK_SECONDS)
-
-
 @before_task_publish.connect
 def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
-    """Mark the beat alive and re-declare the default queue's binding before each tick is sent.
+    """Re-declare the default queue's binding before each tick is sent.
 
     The Redis transport keeps exchange-to-queue bindings as Redis keys, and kombu declares them
     only once per connection. If Redis is flushed (or restarted without its data), messages
@@ -189,15 +184,70 @@ def _rebind_before_tick(sender: str | None = None, **_: Any) -> None:
     """
     if sender != "workers.tasks.tick":
         return
-    _mark_beat_alive()
     with app.connection_for_write() as conn:
         for queue in app.amqp.queues.values():
             queue.bind(conn.default_channel).declare()
 
 
 
-class PrivateScheduler(PersistentScheduler):  # type: ignore[misc]  # celery is untyped
-    """Celery's default beat scheduler, whose schedule files in the data directory are created 0600.
+class _Leased:
+    """A beat that sends nothing unless it holds its scope's lease (``batch.engine.beat``): one beat per broker.
+
+    It looks at the lease several times per tick interval; while another beat holds it, it stands by.
+    """
+
+    _lease: beat.BeatLease | None = None
+    _holding = False
+
+    def _lease_of(self) -> beat.BeatLease:
+        if self._lease is None:
+            settings = load_settings()
+            self._lease = beat.BeatLease(redis.Redis.from_url(broker_url(), socket_timeout=5),
+                                         f"{socket.gethostname()}:{os.getpid()}", settings.tick_seconds,
+                                         scope_name(settings.run_batches))
+        return self._lease
+
+    def _may_send(self) -> bool:
+        """Renew or take the lease; whether this beat sends now (said in the log when that changes)."""
+        lease = self._lease_of()
+        try:
+            held = lease.hold()
+        except (redis.RedisError, OSError):  # no broker, no tick to send either; the worker says it is down
+            held = False
+        if held != self._holding:
+            _log.warning("beat %s: %s", lease.who, "holds the beat lease: sending the tick" if held
+                         else "another beat holds the lease: standing by")
+            self._holding = held
+        return held
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """Send what is due while this beat holds the lease; when to look again (a few times per tick)."""
+        every = beat.look_every(self._lease_of().tick_seconds)
+        if not self._may_send():
+            return every
+        return min(float(super().tick(*args, **kwargs)), every)  # type: ignore[misc]  # a mixin of Scheduler
+
+    def close(self) -> None:
+        """Give the lease up as the beat stops: a standby takes over at its next look, not a lease later."""
+        if self._holding and self._lease is not None:
+            with contextlib.suppress(redis.RedisError, OSError):
+                self._lease.release()
+            self._holding = False
+        super().close()  # type: ignore[misc]
+
+
+class LeasedScheduler(_Leased, Scheduler):  # type: ignore[misc]  # celery is untyped
+    """The beat a worker keeps (``batch.keeper``): its schedule in memory, sent only while it holds the lease.
+
+    Its entries are intervals of seconds with nothing worth keeping across a restart (schedule slots
+    are in the database), and the beats of several workers on one data directory would otherwise
+    write one schedule file, which Python's fallback ``dbm`` does not lock.
+    """
+
+
+class PrivateScheduler(_Leased, PersistentScheduler):  # type: ignore[misc]  # celery is untyped
+    """The beat of ``nanobatch beat``: Celery's default scheduler, whose schedule files in the data
+    directory are created 0600, sending only while it holds the lease.
 
     The files are created (with the umask of that moment, and kept at that mode) when the
     schedule is opened, in the beat's own process: the umask is narrowed for that call only.

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from batch.config import load_settings
 from batch.engine import notify
 from batch.engine.runtime import Runtime, build_runtime
-from batch.engine.steps import advance_all
+from batch.engine.steps import advance_all, give_back
 from batch.engine.tick import tick as run_tick
 from batch.schedules import firing as scheduler
 from batch.store import db
@@ -22,6 +22,7 @@ from workers.app import app, broker_url, tick_lock_name
 _runtime: Runtime | None = None
 _client: redis.Redis | None = None
 _runtime_lock = threading.Lock()
+_stop = threading.Event()  # the worker stops (see workers.lifecycle): shared by every Runtime built here
 
 
 def runtime() -> Runtime:
@@ -30,6 +31,7 @@ def runtime() -> Runtime:
     with _runtime_lock:
         if _runtime is None:
             _runtime = build_runtime(load_settings(), redis_url=broker_url())
+            _runtime.stopping = _stop
         return _runtime
 
 
@@ -69,10 +71,29 @@ def tick() -> int:
             lock.release()
 
 
+_in_flight: dict[int, tuple[list[int], str]] = {}  # by thread: the jobs a steps task is advancing
+
+
 @app.task(name="workers.tasks.steps", ignore_result=True)
 def steps(job_ids: list[int], owner: str) -> None:
     """Advance each job, in order, while it holds the lease ``owner``."""
-    advance_all(runtime(), job_ids, owner)
+    me = threading.get_ident()
+    _in_flight[me] = (job_ids, owner)
+    try:
+        advance_all(runtime(), job_ids, owner)
+    finally:
+        _in_flight.pop(me, None)
+
+
+def stopping() -> None:
+    """This worker stops: the steps tasks start no further step and give their jobs back."""
+    _stop.set()
+
+
+def give_back_in_flight() -> int:
+    """Give back the jobs of the steps tasks still running (a stop past its grace); how many were held."""
+    held = list(_in_flight.values())
+    return sum(give_back(runtime(), ids, owner) for ids, owner in held) if held else 0
 
 
 def _sessions() -> sessionmaker[Session]:

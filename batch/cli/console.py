@@ -118,8 +118,8 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, interrupt)
-        if home is not None:
-            redis_server.release(home)
+        if home is not None:  # the last user waits for the server to stop: nothing we started outlives us
+            redis_server.release(home, wait=redis_server.STOP_WAIT_SECONDS)
     if view != QUIET:
         print_status(status)
     return status
@@ -132,14 +132,16 @@ def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None
     from batch.cli.local import LocalWorker
     from batch.health import Reachability, Watch, broker_check, embedded_revival, safe_url
 
-    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id})  # this batch only
+    def registered(pid: int) -> None:  # each worker (a replaced one too) is a user of the embedded server
+        if home is not None:
+            redis_server.register_user(home, pid)
+
+    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id}, on_start=registered)
     reach = Reachability()
     broker = f"broker ({safe_url(redis_url)})"
     watch = Watch({broker: broker_check(redis_url)}, reach,
                   revive={broker: embedded_revival(home)} if home is not None else None)
     try:
-        if home is not None:
-            redis_server.register_user(home, worker.pid)
         watch.start()
         if view != QUIET:
             _console.print(f"batch [bold]{batch_id}[/bold]: workers started (log: {worker.log_path})")
@@ -190,14 +192,16 @@ def _watch(batch_id: int, worker: LocalWorker, refresh: float, reach: Reachabili
         while True:
             status = _read_status(batch_id, status, reach)
             outages = [(f"{name}@{since}", reach.describe(name, since)) for name, since in reach.down()]
+            kept = worker.check()  # a worker that died is replaced (a few times), its beat by the worker
+            outages += [(notice, notice) for notice in worker.notices()]  # each names a pid: said once
             show(status, tracker.observe(_finished(status), time.monotonic(), status.total), outages,
                  reach.warnings(), False)
-            if status.settled or status.paused or not worker.alive():
+            if status.settled or status.paused or not kept:
                 break
             time.sleep(refresh)
         show(status, tracker.observe(_finished(status), time.monotonic(), status.total), [], [], True)
-    if not worker.alive() and not status.settled:
-        _errors.print(f"[red]the worker stopped unexpectedly; see {worker.log_path}[/red]")
+    if not kept and not status.settled:
+        _errors.print(f"[red]the worker stopped unexpectedly too often; giving up (see {worker.log_path})[/red]")
     return status
 
 

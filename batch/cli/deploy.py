@@ -32,16 +32,19 @@ def prune(older_than: str, files: bool, yes: bool, as_json: bool) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
-@click.option("--beat/--no-beat", default=None,
-              help="Also run the beat (tick, schedules, notifications) here.  [default: when no other beat is alive]")
+@click.option("--beat/--no-beat", default=True,
+              help="Keep a beat here (tick, schedules, notifications), sending while no other beat does.  "
+                   "[default: --beat]")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, envvar="NANOBATCH_METRICS_PORT",
               help="Serve Prometheus metrics on this port (loopback; NANOBATCH_METRICS_ADDRESS to change).")
 @click.pass_context
 @friendly_errors
-def worker(ctx: click.Context, concurrency: int, beat: bool | None, metrics_port: int | None) -> None:
+def worker(ctx: click.Context, concurrency: int, beat: bool, metrics_port: int | None) -> None:
     """Run a Celery worker with nanobatch's configuration (extra arguments go to celery).
 
-    Started while no beat is alive, it runs one too: `nanobatch submit` then `nanobatch worker` finishes a batch.
+    It keeps a beat process: one beat per broker sends the tick (it holds a lease in Redis), the
+    others stand by and take over within two tick intervals of its loss. `nanobatch submit` then
+    `nanobatch worker` finishes a batch.
     """
     import os
 
@@ -50,11 +53,12 @@ def worker(ctx: click.Context, concurrency: int, beat: bool | None, metrics_port
 
     token = service.settings().check_api()  # exit 2 now, not a traceback per task in the worker's log
     log_format(os.environ)  # and a bad log format now, before anything starts
-    if beat is None:
-        beat = not beat_alive(service.settings())
-        if beat:
-            say(os.environ, "nanobatch.worker", "worker: no beat is alive, so this worker runs one (the tick, "
-                "schedules and notifications); --no-beat leaves that to `nanobatch beat`", [token])
+    if beat:
+        said = ("worker: a beat is alive elsewhere; this worker's beat stands by and takes over if it stops"
+                if beat_alive(service.settings()) else
+                "worker: no beat is alive, so this worker runs one (the tick, schedules and notifications); "
+                "--no-beat leaves that to `nanobatch beat`")
+        say(os.environ, "nanobatch.worker", said, [token])
     cmd = worker_command(concurrency=concurrency, beat=beat) + list(ctx.args)
 
     if metrics_port is not None:

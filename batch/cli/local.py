@@ -2,41 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from batch.children import preexec
 from batch.config import RUN_BATCHES_VAR, Settings, private_dir, private_file
+from batch.keeper import KEEPER_WORDS, Keeper
 from batch.logjson import celery_options
+
+STOP_SLACK = 10.0  # seconds past the worker's own grace before it is killed
 
 
 def worker_command(*, concurrency: int = 8, beat: bool = False, name: str | None = None) -> list[str]:
     """The celery command line nanobatch uses for a worker (threads: steps wait on HTTP, not CPU).
 
-    A beat run inside a worker keeps its schedule in memory: its entries are intervals of
-    seconds with nothing worth keeping across a restart (schedule slots are in the database),
-    and two such beats on one data directory would otherwise write the same schedule file,
-    which Python's fallback ``dbm`` does not lock.
+    ``beat``: the worker keeps a beat process, started again if it dies, which sends the tick
+    while it holds the beat lease and stands by otherwise (``workers.lifecycle``).
     """
     cmd = [sys.executable, "-m", "celery", *celery_options(os.environ), "-A", "workers", "worker", "--pool", "threads",
            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
     if name:
         cmd += ["--hostname", name]
     if beat:
-        cmd += ["--beat", "--scheduler", "celery.beat:Scheduler"]
+        cmd += ["--keep-beat"]
     return cmd
 
 
 def beat_alive(settings: Settings) -> bool:
-    """True if a beat has sent a tick lately through this configuration's Redis.
+    """True if a beat of the shared workers holds its lease through this configuration's Redis.
 
     An embedded Redis that is not running means no beat runs either: it is not started just
-    to ask (the worker starts it). A Redis that does not answer yet counts as no beat: the
-    worker then runs one, which is harmless, and keeps retrying its broker as before.
+    to ask (the worker starts it). A Redis that does not answer yet counts as no beat.
     """
     import redis
 
@@ -57,14 +59,18 @@ def beat_alive(settings: Settings) -> bool:
 class LocalWorker:
     """A worker child process whose output goes to a log file in the data directory.
 
-    It receives SIGTERM (a warm shutdown) if this process dies, even of SIGKILL; its embedded beat
-    in turn dies with it (see ``workers.app``), so neither outlives the command that started them.
+    It receives SIGTERM (a warm shutdown) if this process dies, even of SIGKILL; its beat in turn
+    dies with it (see ``workers.lifecycle``), so neither outlives the command that started them.
+    A worker that stops unexpectedly is started again by ``check()``, up to ``MAX_RESTARTS`` times
+    in a row; ``on_start`` is called with each new worker's pid.
 
     ``batches``: the only batches it advances (``run X`` / ``resume X``); None: every batch.
     """
 
+    MAX_RESTARTS = 3
+
     def __init__(self, settings: Settings, redis_url: str, *, concurrency: int = 8,
-                 batches: Collection[int] | None = None) -> None:
+                 batches: Collection[int] | None = None, on_start: Callable[[int], None] | None = None) -> None:
         self.log_path = settings.home / "worker.log"
         env = {**os.environ, "NANOBATCH_REDIS_URL": redis_url, "NANOBATCH_HOME": str(settings.home)}
         env.pop(RUN_BATCHES_VAR, None)
@@ -72,28 +78,61 @@ class LocalWorker:
             env[RUN_BATCHES_VAR] = ",".join(str(b) for b in sorted(batches))
         private_dir(settings.home)
         self._log = open(private_file(self.log_path), "ab")  # noqa: SIM115 - closed in stop()
-        self._proc = subprocess.Popen(
-            worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
-            preexec_fn=preexec(signal.SIGTERM),
-        )
+        self._read_from = self._log.tell()
+        self._notices: list[str] = []
+        self._on_start = on_start
+        self._grace = settings.stop_grace_seconds
+
+        def start() -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(
+                worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
+                env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
+                preexec_fn=preexec(signal.SIGTERM),
+            )
+            if self._on_start is not None:
+                self._on_start(proc.pid)
+            return proc
+
+        self._keeper = Keeper("the worker", start, self._notices.append, max_restarts=self.MAX_RESTARTS)
 
     @property
     def pid(self) -> int:
         """The worker process's id."""
-        return self._proc.pid
+        return self._keeper.pid
 
     def alive(self) -> bool:
         """True while the child runs."""
-        return self._proc.poll() is None
+        return self._keeper.alive()
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Warm shutdown (SIGTERM lets running steps finish), then SIGKILL if it hangs."""
-        if self.alive():
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+    def check(self) -> bool:
+        """Start the worker again if it stopped unexpectedly; False once it was given up on."""
+        return self._keeper.check()
+
+    def notices(self) -> list[str]:
+        """What happened since the last call, to tell the user: a worker or a beat stopped and was replaced."""
+        said, self._notices[:] = list(self._notices), []
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._read_from)
+                text = log.read()
+        except OSError:
+            return said
+        end = text.rfind(b"\n") + 1  # a line still being written is read next time
+        self._read_from += end
+        for line in text[:end].decode(errors="replace").splitlines():
+            if KEEPER_WORDS in line:
+                said.append(_message(line))
+        return said
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Warm shutdown (SIGTERM lets running steps finish within the worker's grace), then SIGKILL if it hangs."""
+        self._keeper.stop(timeout if timeout is not None else STOP_SLACK + self._grace)
         self._log.close()
+
+
+def _message(line: str) -> str:
+    """The message of a worker's log line: Celery's ``[time: LEVEL/process] message``, or a JSON line's."""
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return str(json.loads(line)["message"])
+    return line.split("] ", 1)[-1].strip()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import requests
@@ -38,9 +39,27 @@ class Runtime:
     breaker: Breaker = field(default_factory=Breaker)
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: start no step, give jobs back
     _estimates: dict[int, tuple[float, RuntimeEstimate]] = field(default_factory=dict)
     _queues: dict[int, tuple[float, QueueModel | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _downloads: threading.BoundedSemaphore | None = None
+
+    @contextlib.contextmanager
+    def download_slot(self) -> Iterator[bool]:
+        """One of this process's ``download_slots`` for the block (True), or False at once when all are
+        taken: slow file hosts then hold a few worker threads, never all of them."""
+        with self._lock:
+            if self._downloads is None:
+                self._downloads = threading.BoundedSemaphore(self.settings.download_slots)
+            slots = self._downloads
+        if not slots.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            slots.release()
 
     def rates_for(self, batch: Batch) -> Rates:
         """The lowest of the configured and the manifest's rates."""

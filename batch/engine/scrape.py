@@ -5,7 +5,7 @@ keeps state: the database is the truth for states and spend): for the ``RECENT_B
 batches, ``nanobatch_jobs{batch, name, state}``, ``nanobatch_spend_usd{batch}``,
 ``nanobatch_budget_usd{batch}`` and ``nanobatch_uncertain_submits{batch}``; ``nanobatch_queue_depth``
 (jobs due now in the database, which is the queue); with a broker, ``nanobatch_broker_messages{queue}``
-(task messages waiting in Redis) and ``nanobatch_beat_alive`` (1 while a beat marks itself alive).
+(task messages waiting in Redis) and ``nanobatch_beat_alive`` (1 while a beat holds its lease).
 The counters are ``batch.metrics``'s. Served on an opt-in port, loopback unless
 ``NANOBATCH_METRICS_ADDRESS`` says otherwise (the metrics name batches).
 """
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from batch.config import Settings
 from batch.core.cost import usd_float
-from batch.engine.beat import beat_alive
+from batch.engine.beat import any_beat_alive
 from batch.errors import ConfigError
 from batch.store import db, gauges
 
@@ -71,14 +71,14 @@ class DatabaseCollector(Collector):
                                      labels=["queue"])
         try:
             client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
-            alive = beat_alive(client)
+            alive = any_beat_alive(client)
             for queue in self.queues:
                 messages.add_metric([queue], int(client.llen(queue)))
         except (redis.RedisError, OSError):
             log.warning("metrics: the broker does not answer")
             return
         yield messages
-        yield GaugeMetricFamily("nanobatch_beat_alive", "1 while a beat marks itself alive.", value=int(alive))
+        yield GaugeMetricFamily("nanobatch_beat_alive", "1 while a beat holds its lease.", value=int(alive))
 
 
 def serve(port: int, address: str, collector: DatabaseCollector) -> Any:

@@ -36,6 +36,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 MAX_STEPS_PER_CALL = 4
 TWIN_WAIT = (0.5, 60.0)  # seconds after the identical job's next step, at most
+DOWNLOAD_BUSY_SECONDS = 2.0  # a job whose worker has no free download slot comes back after 2 to 4 s
 Handler = Callable[[Runtime, Ctx], Next]
 
 
@@ -47,16 +48,28 @@ def advance_all(rt: Runtime, job_ids: Iterable[int], owner: str) -> None:
     conditional on the job's state and lease, so a row read a few steps earlier is safe.
     """
     ids = list(job_ids)
+    if rt.stopping.is_set():  # this worker is stopping: another one takes them at once
+        give_back(rt, ids, owner)
+        return
     try:
         first = _read_all(rt, ids, owner)
     except Exception:  # the database gone for a moment: each job reads for itself below
         log.exception("jobs %s: reading them failed", ids)
         first = {}
-    for job_id in ids:
+    for index, job_id in enumerate(ids):
+        if rt.stopping.is_set():
+            give_back(rt, ids[index:], owner)
+            return
         try:
             advance(rt, job_id, owner, first.get(job_id))
         except Exception:  # e.g. the database gone for a moment: the lease expires, the job is claimed again
             log.exception("job %s: step failed", job_id)
+
+
+def give_back(rt: Runtime, job_ids: Iterable[int], owner: str) -> int:
+    """Drop ``owner``'s leases on these jobs, due now: a stopping worker's jobs go on elsewhere at once."""
+    with transaction(rt.sessions) as session:
+        return store.release_leases(session, job_ids, owner, now=rt.clock())
 
 
 def _read_all(rt: Runtime, job_ids: list[int], owner: str) -> dict[int, Ctx]:
@@ -86,6 +99,9 @@ def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> N
             retry_or_fail(rt, ctx, errors.NanobatchError(f"internal error in step {job.state}: {exc!r}"))
             return
         if then is STOP:
+            return
+        if rt.stopping.is_set():
+            give_back(rt, [job_id], owner)
             return
 
 
@@ -352,8 +368,15 @@ def _completed_at(rt: Runtime, ctx: Ctx, result: Result) -> float:
 
 
 def download(rt: Runtime, ctx: Ctx) -> Next:
-    """A job in ``downloading`` (its result recorded and paid): download and verify its outputs."""
-    return _download(rt, ctx)
+    """A job in ``downloading`` (its result recorded and paid): download and verify its outputs.
+
+    Only while one of the worker's download slots is free; otherwise the job comes back a little
+    later (no attempt spent), and the thread goes on submitting and polling other jobs.
+    """
+    with rt.download_slot() as free:
+        if not free:
+            return wait(rt, ctx, DOWNLOAD_BUSY_SECONDS * (1 + rt.rand()))
+        return _download(rt, ctx)
 
 
 def _download(rt: Runtime, ctx: Ctx) -> Next:

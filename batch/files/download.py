@@ -57,6 +57,8 @@ FAILURES: dict[str, Rule] = {
     "network": Rule(True, "download from {host} failed: {problem}"),
     "too_slow": Rule(True, "download from {host} too slow: {got} bytes in {spent:.0f} s, past the {deadline:.0f} s "
                            "allowed per file"),
+    "trickle": Rule(True, "download from {host} trickles: {got} bytes in {seconds:.0f} s, under the {rate:.0f} "
+                          "bytes/s allowed; tried again later"),
     "too_large": Rule(False, "output from {host} is larger than the {limit} bytes allowed"),
     # where the URL leads
     "bad_url": Rule(False, "output URL {url!r} cannot be downloaded: {problem}"),
@@ -87,6 +89,8 @@ class DownloadLimits:
     min_rate: float  # bytes per second
     floor_seconds: float
     read_timeout: float = READ_TIMEOUT
+    stall_rate: float = 0.0  # bytes per second over each window of stall_seconds; below it the attempt stops
+    stall_seconds: float = 0.0  # 0: no such check
 
     @property
     def deadline(self) -> float:
@@ -96,7 +100,13 @@ class DownloadLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> DownloadLimits:
         """The limits configured in ``settings``."""
-        return cls(settings.download_max_bytes, settings.download_min_rate, settings.download_floor_seconds)
+        return cls(settings.download_max_bytes, settings.download_min_rate, settings.download_floor_seconds,
+                   stall_rate=settings.download_stall_rate, stall_seconds=settings.download_stall_seconds)
+
+    @property
+    def wait_for_bytes(self) -> float:
+        """The longest wait for the next bytes: a read blocked longer would pass a stall check by."""
+        return min(self.read_timeout, self.stall_seconds) if self.stall_seconds > 0 else self.read_timeout
 
 
 @dataclass(frozen=True)
@@ -182,9 +192,11 @@ class _Watch:
     got: int = 0
     started: float = field(init=False)
     renewed: float = field(init=False)
+    window: tuple[float, int] = field(init=False)  # when the current stall window began, and the bytes then
 
     def __post_init__(self) -> None:
         self.started = self.renewed = self.clock()
+        self.window = (self.started, 0)
 
     def remaining(self, now: float | None = None) -> float:
         """Seconds left before the deadline; raises ``too_slow`` once it has passed."""
@@ -200,10 +212,22 @@ class _Watch:
             raise failure("too_large", host=self.host, limit=self.limits.max_bytes)
         now = self.clock()
         self.remaining(now)
+        self._check_stall(now)
         if self.renewal is not None and now - self.renewed >= self.renewal.every:
             self.renewed = now
             if not self.renewal.renew():
                 raise failure("lease_lost")
+
+
+    def _check_stall(self, now: float) -> None:
+        """A file that trickles holds a worker thread: at the end of each window, stop under the rate."""
+        began, had = self.window
+        if self.limits.stall_seconds <= 0 or now - began < self.limits.stall_seconds:
+            return
+        if self.got - had < self.limits.stall_rate * (now - began):
+            raise failure("trickle", host=self.host, got=self.got - had, seconds=now - began,
+                          rate=self.limits.stall_rate)
+        self.window = (now, self.got)
 
 
 def _stream(http: requests.Session, url: str, handle: BinaryIO, watch: _Watch) -> tuple[int, str]:
@@ -233,7 +257,7 @@ def _open(http: requests.Session, url: str, watch: _Watch) -> requests.Response:
         if scheme not in SCHEMES:
             raise failure("bad_scheme", which=which, scheme=scheme or "scheme-less")
         host = urlsplit(url).hostname or url
-        timeout = min(watch.limits.read_timeout, watch.remaining())
+        timeout = min(watch.limits.wait_for_bytes, watch.remaining())
         try:
             response = send(http, "GET", url, headers={"User-Agent": USER_AGENT}, timeout=timeout, stream=True,
                             allow_redirects=False)

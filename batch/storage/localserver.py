@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ PORT_FLAGS = (
     "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
 )
 REGION = "us-east-1"
+SOCKET_FLAGS = ("filer.localSocket", "s3.localSocket")  # unix sockets weed would otherwise put in /tmp
+GRPC_SOCKET_DIR = Path("/tmp")  # weed's own choice for its gRPC sockets; no flag moves them
+SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
 
 
 def weed_binary() -> str | None:
@@ -61,6 +65,8 @@ class LocalS3:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(20))
     endpoint: str = ""
     process: subprocess.Popen[bytes] | None = None
+    sockets: Path | None = None
+    ports: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # weed runs inside the folder: a relative path given to it would be read from there
@@ -77,11 +83,15 @@ class LocalS3:
             "name": "nanobatch", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
         config.chmod(0o600)
-        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
-        args = [binary, "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
-                "-s3.port.lance=0", "-s3.autoCreateBucket=false", f"-s3.config={config}", f"-bucket={self.bucket}",
-                *(f"-{flag}={port}" for flag, port in ports.items())]
+        self.ports = ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+        (self.directory / "logs").mkdir(exist_ok=True)
+        # global flags before the command: its own log files, which it would otherwise put in $TMPDIR
+        args = [binary, f"-logdir={self.directory / 'logs'}", "mini", f"-dir={self.directory / 'data'}",
+                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false", f"-s3.config={config}",
+                f"-bucket={self.bucket}",
+                *(f"-{flag}={port}" for flag, port in ports.items()),
+                *(f"-{flag}={self._socket_dir() / (flag.split('.')[0] + '.sock')}" for flag in SOCKET_FLAGS)]
         log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - the child keeps it
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, env=env,
@@ -94,6 +104,19 @@ class LocalS3:
             self.stop()
             raise
         return self
+
+    def _socket_dir(self) -> Path:
+        """Where weed's filer and S3 sockets go: in the server's folder, or a private temp folder when that
+        path is too long. Left to itself weed puts them in /tmp as ``seaweedfs-*.sock`` and leaves them there.
+        """
+        if self.sockets is None:
+            inside = self.directory / "sock"
+            if len(str(inside / "filer.sock")) <= SOCKET_PATH_MAX:
+                inside.mkdir(mode=0o700, exist_ok=True)
+                self.sockets = inside
+            else:
+                self.sockets = Path(tempfile.mkdtemp(prefix="nanobatch-weed-"))
+        return self.sockets
 
     def _wait(self, timeout: float) -> None:
         from batch.errors import StorageError
@@ -122,15 +145,15 @@ class LocalS3:
                 "AWS_REGION": REGION, "AWS_ENDPOINT_URL": self.endpoint}
 
     def stop(self) -> None:
-        """Stop the server (TERM, then KILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        """Stop the server (TERM, then KILL after 10 s) and remove its sockets."""
+        if self.process is not None:
+            children.stop_child(self.process, 10)
+        if self.sockets is not None:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+            self.sockets = None
+        for port in self.ports.values():  # its gRPC sockets have a fixed place, and stay when it is killed
+            for path in GRPC_SOCKET_DIR.glob(f"seaweedfs-*-grpc-{port}.sock"):
+                path.unlink(missing_ok=True)
 
     def __enter__(self) -> LocalS3:
         return self.start() if self.process is None else self

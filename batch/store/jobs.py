@@ -323,6 +323,14 @@ def renew_lease(session: Session, job_id: int, owner: str, until: float) -> bool
     return bool(result.rowcount)
 
 
+def release_leases(session: Session, job_ids: Iterable[int], owner: str, *, now: float) -> int:
+    """Give back ``owner``'s leases on these jobs, due at once (a worker that stops); how many it held."""
+    stmt = (update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None, next_action_at=now))
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return int(result.rowcount)
+
+
 def transition_each(
     session: Session,
     details: dict[int, str | None],

@@ -1,10 +1,7 @@
-"""The beat's mark in Redis, and how a worker started alone reads it to decide whether to run a beat."""
+"""The beat's lease in Redis: one holder per scope, the others stand by; and how a worker started alone reads it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import redis
@@ -15,14 +12,33 @@ from batch.config import load_settings
 from batch.engine import beat
 
 
-def test_a_mark_lasts_a_few_tick_intervals(embedded_redis: str) -> None:
+def test_one_beat_holds_the_lease_the_others_stand_by(embedded_redis: str) -> None:
     client = redis.Redis.from_url(embedded_redis)
     client.flushdb()
+    first, second = (beat.BeatLease(client, who, tick_seconds=1.0) for who in ("host:1", "host:2"))
     assert not beat.beat_alive(client)
-    beat.mark_alive(client, "host:1", tick_seconds=1.0)
-    assert beat.beat_alive(client) and client.ttl(beat.BEAT_KEY) == beat.MIN_TTL_SECONDS
-    beat.mark_alive(client, "host:1", tick_seconds=3.0)
-    assert client.ttl(beat.BEAT_KEY) == 3 * beat.MISSED_TICKS
+    assert first.hold() and not second.hold()
+    assert first.hold()  # renewed
+    assert beat.holder(client) == "host:1" and 0 < client.pttl(first.key) <= beat.lease_ms(1.0)
+    second.release()  # not its lease: nothing happens
+    assert beat.holder(client) == "host:1"
+    first.release()
+    assert second.hold() and not first.hold() and beat.holder(client) == "host:2"
+
+
+def test_each_scope_has_its_own_beat(embedded_redis: str) -> None:
+    client = redis.Redis.from_url(embedded_redis)
+    client.flushdb()
+    shared = beat.BeatLease(client, "host:1", tick_seconds=1.0)
+    scoped = beat.BeatLease(client, "host:2", tick_seconds=1.0, scope="batch-7")
+    assert shared.hold() and scoped.hold()
+    assert beat.beat_alive(client) and beat.beat_alive(client, "batch-7") and not beat.beat_alive(client, "batch-8")
+
+
+def test_a_lease_lasts_a_tick_and_a_half(embedded_redis: str) -> None:
+    assert beat.lease_ms(1.0) == 1500 and beat.lease_ms(4.0) == 6000
+    assert beat.lease_ms(0.1) == beat.MIN_LEASE_MS
+    assert beat.look_every(1.0) * beat.LOOKS_PER_TICK == 1.0
 
 
 def test_no_embedded_redis_means_no_beat_and_none_is_started(tmp_path: Path) -> None:
@@ -31,15 +47,12 @@ def test_no_embedded_redis_means_no_beat_and_none_is_started(tmp_path: Path) -> 
     assert not redis_server.is_running(settings.home) and not settings.home.exists()
 
 
-def test_the_beat_marks_itself_as_it_sends_the_tick(embedded_redis: str, tmp_path: Path) -> None:
+def test_a_worker_started_alone_sees_a_beat_that_holds_the_lease(embedded_redis: str, tmp_path: Path) -> None:
     client = redis.Redis.from_url(embedded_redis)
     client.flushdb()
     settings = load_settings({"NANOBATCH_HOME": str(tmp_path), "NANOBATCH_REDIS_URL": embedded_redis})
     assert not beat_alive(settings)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NANOBATCH_")},
-           "NANOBATCH_HOME": str(tmp_path), "NANOBATCH_REDIS_URL": embedded_redis}
-    hook = "from workers.app import _rebind_before_tick; _rebind_before_tick(sender='workers.tasks.tick')"
-    subprocess.run([sys.executable, "-c", hook], env=env, check=True, timeout=60)
+    beat.BeatLease(client, "host:1", tick_seconds=1.0).hold()
     assert beat_alive(settings)
 
 

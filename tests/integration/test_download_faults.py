@@ -7,6 +7,7 @@ redirect to ``file://``, a PNG with a malformed chunk...). Time is an injected c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -264,6 +265,22 @@ def test_a_host_sending_a_byte_at_a_time_fails_at_the_deadline(server: Server, t
 
 
 @pytest.mark.timeout(20)
+def test_a_host_that_trickles_is_left_at_the_end_of_a_window_well_before_the_deadline(server: Server,
+                                                                                       tmp_path: Path) -> None:
+    """A trickling file used to hold its worker thread until the deadline (minutes with real limits)."""
+    limits = dataclasses.replace(LIMITS, stall_rate=1000.0, stall_seconds=3.0)
+    with pytest.raises(DownloadFailed) as caught:
+        download_verified(requests.Session(), f"{server.url}/trickle.png", tmp_path / "file.png",
+                          output_format="png", allowed_sizes={SIZE}, limits=limits, clock=Ticking())
+    error = caught.value
+    assert (error.kind, error.retryable) == ("trickle", True)
+    assert re.fullmatch(r"download from 127\.0\.0\.1 trickles: \d+ bytes in 3 s, under the 1000 bytes/s allowed; "
+                        r"tried again later", str(error)), str(error)
+    assert list(tmp_path.glob("*")) == []
+    assert limits.wait_for_bytes == 3.0 < LIMITS.wait_for_bytes  # no read waits past a window
+
+
+@pytest.mark.timeout(20)
 def test_a_download_renews_the_lease_as_bytes_arrive_and_stops_when_it_is_gone(server: Server,
                                                                                 tmp_path: Path) -> None:
     answers = iter([True, True, False])
@@ -296,7 +313,7 @@ def test_a_full_disk_is_a_transient_failure_that_names_the_file(server: Server, 
 
 
 def test_every_row_of_the_failure_table_is_tested() -> None:
-    tested = {kind for kind, *_ in CASES} | {"too_slow", "lease_lost", "disk"}
+    tested = {kind for kind, *_ in CASES} | {"too_slow", "trickle", "lease_lost", "disk"}
     assert tested == set(FAILURES)
 
 

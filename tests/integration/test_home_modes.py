@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from batch.cli.local import LocalWorker
-from batch.redis import BEAT_KEY, ensure_redis, stop_redis
+from batch.redis import BEAT_LEASE_KEY, ensure_redis, stop_redis
 from batch.store.db import dispose_engines, get_engine, migrate
 from tests.helpers import make_settings
 
@@ -63,7 +63,7 @@ def test_database_log_and_embedded_redis_are_private(tmp_path: Path) -> None:
         client.set("k", "v")
         worker = LocalWorker(make_settings(home, url, "http://127.0.0.1:9"), redis_url, concurrency=1)
         try:
-            wait_for(lambda: bool(client.exists(BEAT_KEY)), seconds=30)  # the beat has sent a tick
+            wait_for(lambda: bool(client.exists(BEAT_LEASE_KEY)), seconds=30)  # the beat holds the lease
         finally:
             worker.stop(timeout=5)
         names = set(modes(home))

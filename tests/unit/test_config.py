@@ -105,6 +105,8 @@ def test_token_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 def test_the_download_deadline_is_configured_from_the_environment() -> None:
     s = load_settings({"NANOBATCH_DOWNLOAD_MAX_BYTES": "1000", "NANOBATCH_DOWNLOAD_MIN_RATE": "100",
-                       "NANOBATCH_DOWNLOAD_FLOOR_SECONDS": "2"})
-    assert DownloadLimits.from_settings(s) == DownloadLimits(max_bytes=1000, min_rate=100.0, floor_seconds=2.0)
+                       "NANOBATCH_DOWNLOAD_FLOOR_SECONDS": "2", "NANOBATCH_DOWNLOAD_STALL_RATE": "50",
+                       "NANOBATCH_DOWNLOAD_STALL_SECONDS": "4"})
+    assert DownloadLimits.from_settings(s) == DownloadLimits(max_bytes=1000, min_rate=100.0, floor_seconds=2.0,
+                                                             stall_rate=50.0, stall_seconds=4.0)
     assert DownloadLimits.from_settings(s).deadline == 2 + 1000 / 100

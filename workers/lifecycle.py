@@ -1,0 +1,103 @@
+"""A worker's beat, kept alive, and a stop bounded in time.
+
+Started with ``--keep-beat`` (``nanobatch worker``, ``run``, ``resume``), a worker keeps a
+beat process (``celery beat`` with ``workers.app:LeasedScheduler``): a beat that dies is started
+again within a look or two and the log says so; it sends the tick only while it holds its scope's
+lease, so a second worker's beat stands by. The beat receives SIGTERM if the worker dies.
+
+A worker told to stop (SIGTERM, Ctrl-C, or ``run`` gone) starts no new step, stops its beat (which
+gives up the lease), and lets the steps in progress finish for ``stop_grace_seconds``; then it gives
+their jobs back (leases dropped, due at once) and exits, however slow a download still is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from celery.signals import worker_shutdown, worker_shutting_down
+
+from batch.children import preexec
+from batch.config import load_settings
+from batch.engine import beat
+from batch.keeper import Keeper
+from batch.logjson import celery_options
+from workers import tasks
+
+_log = logging.getLogger("nanobatch.worker")
+MIN_LOOK_SECONDS = 0.1
+BEAT_STOP_SECONDS = 5.0
+
+
+def kept_beat_command() -> list[str]:
+    """The command line of the beat a worker keeps (its schedule in memory, sending only with the lease)."""
+    return [sys.executable, "-m", "celery", *celery_options(os.environ), "-A", "workers", "beat", "--scheduler",
+            "workers.app:LeasedScheduler", "--loglevel", "WARNING"]
+
+
+def _start_beat() -> subprocess.Popen[bytes]:
+    """The beat as a child that receives SIGTERM when this worker dies (its output goes where ours does)."""
+    return subprocess.Popen(kept_beat_command(), stdin=subprocess.DEVNULL, preexec_fn=preexec(signal.SIGTERM))
+
+
+class BeatKeeping(threading.Thread):
+    """Looks at the beat several times per tick interval and starts it again when it died."""
+
+    def __init__(self, tick_seconds: float) -> None:
+        super().__init__(name="nanobatch-beat-keeper", daemon=True)
+        self.every = max(MIN_LOOK_SECONDS, beat.look_every(tick_seconds))
+        self.keeper = Keeper("the beat", _start_beat, _log.warning)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            self.keeper.check()
+
+    def stop(self) -> None:
+        """Stop looking, then stop the beat (SIGTERM: it gives up its lease)."""
+        self.done.set()
+        self.keeper.stop(BEAT_STOP_SECONDS)
+
+
+_keeping: BeatKeeping | None = None
+
+
+def keep_beat() -> None:
+    """Start keeping a beat in this worker (``--keep-beat``)."""
+    global _keeping
+    if _keeping is None:
+        _keeping = BeatKeeping(load_settings().tick_seconds)
+        _keeping.start()
+
+
+@worker_shutting_down.connect
+def _stop_within_grace(**_: Any) -> None:
+    """Celery's warm shutdown waits for every running step, a slow download's deadline included: bound it."""
+    tasks.stopping()
+    threading.Thread(target=_bounded_stop, args=(load_settings().stop_grace_seconds,), name="nanobatch-stop",
+                     daemon=True).start()
+
+
+@worker_shutdown.connect
+def _beat_stopped_first(**_: Any) -> None:
+    """The worker's last act: its beat has exited (and given up the lease) before the worker does."""
+    if _keeping is not None:
+        _keeping.stop()
+
+
+def _bounded_stop(grace: float) -> None:
+    started = time.monotonic()
+    if _keeping is not None:
+        _keeping.stop()
+    time.sleep(max(0.0, grace - (time.monotonic() - started)))
+    given = tasks.give_back_in_flight()
+    _log.warning("stopping: steps still running after the %g s grace; %d job(s) given back to the queue",
+                 grace, given)
+    logging.shutdown()
+    os._exit(0)
