@@ -99,8 +99,8 @@ def notify_finished(sessions: sessionmaker[Session], now: float, *, policy: Poli
     sender = send or (lambda channel, block, summary: deliver(channel, block, summary, policy))
     enqueue_finished(sessions, now)
     enqueue_trouble(sessions)
-    for batch_id in decide_gates(sessions, now):  # a gate decided, or a pilot ready to look at: said once
-        announce(sessions, batch_id, "pilot", now, always=True)
+    for batch_id in decide_gates(sessions, now):  # a gate decided, or a pilot ready to look at
+        _announce_pilot(sessions, batch_id)
     sent = 0
     for note_id in _due(sessions, now):
         if _claim(sessions, note_id, now, policy):
@@ -141,6 +141,17 @@ def enqueue_trouble(sessions: sessionmaker[Session]) -> None:
     for batch_id, options in parked:
         announce(sessions, batch_id, "paused" if options.get("paused") else "budget", float(options["parked_at"]),
                  options.get("notify"))
+
+
+def _announce_pilot(sessions: sessionmaker[Session], batch_id: int) -> None:
+    """Tell the batch's channels that its pilot has ended (whatever ``on`` lists), once: a batch has one
+    pilot, so its occurrence is dated by the batch itself and every later pass finds it recorded."""
+    with sessions() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            return
+        created, block = batch.created_at, batch.options.get("notify")
+    announce(sessions, batch_id, "pilot", created, block, always=True)
 
 
 def announce(sessions: sessionmaker[Session], batch_id: int, event: str, occurred_at: float,

@@ -32,7 +32,8 @@ NUMBER = (int, float)
 TEXT_OR_NONE = (str, type(None))
 STATUS = {"batch_id": int, "name": str, "total": int, "counts": dict, "done": bool, "uncertain_submits": int,
           "cost_usd": NUMBER, "parked": TEXT_OR_NONE, "budget_usd": (int, float, type(None)), "reviews": dict,
-          "paused": TEXT_OR_NONE, "odd_costs": int, "waiting_on_identical": int}
+          "paused": TEXT_OR_NONE, "odd_costs": int, "waiting_on_identical": int, "pilot": TEXT_OR_NONE,
+          "pilot_waiting": bool}
 
 
 def check(doc: Any, schema: dict[str, Any]) -> None:
