@@ -32,6 +32,8 @@ SERVERS_MISSING = "set NANOBATCH_TEST_DATABASE_URL and NANOBATCH_TEST_REDIS_URL 
 
 
 LEFT_BEHIND_GRACE = 10.0  # seconds a child still exiting at the session's end is given
+# children that belong to the interpreter, not to a test: multiprocessing's resource tracker lives until exit
+INTERPRETER_HELPERS = ("multiprocessing.resource_tracker",)
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -59,6 +61,12 @@ def _children(pid: int) -> dict[int, str]:
     return found
 
 
+def _tests_children() -> dict[int, str]:
+    """The live descendants of pytest that a test started (not the interpreter's own helpers)."""
+    return {pid: cmd for pid, cmd in _children(os.getpid()).items()
+            if not any(helper in cmd for helper in INTERPRETER_HELPERS)}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     """Fail the session if a process a test started (a child of pytest, or its child) outlives the suite.
@@ -70,10 +78,10 @@ def no_process_left_behind() -> Iterator[None]:
     if not Path("/proc/self/stat").exists():
         return  # no /proc: nothing to look at
     deadline = time.monotonic() + LEFT_BEHIND_GRACE
-    left = _children(os.getpid())
+    left = _tests_children()
     while left and time.monotonic() < deadline:
         time.sleep(0.2)  # a process told to stop may take a moment
-        left = _children(os.getpid())
+        left = _tests_children()
     for pid in left:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
