@@ -17,6 +17,7 @@ from batch.cli.bars import work_bar
 from batch.cli.exits import Exit, for_batch
 from batch.cli.jsonout import echo_or_emit, emit, json_option
 from batch.commands import service
+from batch.core.cost import MAX_BUDGET_USD
 from batch.errors import ConfigError, InputError, ManifestError, NanobatchError
 from batch.store.db import dispose_engines
 
@@ -145,7 +146,8 @@ def submit_options(func: F) -> F:
         click.option("--check-inputs", is_flag=True,
                      help="HEAD every input URL: one that cannot be fetched fails its job unpaid; an image "
                           "replaced at the same URL is edited again."),
-        click.option("--budget", type=click.FloatRange(min=0), help="Dollars; overrides the manifest's budget_usd."),
+        click.option("--budget", type=click.FloatRange(min=0, max=MAX_BUDGET_USD),
+                     help="Dollars; overrides the manifest's budget_usd."),
         click.option("--dry-run", is_flag=True,
                      help="Print jobs to run, jobs cached and the estimated cost against the budget; write nothing."),
         click.option("--pilot", "pilot", type=click.IntRange(min=1), metavar="N",
@@ -241,7 +243,8 @@ def _print_dry_run(manifest: str, *, force: bool, check_inputs: bool, budget: fl
 
 @main.command()
 @click.argument("batch_id", metavar="BATCH", type=int)
-@click.option("--budget", type=click.FloatRange(min=0), help="A new budget in dollars (after a budget stop).")
+@click.option("--budget", type=click.FloatRange(min=0, max=MAX_BUDGET_USD),
+              help="A new budget in dollars (after a budget stop).")
 @click.option("--detach", is_flag=True, help="Only make the batch runnable; leave the running to other workers.")
 @click.option("--concurrency", default=8, show_default=True, help="Worker threads.")
 @progress_options

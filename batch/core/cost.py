@@ -17,6 +17,7 @@ _MICRO = Decimal(1) / MICROS_PER_DOLLAR
 # The most one job's cost may be: far inside the BIGINT micro-dollar column (9.2e12 dollars) with room
 # for a batch's sum, and printed exactly by ``usd_float``. No image edit costs this; an answer beyond is odd.
 MAX_JOB_COST = Decimal(10**9)
+MAX_BUDGET_USD = 10**9  # a budget above it could not be stored in micro-dollars with room for the totals
 Money = Decimal | int | float | str
 
 

@@ -129,14 +129,18 @@ def get_string(parent: YMap, key: str, prefix: str, log: ProblemLog, required: b
     return None
 
 
-def get_positive(parent: YMap, key: str, prefix: str, log: ProblemLog, integer: bool = False) -> Any:
-    """``parent[key]`` when it is a number > 0 (an integer if asked); None otherwise."""
+def get_positive(parent: YMap, key: str, prefix: str, log: ProblemLog, integer: bool = False,
+                 maximum: float = float("inf")) -> Any:
+    """``parent[key]`` when it is a number > 0 (an integer if asked) and at most ``maximum``; None otherwise."""
     value = parent.get(key)
     if value is None:
         return None
     number = isinstance(value, int) or (isinstance(value, float) and not integer)
     if number and not isinstance(value, bool) and 0 < value < float("inf"):
-        return value
+        if value <= maximum:
+            return value
+        log.add(parent.line_of(key), join(prefix, key), f"must be at most {maximum:,g}, not {value!r}")
+        return None
     what = "a whole number" if integer else "a number"
     log.add(parent.line_of(key), join(prefix, key), f"must be {what} greater than 0, not {value!r}")
     return None

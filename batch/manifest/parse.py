@@ -10,6 +10,7 @@ from typing import Any
 
 from batch.core import notice, schema
 from batch.core import pilot as pilot_rules
+from batch.core.cost import MAX_BUDGET_USD
 from batch.storage.config import StorageConfig
 from batch.storage.refs import key_problem, parse_ref
 
@@ -76,7 +77,7 @@ def parse_manifest(text: str, filename: str, base_dir: Path, env: Mapping[str, s
     name = get_string(doc, "name", "", log, required=True)
     output_dir, output_url = _output_dir(doc, base_dir, log)
     limits = _limits(doc, log)
-    budget = get_positive(doc, "budget_usd", "", log)
+    budget = get_positive(doc, "budget_usd", "", log, maximum=MAX_BUDGET_USD)
     notify = _notify(doc, log)
     storage, roots = _storage(doc, base_dir, log)
     pilot = _pilot(doc, log)

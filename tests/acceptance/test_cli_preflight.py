@@ -108,3 +108,17 @@ def test_validate_reports_every_problem_in_one_pass(tmp_path: Path) -> None:
     assert lines[0].startswith(f"error: {manifest}:4: jobs[0].prompt: unknown variable {{titel}}")
     assert lines[1].startswith(f"error: {manifest}:5: jobs[0].image_urls.0: ") and "storage:" in lines[1]
     assert lines[2].startswith(f"error: {manifest}:6: jobs[0].resolution: ") and "3K" in lines[2]
+
+
+def test_a_budget_too_large_to_store_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """``--budget 1e13`` (or ``budget_usd: 1e13``) ended in a traceback from the database; now one line, exit 2."""
+    home = tmp_path / "home"
+    manifest = _manifest(tmp_path, tmp_path / "out", [("a", "a.png", "https://example.test/a.png")])
+    done = nanobatch(["submit", str(manifest), "--budget", "1e13"], home, tmp_path, **OFFLINE)
+    assert done.returncode == 2 and "--budget" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    manifest.write_text(manifest.read_text() + "budget_usd: 1e13\n")
+    done = nanobatch(["submit", str(manifest)], home, tmp_path, **OFFLINE)
+    assert done.returncode == 2, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {manifest}:5: budget_usd: must be at most 1e+09, not 10000000000000.0"]
+    assert not (home / "nanobatch.db").exists()
