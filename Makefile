@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 NB     := $(VENV)/bin/nanobatch
 DEMO_PORT ?= 8765
+# tests run in parallel processes (most of their time is spent waiting on subprocesses and servers)
+TEST_JOBS ?= 3
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -21,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 install: $(VENV)/.installed
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --durations=25 tests
 
 lint: install
 	$(VENV)/bin/ruff check batch workers tests bench migrations

@@ -26,8 +26,20 @@ from batch.storage.signing import forget_clients
 from batch.store import db
 from batch.store.db import fresh_pg_schema
 
+def _own_database(url: str | None, worker: str) -> str | None:
+    """The Redis URL for this pytest-xdist worker (``gw0``, ``gw1``...): the database number given,
+    minus the worker's number, so that workers running side by side never flush each other's keys."""
+    if url is None or not worker.startswith("gw"):
+        return url
+    base, _, number = url.rpartition("/")
+    given = int(number) if number.isdigit() else 0
+    return f"{base}/{(given - int(worker[2:])) % 16}"
+
+
 PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("NANOBATCH_TEST_REDIS_URL")
+REDIS_URL = _own_database(os.environ.get("NANOBATCH_TEST_REDIS_URL"), os.environ.get("PYTEST_XDIST_WORKER", ""))
+if REDIS_URL is not None:
+    os.environ["NANOBATCH_TEST_REDIS_URL"] = REDIS_URL  # what tests read from the environment is this worker's too
 SERVERS_MISSING = "set NANOBATCH_TEST_DATABASE_URL and NANOBATCH_TEST_REDIS_URL to run against PostgreSQL and Redis"
 
 
