@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -66,11 +67,13 @@ def _answers(base: str) -> bool:
         return False
 
 
-def _rerun_from_the_page(base: str, batch_id: int) -> dict[str, object]:
+def _from_the_page(base: str, batch_id: int, what: str = "rerun",
+                         body: dict[str, object] | None = None) -> dict[str, object]:
+    """POST ``body`` to the batch's ``what`` endpoint (a re-run by default) with the page's CSRF token."""
     page = requests.get(f"{base}/batch/{batch_id}", timeout=10).text
     found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
     assert found is not None, page
-    answer = requests.post(f"{base}/api/batches/{batch_id}/rerun", json={"confirm": True},
+    answer = requests.post(f"{base}/api/batches/{batch_id}/{what}", json=body or {"confirm": True},
                            headers={"X-CSRF-Token": found[1]}, timeout=30)
     assert answer.status_code == 200, answer.text
     body: dict[str, object] = answer.json()
@@ -81,7 +84,10 @@ def _workers_line(base: str, batch_id: int) -> str:
     return str(requests.get(f"{base}/api/batches/{batch_id}", timeout=10).json()["workers"] or "")
 
 
-def test_serve_workers_run_a_rerun_from_the_page_and_leave_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 0)],
+                         ids=["sigterm", "ctrl-c"])
+def test_serve_workers_run_a_from_the_page_and_leave_nothing_behind(tmp_path: Path, sig: signal.Signals,
+                                                                           exit_code: int) -> None:
     home = tmp_path / "home"
     with spawn_simulator(["--latency", "2"]) as sim:  # a job stays in flight long enough to be seen
         env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t"}
@@ -91,26 +97,43 @@ def test_serve_workers_run_a_rerun_from_the_page_and_leave_nothing_behind(tmp_pa
         log = tmp_path / "serve.log"
         with serving(home, tmp_path, sim.base_url, log, "--workers", "--concurrency", "2") as (serve, base):
             assert children_of(serve.pid) == []  # no worker before the page queues work
-            answer = _rerun_from_the_page(base, 1)
+            answer = _from_the_page(base, 1)
             assert answer["queued"] == 1 and answer["hint"] == "serve's workers run them", answer
             assert wait_until(lambda: "serve's workers run batch 1" in _workers_line(base, 1), timeout=10)
             assert wait_until(lambda: status_of(home, tmp_path, 1)["counts"] == {"succeeded": 2},
                               timeout=TIMEOUT), log.read_text()
-            assert wait_until(lambda: children_of(serve.pid) == [], timeout=60), log.read_text()  # settled: stopped
-            assert "batch 1 settled; its workers stopped" in log.read_text()
+            assert wait_until(lambda: "batch 1 settled; its workers stopped" in log.read_text(),
+                              timeout=60), log.read_text()
+            assert children_of(serve.pid) == []
             assert _workers_line(base, 1) == ""
 
             assert nanobatch(["review", "reject", "1", "--all"], home, tmp_path, **env).returncode == 0
-            assert _rerun_from_the_page(base, 1)["queued"] == 1
+            assert _from_the_page(base, 1)["queued"] == 1
             assert wait_until(lambda: sim.stats()["submits"] >= 3 and len(children_of(serve.pid)) >= 2,
                               timeout=TIMEOUT), log.read_text()  # the worker and its beat, a job in flight
             spawned = [*children_of(serve.pid), int((home / "redis" / "redis.pid").read_text())]
-            serve.send_signal(signal.SIGTERM)
+            serve.send_signal(sig)
             code = serve.wait(60)
             gone = wait_until(lambda: not any(alive(p) for p in spawned), timeout=10, interval=0.1)
             assert gone, [Path(f"/proc/{p}/cmdline").read_bytes() for p in spawned if alive(p)]
-            assert code == 128 + signal.SIGTERM, log.read_text()
+            assert code == exit_code, log.read_text()  # Ctrl-C: uvicorn's own clean exit, as without --workers
             assert "Traceback" not in log.read_text()
+
+
+def test_serve_workers_run_the_rest_of_a_pilot_approved_on_the_page(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "0.2"]) as sim:
+        env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t"}
+        manifest = str(write_manifest(tmp_path, sim.base_url, items=3, styles=1, extra="pilot: {size: 1}\n"))
+        waiting = nanobatch(["run", manifest], home, tmp_path, **env)
+        assert waiting.returncode == 4, waiting.stdout + waiting.stderr  # the pilot ran; the rest waits parked
+        log = tmp_path / "serve.log"
+        with serving(home, tmp_path, sim.base_url, log, "--workers") as (serve, base):
+            answer = _from_the_page(base, 1, "pilot", {"decision": "approve"})
+            assert answer["released"] == 2 and answer["hint"] == "serve's workers run them", answer
+            assert wait_until(lambda: status_of(home, tmp_path, 1)["counts"] == {"succeeded": 3},
+                              timeout=TIMEOUT), log.read_text()
+            assert wait_until(lambda: children_of(serve.pid) == [], timeout=60), log.read_text()
 
 
 def test_without_workers_a_rerun_waits_and_the_page_names_resume(tmp_path: Path) -> None:
