@@ -74,23 +74,30 @@ class ServeWorkers:
             for batch_id, worker in current:
                 if self._closing.is_set():
                     return
-                if not self._needed(batch_id, worker):
-                    with self._lock:
-                        if self._workers.get(batch_id) is worker:
-                            del self._workers[batch_id]
-                    worker.stop()
-                    print(f"nanobatch serve: batch {batch_id} settled; its workers stopped", flush=True)
+                why = self._done(batch_id, worker)
+                for notice in worker.notices():  # a worker or beat that died and was replaced
+                    print(f"nanobatch serve: batch {batch_id}: {notice}", flush=True)
+                if why is None:
+                    continue
+                with self._lock:
+                    if self._workers.get(batch_id) is worker:
+                        del self._workers[batch_id]
+                worker.stop()
+                print(f"nanobatch serve: batch {batch_id} {why}; its workers stopped", flush=True)
 
-    def _needed(self, batch_id: int, worker: LocalWorker) -> bool:
-        """False once the batch settled or is paused, or its worker was given up on (it died too often)."""
+    def _done(self, batch_id: int, worker: LocalWorker) -> str | None:
+        """Why the batch's worker is no longer wanted (it settled, is paused, or the worker died too
+        often), or None while it has work."""
         from sqlalchemy.exc import DBAPIError
 
         from batch.commands import service
 
         if not worker.check():
-            return False
+            return f"lost its worker too often (see {worker.log_path})"
         try:
             status = service.status(batch_id)
         except DBAPIError:  # the database is away: keep the worker and ask again
-            return True
-        return not (status.settled or status.paused)
+            return None
+        if status.paused:
+            return f"paused ({status.paused})"
+        return "settled" if status.settled else None
