@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from batch.store.queries import BatchStatus, BatchSummary
 if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only when used, keeping status quick
     from rich.progress import Progress, TaskID
 
-    from batch.cli.local import LocalWorker
+    from batch.cli.local import Broker, LocalWorker
     from batch.config import Settings
     from batch.health import Reachability
 
@@ -73,7 +72,8 @@ class Terminated(Exception):
     """``run`` received SIGTERM: it stops its workers and leaves, as on Ctrl-C."""
 
 
-def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+def raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    """A SIGTERM handler: raise ``Terminated``, so that what was started is stopped on the way out."""
     raise Terminated
 
 
@@ -102,15 +102,14 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     Ctrl-C exits 130 and SIGTERM 143, both after stopping the workers. With the embedded Redis,
     this process and its worker are registered as its users for as long as they run.
     """
-    from batch import redis as redis_server
+    from batch.cli.local import broker
 
     cfg = service.settings()
-    home = None if cfg.redis_url else cfg.home  # the embedded server's data directory, when it is used
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     interrupt = _interruptible()
     try:
-        redis_url = cfg.redis_url or redis_server.ensure_redis(cfg.home)[0]
-        status = _run_workers(batch_id, cfg, redis_url, home, concurrency=concurrency, refresh=refresh, view=view)
+        with broker(cfg) as redis:  # the last user of the embedded server waits for it to stop
+            status = _run_workers(batch_id, cfg, redis, concurrency=concurrency, refresh=refresh, view=view)
     except (KeyboardInterrupt, Terminated) as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
         _errors.print(f"\n{why}: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
@@ -118,29 +117,21 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, interrupt)
-        if home is not None:  # the last user waits for the server to stop: nothing we started outlives us
-            redis_server.release(home, wait=redis_server.STOP_WAIT_SECONDS)
     if view != QUIET:
         print_status(status)
     return status
 
 
-def _run_workers(batch_id: int, cfg: Settings, redis_url: str, home: Path | None, *,
+def _run_workers(batch_id: int, cfg: Settings, redis: Broker, *,
                  concurrency: int, refresh: float, view: str) -> BatchStatus:
     """The worker and the broker watch around the progress display; both stopped however it ends."""
-    from batch import redis as redis_server
-    from batch.cli.local import LocalWorker
     from batch.health import Reachability, Watch, broker_check, embedded_revival, safe_url
 
-    def registered(pid: int) -> None:  # each worker (a replaced one too) is a user of the embedded server
-        if home is not None:
-            redis_server.register_user(home, pid)
-
-    worker = LocalWorker(cfg, redis_url, concurrency=concurrency, batches={batch_id}, on_start=registered)
+    worker = redis.worker(cfg, {batch_id}, concurrency=concurrency)
     reach = Reachability()
-    broker = f"broker ({safe_url(redis_url)})"
-    watch = Watch({broker: broker_check(redis_url)}, reach,
-                  revive={broker: embedded_revival(home)} if home is not None else None)
+    broker = f"broker ({safe_url(redis.url)})"
+    watch = Watch({broker: broker_check(redis.url)}, reach,
+                  revive={broker: embedded_revival(redis.home)} if redis.home is not None else None)
     try:
         watch.start()
         if view != QUIET:

@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from batch.children import preexec
@@ -82,10 +84,11 @@ class LocalWorker:
         self._notices: list[str] = []
         self._on_start = on_start
         self._grace = settings.stop_grace_seconds
+        tag = "" if batches is None else "-" + "-".join(str(b) for b in sorted(batches))  # one name per worker
 
         def start() -> subprocess.Popen[bytes]:
             proc = subprocess.Popen(
-                worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}@%h"),
+                worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}{tag}@%h"),
                 env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
                 preexec_fn=preexec(signal.SIGTERM),
             )
@@ -128,6 +131,41 @@ class LocalWorker:
         """Warm shutdown (SIGTERM lets running steps finish within the worker's grace), then SIGKILL if it hangs."""
         self._keeper.stop(timeout if timeout is not None else STOP_SLACK + self._grace)
         self._log.close()
+
+
+@dataclass(frozen=True)
+class Broker:
+    """The Redis the embedded workers use: ``url``, and ``home`` when it is the embedded server of that home."""
+
+    url: str
+    home: Path | None
+
+    def worker(self, settings: Settings, batches: Collection[int], *, concurrency: int = 8) -> LocalWorker:
+        """A worker serving only ``batches``; with the embedded server, each of its processes is one of its users."""
+        return LocalWorker(settings, self.url, concurrency=concurrency, batches=batches, on_start=self._registered)
+
+    def _registered(self, pid: int) -> None:
+        from batch import redis as redis_server
+
+        if self.home is not None:
+            redis_server.register_user(self.home, pid)
+
+
+@contextmanager
+def broker(settings: Settings) -> Iterator[Broker]:
+    """The configured Redis, or the home's embedded server (started unless it runs) for as long as this lasts.
+
+    On leaving, this process is no longer a user of the embedded server; when it was the last, it
+    waits for the server to stop, so that nothing it started outlives it.
+    """
+    from batch import redis as redis_server
+
+    home = None if settings.redis_url else settings.home
+    try:
+        yield Broker(settings.redis_url or redis_server.ensure_redis(settings.home)[0], home)
+    finally:
+        if home is not None:
+            redis_server.release(home, wait=redis_server.STOP_WAIT_SECONDS)
 
 
 def _message(line: str) -> str:

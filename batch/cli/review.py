@@ -111,13 +111,36 @@ def export(batch_id: int, dest: str, approved: bool, overwrite: bool, as_json: b
               help="Token required when not bound to loopback (default: generated and printed).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
               help="Also serve Prometheus metrics on this port (loopback; NANOBATCH_METRICS_ADDRESS to change).")
+@click.option("--workers", "with_workers", is_flag=True,
+              help="Run the jobs the page queues (re-runs, an approved pilot) here: workers for those batches "
+                   "only, stopped when each settles and when serve stops.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="With --workers: jobs in flight at once per batch.")
 @friendly_errors
-def serve(host: str, port: int, token: str | None, metrics_port: int | None) -> None:
+def serve(host: str, port: int, token: str | None, metrics_port: int | None, with_workers: bool,
+          concurrency: int) -> None:
     """Review outputs in a local web app: batches, contact sheets, approve/reject, reruns."""
     from batch.web.app import run
 
+    cfg = service.settings()
     if metrics_port is not None:
         from batch.engine.scrape import start
 
-        start(service.settings(), metrics_port, redis_url=service.settings().redis_url)
-    run(service.settings(), host=host, port=port, token=token)
+        start(cfg, metrics_port, redis_url=cfg.redis_url)
+    if not with_workers:
+        run(cfg, host=host, port=port, token=token)
+        return
+    import signal
+
+    from batch.cli.console import Terminated, raise_terminated
+    from batch.cli.exits import Exit
+    from batch.cli.servework import ServeWorkers
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)  # raised once uvicorn has shut down
+    try:
+        with ServeWorkers(cfg, concurrency=concurrency) as workers:
+            run(cfg, host=host, port=port, token=token, workers=workers)
+    except Terminated:
+        raise SystemExit(Exit.TERMINATED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -205,9 +205,9 @@ def sheet_jobs(session: Session, job_ids: Sequence[int]) -> list[SheetJob]:
     rerun_of = dict(session.execute(select(Rerun.job_id, Rerun.rerun_of)
                                     .where(Rerun.job_id.in_(ids))).all())
     rows = {j.id: j for j in session.execute(
-        select(Job.id, Job.key, Job.state, Job.inputs, Job.output_name, Job.error, SheetEntry.item_hash,
-               SheetEntry.item_label, SheetEntry.style).join(SheetEntry, SheetEntry.job_id == Job.id)
-        .where(Job.id.in_(ids))).all()}
+        select(Job.id, Job.key, Job.state, Job.inputs, Job.input_sources, Job.output_name, Job.error,
+               SheetEntry.item_hash, SheetEntry.item_label, SheetEntry.style)
+        .join(SheetEntry, SheetEntry.job_id == Job.id).where(Job.id.in_(ids))).all()}
     found = []
     for job_id in ids:
         j = rows.get(job_id)

@@ -29,7 +29,7 @@ from batch.core.cost import PriceTable
 from batch.core.progress import RateTracker
 from batch.errors import InputError
 from batch.web import pilot, routes
-from batch.web.common import Memo
+from batch.web.common import Memo, Workers
 from batch.web.security import Guard, is_loopback, new_secret
 from batch.web.thumbcache import ThumbCache
 
@@ -39,7 +39,8 @@ LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 
 @dataclass
 class WebState:
-    """What the handlers share: the database, thumbnails, prices, the CSRF token and rate trackers."""
+    """What the handlers share: the database, thumbnails, prices, the CSRF token, rate trackers, and
+    ``workers``: what starts workers for the batches the page queues work for (``serve --workers``)."""
 
     sessions: sessionmaker[Session]
     thumbs: ThumbCache
@@ -49,6 +50,7 @@ class WebState:
     clock: Callable[[], float] = time.time
     trackers: dict[int, RateTracker] = field(default_factory=dict)
     memo: Memo = field(default_factory=Memo)
+    workers: Workers | None = None
 
 
 def build_app(state: WebState, *, token: str | None = None, loopback_only: bool = True) -> Starlette:
@@ -75,8 +77,10 @@ def _check_port(host: str, port: int) -> None:
         raise InputError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def run(settings: Settings, *, host: str, port: int, token: str | None) -> None:
-    """Serve until Ctrl-C; bound elsewhere than loopback, with a token (generated when not given)."""
+def run(settings: Settings, *, host: str, port: int, token: str | None, workers: Workers | None = None) -> None:
+    """Serve until Ctrl-C; bound elsewhere than loopback, with a token (generated when not given).
+
+    ``workers``: told when the page queues jobs (``serve --workers``)."""
     import uvicorn
 
     from batch.commands import service
@@ -89,7 +93,7 @@ def run(settings: Settings, *, host: str, port: int, token: str | None) -> None:
     if token is not None and len(token) < 16:
         raise InputError("--token: use at least 16 characters")
     state = WebState(service.sessions(), ThumbCache(private_dir(private_dir(settings.home) / "thumbs")),
-                     PriceTable(settings.price_1k_2k, settings.price_4k), new_secret(), reviewer())
+                     PriceTable(settings.price_1k_2k, settings.price_4k), new_secret(), reviewer(), workers=workers)
     app = build_app(state, token=token, loopback_only=local)
     shown = f"[{host}]" if ":" in host else host
     suffix = f"/?token={token}" if token else "/"

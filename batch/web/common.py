@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -122,12 +122,35 @@ def page_matching(web: Any, batch_id: int, filters: sheet.Filters, cursor: str) 
 WAIT_GRACE = 60.0  # a job due this long with no worker on it: no worker serves the batch
 
 
+class Workers(Protocol):
+    """Workers ``serve --workers`` starts for the batches the page queues work for (kept outside the web layer)."""
+
+    def queued(self, batch_id: int) -> None:
+        """The page queued jobs of ``batch_id`` (a re-run, a released pilot)."""
+
+    def running(self, batch_id: int) -> bool:
+        """True while this serve's workers run ``batch_id``."""
+
+
+def queued(web: Any, batch_id: int) -> str:
+    """Tell serve's workers, if any, that the page queued jobs of ``batch_id``; the hint for the page."""
+    workers: Workers | None = web.workers
+    if workers is None:
+        return f"run them with: nanobatch resume {batch_id}"
+    workers.queued(batch_id)
+    return "serve's workers run them"
+
+
 def waiting_line(web: Any, batch_id: int) -> str | None:
-    """What to tell the reviewer when no worker has taken the batch's due jobs for a minute, else None."""
+    """What to tell the reviewer when no worker has taken the batch's due jobs for a minute, or that
+    serve's workers run the batch, else None."""
     now = web.clock()
     with web.sessions() as session:
         count = store.unserved(session, batch_id, now - WAIT_GRACE, now)
-    if not count:
-        return None
-    return (f"{count} job{'s' if count != 1 else ''} waiting with no worker taking them: start workers with "
-            f"nanobatch resume {batch_id} (or nanobatch worker)")
+    if count:
+        return (f"{count} job{'s' if count != 1 else ''} waiting with no worker taking them: start workers with "
+                f"nanobatch resume {batch_id} (or nanobatch worker)")
+    workers: Workers | None = web.workers
+    if workers is not None and workers.running(batch_id):
+        return f"serve's workers run batch {batch_id} (they stop when it settles)"
+    return None

@@ -16,7 +16,7 @@ from batch.commands import pilot as commands
 from batch.errors import InputError
 from batch.store import pilot as store
 from batch.store.models import Batch
-from batch.web.common import body_of, int_param, web_of
+from batch.web.common import body_of, int_param, queued, web_of
 
 
 def _context(web: Any, batch_id: int) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _decide(web: Any, batch_id: int, body: dict[str, Any]) -> dict[str, Any]:
     else:
         raise InputError("decision: approve or reject")
     return {"released": released, "cancelled": cancelled,
-            "hint": f"run them with: nanobatch resume {batch_id}" if released else None}
+            "hint": queued(web, batch_id) if released else None}
 
 
 async def pilot_api(request: Request) -> Response:

@@ -28,6 +28,7 @@ from batch.web.common import (
     index_batch,
     int_param,
     page_matching,
+    queued,
     waiting_line,
     web_of,
 )
@@ -179,7 +180,7 @@ def _rerun(web: Any, batch_id: int, confirm: bool, prompt_append: str | None) ->
     planned = reruns.plan(web.sessions, web.prices, batch_id, prompt_append)
     made = reruns.rerun(web.sessions, batch_id, now=web.clock(), prompt_append=prompt_append) if confirm else []
     return {"jobs": len(planned.keys), "cost_usd": round(planned.cost_usd, 4), "message": planned.line(),
-            "queued": len(made), "hint": f"run them with: nanobatch resume {batch_id}" if made else None}
+            "queued": len(made), "hint": queued(web, batch_id) if made else None}
 
 
 async def rerun_api(request: Request) -> Response:
