@@ -26,6 +26,7 @@ from batch.storage.signing import forget_clients
 from batch.store import db
 from batch.store.db import fresh_pg_schema
 
+
 def _own_database(url: str | None, worker: str) -> str | None:
     """The Redis URL for this pytest-xdist worker (``gw0``, ``gw1``...): the database number given,
     minus the worker's number, so that workers running side by side never flush each other's keys."""
