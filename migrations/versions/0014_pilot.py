@@ -21,9 +21,13 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
+# SQLite: should the batch recreate the table, it keeps AUTOINCREMENT (0013), so ids are never reused
+KEEP_AUTOINCREMENT = {'sqlite_autoincrement': True}
+
+
 def upgrade() -> None:
     """Upgrade schema."""
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
+    with op.batch_alter_table('jobs', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.add_column(sa.Column('pilot', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('style', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('variant', sa.String(length=100), nullable=True))
@@ -31,7 +35,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
+    with op.batch_alter_table('jobs', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.drop_column('variant')
         batch_op.drop_column('style')
         batch_op.drop_column('pilot')
