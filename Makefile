@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 NB     := $(VENV)/bin/nanobatch
 DEMO_PORT ?= 8765
 # tests run in parallel processes (most of their time is spent waiting on subprocesses and servers)
-TEST_JOBS ?= 3
+TEST_JOBS ?= 2
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
