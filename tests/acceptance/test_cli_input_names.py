@@ -54,7 +54,7 @@ def test_a_failed_local_input_is_named_by_its_path(tmp_path: Path, local_s3: Loc
         page = TestClient(build_app(state), base_url="http://127.0.0.1").get("/batch/1").text
     finally:
         db.dispose_engines()
-    assert 'title="photos/sku-900.jpg">sku-900.jpg</span>' in page  # the item's heading
+    assert 'title="photos/sku-900.jpg">sku-900</span>' in page  # the item's heading: its SKU, the path written
     tile = page[page.index('<div class="ph">failed'):]
     tile = tile[:tile.index("</div>")]
     assert "photos/sku-900.jpg" in tile and object_name not in tile, tile  # the failed tile's error

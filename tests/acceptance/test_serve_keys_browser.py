@@ -9,6 +9,7 @@ rejection, range selection, export from the page, axe-core on every page, and sc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
@@ -234,6 +235,8 @@ def test_review_mode_walks_the_unreviewed_and_tiles_resize(served: Served, tmp_p
 
 
 def test_the_viewer_compares_input_and_output(served: Served, tmp_path: Path, page: Any) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     batch_id = _batch(served, tmp_path)
     page.goto(f"{served.base}/batch/{batch_id}")
     page.wait_for_selector(".tile img")
@@ -253,11 +256,14 @@ def test_the_viewer_compares_input_and_output(served: Served, tmp_path: Path, pa
                            "return [m.getBoundingClientRect().width, m.naturalWidth]; })")
     assert all(abs(shown - natural) < 1 for shown, natural in widths)
     page.keyboard.press("+")  # 200%: both panes scroll, together
+    page.wait_for_function("document.querySelector('.vpair').dataset.zoom === '2'")  # laid out at 200% first
     page.evaluate("(() => { const p = document.querySelectorAll('.vpair figure'); "
                   "p[1].scrollLeft = (p[1].scrollWidth - p[1].clientWidth) * 0.75; })()")
-    page.wait_for_timeout(100)
-    fractions = page.evaluate("Array.from(document.querySelectorAll('.vpair figure'))"
-                              ".map(p => p.scrollLeft / (p.scrollWidth - p.clientWidth))")
+    shares = ("Array.from(document.querySelectorAll('.vpair figure'))"
+              ".map(p => p.scrollLeft / (p.scrollWidth - p.clientWidth))")
+    with contextlib.suppress(PlaywrightTimeout):  # the other pane follows on its scroll event; asserted below
+        page.wait_for_function(f"{shares}.every(f => Math.abs(f - 0.75) < 0.02)", timeout=5000)
+    fractions = page.evaluate(shares)
     assert fractions[1] == pytest.approx(0.75, abs=0.02) and fractions[0] == pytest.approx(0.75, abs=0.02)
     decide(served.rt.sessions, batch_id, [_tile(page, 0)["key"]], "rejected", now=time.time(), who="other",
            note="seen elsewhere")
