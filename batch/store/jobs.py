@@ -29,6 +29,15 @@ class Lease:
     until: float
 
 
+
+def _implied(values: dict[str, Any], source: JobState, target: JobState, now: float) -> None:
+    """The columns every transition of this kind also writes: the end time of a terminal state, and no
+    longer waiting for an identical job once a pending job moves on (unless ``values`` says otherwise)."""
+    if target in states.TERMINAL:
+        values.setdefault("finished_at", now)
+    if source is JobState.PENDING and target is not JobState.PENDING:
+        values.setdefault("waiting_on", None)
+
 def transition(
     session: Session,
     job_id: int,
@@ -54,10 +63,7 @@ def transition(
         states.check(before, after)
     if release:
         values.update(lease_owner=None, lease_until=None)
-    if target in states.TERMINAL:
-        values.setdefault("finished_at", now)
-    if source is JobState.PENDING and target is not JobState.PENDING:
-        values.setdefault("waiting_on", None)  # no longer waiting for an identical job
+    _implied(values, source, target, now)
     if not _write(session, job_id, source, owner, {**values, "state": target.value}):
         return False
     if values.get("cost"):
@@ -282,10 +288,7 @@ def transition_all(
     conditional on the state the step found: the worker's next write finds the job moved and stops.
     """
     states.check(source, target)
-    if target in states.TERMINAL:
-        values.setdefault("finished_at", now)
-    if source is JobState.PENDING and target is not JobState.PENDING:
-        values.setdefault("waiting_on", None)  # no longer waiting for an identical job
+    _implied(values, source, target, now)
     stmt = update(Job).where(Job.batch_id == batch_id, Job.state == source.value)
     if not leased:
         stmt = stmt.where(or_(Job.lease_until.is_(None), Job.lease_until < now))
@@ -346,10 +349,7 @@ def transition_each(
     states.check(source, target)
     if not details:
         return []
-    if target in states.TERMINAL:
-        values.setdefault("finished_at", now)
-    if source is JobState.PENDING and target is not JobState.PENDING:
-        values.setdefault("waiting_on", None)  # no longer waiting for an identical job
+    _implied(values, source, target, now)
     stmt = (update(Job)
             .where(Job.id.in_(list(details)), Job.state == source.value,
                    or_(Job.lease_until.is_(None), Job.lease_until < now))
