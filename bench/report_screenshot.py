@@ -24,7 +24,7 @@ from batch.config import Settings
 from batch.engine.runtime import Runtime
 from batch.engine.tick import drain
 from batch.manifest import load_manifest
-from batch.reports.data import write_report
+from batch.reports.writer import write_report
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import db
 from batch.store.batches import create_batch
