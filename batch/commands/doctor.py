@@ -103,8 +103,8 @@ def check_api(settings: Settings, *, clock: Callable[[], float] = time.monotonic
 
 def check_broker(settings: Settings) -> CheckResult:
     """``broker``: PING the configured Redis; the embedded one answers, or its server binary is there."""
-    from batch import redis as redis_server
-    from batch.health import broker_check, safe_url
+    from batch.embedded import redis as redis_server
+    from batch.embedded.health import broker_check, safe_url
 
     if settings.redis_url:
         shown = safe_url(settings.redis_url)

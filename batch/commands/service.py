@@ -212,7 +212,7 @@ def _check_inputs(manifest: Manifest) -> InputCheck:
 
 def runtime() -> Runtime:
     """A Runtime for commands that call the API themselves (cancel): the shared limiter if Redis runs."""
-    from batch import redis as redis_server
+    from batch.embedded import redis as redis_server
     from batch.engine.runtime import build_runtime
 
     cfg = settings()
