@@ -184,7 +184,7 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
 def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
            budget: float | None, pilot: int | None) -> tuple[int, int]:
     """Store the manifest as a batch (``submit`` and ``run``), with a bar while cached jobs are reused."""
-    from batch.store.batches import SubmitOptions
+    from batch.commands.batches import SubmitOptions
 
     options = SubmitOptions(force=force, budget_usd=budget, pilot=pilot)
     with work_bar("reusing cached results") as progress:

@@ -195,7 +195,7 @@ def expected_bytes(manifest: Manifest, output_bytes: int | None = None) -> int:
 
 def check_space(manifest: Manifest, output_bytes: int | None = None) -> CheckResult:
     """``free space``: where the outputs go (its nearest existing folder) holds the expected size and a margin."""
-    from batch.store.batches import default_output_dir
+    from batch.commands.batches import default_output_dir
 
     folder = Path(manifest.output_dir or default_output_dir(manifest.name))
     existing = next((p for p in (folder, *folder.parents) if p.is_dir()), Path("/"))

@@ -11,18 +11,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.commands.batches import SubmitOptions, create_batch, default_output_dir, input_failures, known_undecodable
 from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import (
-    SubmitOptions,
-    create_batch,
-    default_output_dir,
-    get_batch,
-    input_failures,
-    known_undecodable,
-)
+from batch.store.batches import get_batch
 from batch.store.models import Batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 

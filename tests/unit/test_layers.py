@@ -1,4 +1,4 @@
-"""The layers of docs/architecture.md, read from the source: no import cycle.
+"""The layers of docs/architecture.md, read from the source: no import cycle, the store below the manifest.
 
 Every import counts, at the top of a module or inside a function, under ``TYPE_CHECKING`` too: a
 lazy import still ties the two modules together, it only hides the knot from the interpreter.
@@ -86,3 +86,11 @@ def test_no_import_cycle_in_batch() -> None:
     """No two modules of batch/ import each other, directly or around a loop."""
     knots = {" <-> ".join(c): {m: sorted(import_graph()[m] & set(c)) for m in c} for c in cycles(import_graph())}
     assert knots == {}
+
+
+def test_the_store_imports_no_layer_above_it() -> None:
+    """``store/`` reads and writes plain values: it imports only ``core/``, ``config``, ``errors`` and itself."""
+    allowed = ("batch.store", "batch.core", "batch.config", "batch.errors")
+    above = {name: sorted(t for t in targets if not t.startswith(allowed))
+             for name, targets in import_graph().items() if name.startswith("batch.store")}
+    assert {name: targets for name, targets in above.items() if targets} == {}
