@@ -4,13 +4,12 @@
     ├── ConfigError              bad or missing configuration (token, URLs)
     ├── InputError               bad user input found before anything is written
     │   ├── ManifestError            a manifest or schedules file with problems (every one listed)
-    │   ├── UnknownVariable          a template names a variable its scope lacks (becomes a problem)
-    │   └── TemplateTooLong          a template would expand past its cap (becomes a problem)
+    │   └── (batch.manifest.templates: UnknownVariable, TemplateTooLong, each becomes a problem)
     ├── IllegalTransition        a job state change the transition table refuses (also a ValueError)
     ├── DownloadError            an output file that failed download or verification
     ├── NotifyError              a batch-end notification that did not go through
     ├── StorageError             an object store refused or failed an operation (bucket, credentials)
-    │   └── InputChanged             a local input edited between its hashing and its upload
+    │   └── (batch.storage.uploads: InputChanged, a local input edited between hashing and upload)
     └── ApiError                 anything the upstream API call went wrong with
         ├── RetryableError       try again later; the job stays alive
         │   ├── RateLimited          HTTP 429 (``retry_after`` seconds when the server said)
@@ -33,12 +32,8 @@ contains the API token.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the manifest package imports this module: its types only for the checker
-    from batch.manifest.model import Problem
-    from batch.manifest.templates import Template
-    from batch.storage.uploads import LocalInput
+from dataclasses import dataclass
+from typing import Any
 
 MAX_SHOWN_PROBLEMS = 50
 
@@ -53,6 +48,24 @@ class ConfigError(NanobatchError):
 
 class InputError(NanobatchError):
     """User input (CLI argument, file) is invalid; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest, located at ``file:line`` and a dotted ``field``."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The problem as plain values (``validate --json``)."""
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
 class ManifestError(InputError):
@@ -73,23 +86,6 @@ def format_problems(problems: Sequence[Problem], limit: int = MAX_SHOWN_PROBLEMS
         lines.append(f"... and {len(problems) - limit} more problems")
     return "\n".join(lines)
 
-
-class UnknownVariable(InputError):
-    """A template used variables its scope does not have (the manifest reports it as a problem)."""
-
-    def __init__(self, template: Template, missing: list[str]) -> None:
-        super().__init__(template, missing)
-        self.template = template
-        self.missing = missing
-
-
-class TemplateTooLong(InputError):
-    """A template would expand past the cap on what one may make (the manifest reports it as a problem)."""
-
-    def __init__(self, template: Template, size: int) -> None:
-        super().__init__(template, size)
-        self.template = template
-        self.size = size
 
 
 class IllegalTransition(NanobatchError, ValueError):
@@ -190,13 +186,6 @@ class NotSendable(PermanentError):
 class StorageError(NanobatchError):
     """An object store refused or failed an operation; the message names the place and the reason."""
 
-
-class InputChanged(StorageError):
-    """A local input (``item``) no longer holds the content it was hashed with: it was not uploaded."""
-
-    def __init__(self, item: LocalInput, message: str) -> None:
-        super().__init__(message)
-        self.item = item
 
 
 class DownloadFailed(DownloadError):

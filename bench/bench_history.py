@@ -31,13 +31,13 @@ from common import database, emit, states, verdict, write_manifest
 from history_seed import seed
 
 import batch.engine.tick as tick_module
+from batch.commands.batches import create_batch
 from batch.config import Settings
 from batch.core.states import JobState
 from batch.engine.runtime import Runtime, build_runtime
 from batch.manifest import Manifest, load_manifest
-from batch.reports.data import write_report
+from batch.reports.writer import write_report
 from batch.simulator import spawn_simulator
-from batch.store.batches import create_batch
 from batch.store.queries import batch_status, list_batches
 
 TARGET = 1.2

@@ -24,7 +24,7 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch import redis as redis_server
+from batch.embedded import redis as redis_server
 
 
 def time_starts(binary: str, runs: int) -> list[float]:

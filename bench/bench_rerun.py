@@ -21,6 +21,7 @@ from pathlib import Path
 
 from common import database, emit, states, verdict, write_manifest
 
+from batch.commands.batches import create_batch
 from batch.commands.cached import finish_cached
 from batch.commands.plan import plan
 from batch.config import Settings
@@ -29,7 +30,7 @@ from batch.engine.runtime import Runtime, build_runtime
 from batch.engine.tick import drain
 from batch.manifest import Manifest, load_manifest
 from batch.simulator import spawn_simulator
-from batch.store.batches import create_batch, get_batch
+from batch.store.batches import get_batch
 
 TARGET = 2000.0  # jobs skipped per second, SQLite
 

@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import write_manifest  # bench/ is on sys.path: this script's own folder
 
+from batch.commands.batches import create_batch
 from batch.core.states import TERMINAL
 from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
-from batch.store.batches import create_batch
 from batch.store.db import fresh_pg_schema
 from batch.store.models import Job
 from batch.testing.cluster import cluster_env, running_cluster, wait_until

@@ -29,11 +29,11 @@ import requests  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from batch.cli.local import worker_command  # noqa: E402
+from batch.commands.batches import create_batch  # noqa: E402
 from batch.core.states import TERMINAL  # noqa: E402
+from batch.embedded.redis import ensure_redis, stop_redis  # noqa: E402
 from batch.manifest import load_manifest  # noqa: E402
-from batch.redis import ensure_redis, stop_redis  # noqa: E402
 from batch.store import db  # noqa: E402
-from batch.store.batches import create_batch  # noqa: E402
 from batch.store.db import fresh_pg_schema  # noqa: E402
 from batch.store.jobs import counts_by_state  # noqa: E402
 from batch.store.models import Job  # noqa: E402

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import requests
 
+from batch.commands.batches import create_batch
 from batch.config import Settings
 from batch.engine.runtime import Runtime
 from batch.engine.tick import drain
 from batch.manifest import load_manifest
-from batch.reports.data import write_report
+from batch.reports.writer import write_report
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import db
-from batch.store.batches import create_batch
 from batch.upstream.client import ApiClient
 from batch.upstream.limiter import NullLimiter
 

@@ -58,8 +58,8 @@ from common import (
 )
 from sqlalchemy import select
 
-from batch import redis as embedded
 from batch.core.states import TERMINAL
+from batch.embedded import redis as embedded
 from batch.simulator import spawn_simulator
 from batch.simulator.journal import body_sha256
 from batch.simulator.testing import SimClient

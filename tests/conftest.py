@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from batch import redis as redis_server
+from batch.embedded import redis as redis_server
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.simulator.testing import SimClient
 from batch.storage.localserver import LocalS3, weed_binary

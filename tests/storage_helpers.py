@@ -7,10 +7,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from batch.commands.batches import create_batch
 from batch.engine.runtime import Runtime
 from batch.manifest import Manifest
 from batch.storage.localserver import LocalS3
-from batch.store.batches import create_batch
 
 COLOURS = ("red", "green", "blue", "orange", "purple", "teal", "olive", "maroon")
 

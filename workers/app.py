@@ -17,9 +17,9 @@ from celery.beat import PersistentScheduler, Scheduler
 from celery.signals import before_task_publish, setup_logging, worker_init, worker_ready
 
 from batch.config import PRIVATE_FILE_MODE, load_settings, private_dir
+from batch.embedded.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.engine import beat
 from batch.logjson import log_format
-from batch.redis import ensure_redis, kombu_url, tick_lock_key
 from batch.store.scope import scope_name
 
 _log = logging.getLogger("nanobatch.beat")
@@ -148,7 +148,7 @@ def _watch_dependencies(**_: Any) -> None:
     Celery's own reconnect messages say neither how long nor anything about the database. With
     the embedded Redis the watch also brings the server back if its supervisor died.
     """
-    from batch.health import Reachability, Watch, broker_check, database_check, embedded_revival, safe_url
+    from batch.embedded.health import Reachability, Watch, broker_check, database_check, embedded_revival, safe_url
 
     settings = load_settings()
     url = broker_url()
@@ -237,7 +237,7 @@ class _Leased:
 
 
 class LeasedScheduler(_Leased, Scheduler):  # type: ignore[misc]  # celery is untyped
-    """The beat a worker keeps (``batch.keeper``): its schedule in memory, sent only while it holds the lease.
+    """The beat a worker keeps (``batch.embedded.keeper``): its schedule in memory, sent only while it holds the lease.
 
     Its entries are intervals of seconds with nothing worth keeping across a restart (schedule slots
     are in the database), and the beats of several workers on one data directory would otherwise

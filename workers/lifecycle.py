@@ -23,10 +23,10 @@ from typing import Any
 
 from celery.signals import worker_shutdown, worker_shutting_down
 
-from batch.children import preexec
 from batch.config import load_settings
+from batch.embedded.children import preexec
+from batch.embedded.keeper import Keeper
 from batch.engine import beat
-from batch.keeper import Keeper
 from batch.logjson import celery_options
 from workers import tasks
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only 
 
     from batch.cli.local import Broker, LocalWorker
     from batch.config import Settings
-    from batch.health import Reachability
+    from batch.embedded.health import Reachability
 
 _console = Console(stderr=False)
 _errors = Console(stderr=True)
@@ -125,7 +125,7 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
 def _run_workers(batch_id: int, cfg: Settings, redis: Broker, *,
                  concurrency: int, refresh: float, view: str) -> BatchStatus:
     """The worker and the broker watch around the progress display; both stopped however it ends."""
-    from batch.health import Reachability, Watch, broker_check, embedded_revival, safe_url
+    from batch.embedded.health import Reachability, Watch, broker_check, embedded_revival, safe_url
 
     worker = redis.worker(cfg, {batch_id}, concurrency=concurrency)
     reach = Reachability()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import click
 
+from batch.cli.friendly import friendly_errors
 from batch.cli.jsonout import emit, json_option
-from batch.cli.main import friendly_errors, progress_options
+from batch.cli.main import progress_options
 from batch.commands import service
 
 

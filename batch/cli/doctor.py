@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from batch.cli.main import friendly_errors
+from batch.cli.friendly import friendly_errors
 from batch.commands import service
 
 MARKS = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch.children import preexec
 from batch.config import RUN_BATCHES_VAR, Settings, private_dir, private_file
-from batch.keeper import KEEPER_WORDS, Keeper
+from batch.embedded.children import preexec
+from batch.embedded.keeper import KEEPER_WORDS, Keeper
 from batch.logjson import celery_options
 
 STOP_SLACK = 10.0  # seconds past the worker's own grace before it is killed
@@ -44,7 +44,7 @@ def beat_alive(settings: Settings) -> bool:
     """
     import redis
 
-    from batch import redis as redis_server
+    from batch.embedded import redis as redis_server
     from batch.engine.beat import beat_alive as alive
 
     url = settings.redis_url
@@ -145,7 +145,7 @@ class Broker:
         return LocalWorker(settings, self.url, concurrency=concurrency, batches=batches, on_start=self._registered)
 
     def _registered(self, pid: int) -> None:
-        from batch import redis as redis_server
+        from batch.embedded import redis as redis_server
 
         if self.home is not None:
             redis_server.register_user(self.home, pid)
@@ -158,7 +158,7 @@ def broker(settings: Settings) -> Iterator[Broker]:
     On leaving, this process is no longer a user of the embedded server; when it was the last, it
     waits for the server to stop, so that nothing it started outlives it.
     """
-    from batch import redis as redis_server
+    from batch.embedded import redis as redis_server
 
     home = None if settings.redis_url else settings.home
     try:

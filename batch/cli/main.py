@@ -5,51 +5,22 @@ from __future__ import annotations
 import gc
 import importlib
 import sys
-from collections.abc import Callable
-from functools import wraps
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, ClassVar, NoReturn
 
 import click
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from batch.cli.bars import work_bar
-from batch.cli.exits import Exit, for_batch
+from batch.cli.exits import for_batch
+from batch.cli.friendly import F, friendly_errors
 from batch.cli.jsonout import echo_or_emit, emit, json_option
 from batch.commands import service
 from batch.core.cost import MAX_BUDGET_USD
-from batch.errors import ConfigError, InputError, ManifestError, NanobatchError
+from batch.errors import InputError
 from batch.store.db import dispose_engines
 
 if TYPE_CHECKING:
     from batch.store.queries import BatchStatus
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(func: F) -> F:
-    """Turn nanobatch's errors, and a database that does not answer, into one line on stderr: exit 2 for a
-    setup or usage error, else 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ManifestError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            sys.exit(Exit.USAGE)
-        except (ConfigError, InputError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(Exit.USAGE)
-        except (OperationalError, InterfaceError) as exc:  # the database is down, refuses us, or cannot be opened
-            click.echo(f"error: {service.unreachable_database(exc)}", err=True)
-            sys.exit(Exit.USAGE)
-        except NanobatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(Exit.FAILED)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class LazyGroup(click.Group):
@@ -213,7 +184,7 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
 def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,
            budget: float | None, pilot: int | None) -> tuple[int, int]:
     """Store the manifest as a batch (``submit`` and ``run``), with a bar while cached jobs are reused."""
-    from batch.store.batches import SubmitOptions
+    from batch.commands.batches import SubmitOptions
 
     options = SubmitOptions(force=force, budget_usd=budget, pilot=pilot)
     with work_bar("reusing cached results") as progress:
@@ -376,7 +347,7 @@ def _console() -> ModuleType:
 @friendly_errors
 def report(batch_id: int, fmt: str | None, path: str | None) -> None:
     """Write a report of BATCH: one row per job as CSV or JSON, or a self-contained HTML page."""
-    from batch.reports.data import write_report
+    from batch.reports.writer import write_report
 
     if path == "-":
         from batch.cli.scripting import report_to_stdout

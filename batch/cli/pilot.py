@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from batch.cli.main import _exit_after_run, friendly_errors
+from batch.cli.friendly import friendly_errors
+from batch.cli.main import _exit_after_run
 from batch.commands import service
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from batch.cli.friendly import friendly_errors
 from batch.cli.jsonout import echo_or_emit, emit, json_option
-from batch.cli.main import friendly_errors
 from batch.commands import service
 from batch.errors import InputError
 from batch.store.reviews import APPROVED, REJECTED

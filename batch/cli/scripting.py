@@ -30,7 +30,8 @@ def _refused(manifest: str, problems: list[dict[str, Any]]) -> NoReturn:
 
 def report_to_stdout(batch_id: int, fmt: str | None) -> None:
     """``report -o -``: the report on stdout (JSON unless ``fmt``), no file written."""
-    from batch.reports.data import load_report, render
+    from batch.reports.data import load_report
+    from batch.reports.writer import render
 
     data = load_report(service.require_batch(batch_id), batch_id)
     sys.stdout.write(render(data, fmt or "json"))

@@ -103,8 +103,8 @@ def check_api(settings: Settings, *, clock: Callable[[], float] = time.monotonic
 
 def check_broker(settings: Settings) -> CheckResult:
     """``broker``: PING the configured Redis; the embedded one answers, or its server binary is there."""
-    from batch import redis as redis_server
-    from batch.health import broker_check, safe_url
+    from batch.embedded import redis as redis_server
+    from batch.embedded.health import broker_check, safe_url
 
     if settings.redis_url:
         shown = safe_url(settings.redis_url)
@@ -195,7 +195,7 @@ def expected_bytes(manifest: Manifest, output_bytes: int | None = None) -> int:
 
 def check_space(manifest: Manifest, output_bytes: int | None = None) -> CheckResult:
     """``free space``: where the outputs go (its nearest existing folder) holds the expected size and a margin."""
-    from batch.store.batches import default_output_dir
+    from batch.commands.batches import default_output_dir
 
     folder = Path(manifest.output_dir or default_output_dir(manifest.name))
     existing = next((p for p in (folder, *folder.parents) if p.is_dir()), Path("/"))

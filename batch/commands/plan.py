@@ -7,12 +7,12 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.commands.batches import pilot_block, pilot_units
 from batch.commands.cached import reusable_prints
 from batch.core.cost import PriceTable, usd, usd_number
 from batch.core.fingerprint import fingerprint
 from batch.manifest import Manifest
 from batch.store import owners
-from batch.store.batches import pilot_block, pilot_units
 
 
 @dataclass(frozen=True)

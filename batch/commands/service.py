@@ -11,18 +11,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.commands.batches import SubmitOptions, create_batch, default_output_dir, input_failures, known_undecodable
 from batch.config import Settings, load_settings
 from batch.errors import InputError
 from batch.manifest import Manifest
 from batch.store import db
-from batch.store.batches import (
-    SubmitOptions,
-    create_batch,
-    default_output_dir,
-    get_batch,
-    input_failures,
-    known_undecodable,
-)
+from batch.store.batches import get_batch
 from batch.store.models import Batch
 from batch.store.queries import BatchStatus, batch_status, latest_batch_id
 
@@ -212,7 +206,7 @@ def _check_inputs(manifest: Manifest) -> InputCheck:
 
 def runtime() -> Runtime:
     """A Runtime for commands that call the API themselves (cancel): the shared limiter if Redis runs."""
-    from batch import redis as redis_server
+    from batch.embedded import redis as redis_server
     from batch.engine.runtime import build_runtime
 
     cfg = settings()

@@ -1,6 +1,6 @@
 """One beat per broker and scope: a lease in Redis, held by the beat that sends the tick.
 
-Every worker keeps a beat process of its own (``batch.keeper``), and ``nanobatch beat`` runs one
+Every worker keeps a beat process of its own (``batch.embedded.keeper``), and ``nanobatch beat`` runs one
 too; each looks at the lease several times per tick interval. The holder renews it and sends the
 tick, the schedules and the notifications; the others stand by and send nothing. A holder that
 dies stops renewing: its lease lapses after ``LEASE_TICKS`` tick intervals, and a standby takes it
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from batch.redis import beat_lease_key
+from batch.embedded.redis import beat_lease_key
 
 LEASE_TICKS = 1.5     # the lease lasts this many tick intervals without a renewal
 LOOKS_PER_TICK = 4    # how often per tick interval a beat renews (holder) or tries to take (standby) it

@@ -20,14 +20,23 @@ from typing import Any
 
 from batch.core import pilot as pilot_rules
 from batch.core import schema
-from batch.errors import TemplateTooLong, UnknownVariable
 
 from .checks import check_keys, get_list, get_string, get_vars, id_problem, output_name_problem, type_name
 from .inputs import InputResolver, url_ok
 from .items import Item, load_items
 from .model import JobSpec, ProblemLog
 from .recipes import Layer, Recipe, compile_layer, compile_output_name, make_recipe, render_steps
-from .templates import MAX_CHARS, PROMPT_TOO_LONG, TOO_LONG, Template, compile_template, render_vars, unknown_message
+from .templates import (
+    MAX_CHARS,
+    PROMPT_TOO_LONG,
+    TOO_LONG,
+    Template,
+    TemplateTooLong,
+    UnknownVariable,
+    compile_template,
+    render_vars,
+    unknown_message,
+)
 from .yamlsrc import YMap
 
 JOB_KEYS = ("id", "vars", "output_name", *schema.INPUT_FIELDS)

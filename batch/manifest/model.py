@@ -1,4 +1,8 @@
-"""The manifest's public data types and the problem log that feeds its error (``batch.errors.ManifestError``)."""
+"""The manifest's public data types and the problem log that feeds its error (``batch.errors.ManifestError``).
+
+``Problem`` lives beside that error in ``batch.errors`` (the schedules file reports them too); it is
+named here as well, as part of the manifest's public types.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ if TYPE_CHECKING:
     from batch.storage.uploads import LocalInput
 
 from batch.errors import ManifestError
+from batch.errors import Problem as Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +77,6 @@ class Manifest:
     lines: dict[str, int] = dataclasses.field(default_factory=dict)  # where storage:/output_dir are written
     pilot: Pilot | None = None  # the pilot: block
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a manifest, located at ``file:line`` and a dotted ``field``."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def as_json(self) -> dict[str, Any]:
-        """The problem as plain values (``validate --json``)."""
-        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
 class ProblemLog:

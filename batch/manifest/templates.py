@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from batch.errors import TemplateTooLong, UnknownVariable
+from batch.errors import InputError
 
 from .model import ProblemLog
 
@@ -28,6 +28,24 @@ MAX_CHARS = 10_000
 TOO_LONG = (f"expands to more than {MAX_CHARS:,} characters (the most a template or prompt may hold): "
             "shorten it, or use fewer or shorter variables in it")
 PROMPT_TOO_LONG = f"is longer than {MAX_CHARS:,} characters, the most a prompt may hold: shorten it"
+
+
+class UnknownVariable(InputError):
+    """A template used variables its scope does not have (the manifest reports it as a problem)."""
+
+    def __init__(self, template: Template, missing: list[str]) -> None:
+        super().__init__(template, missing)
+        self.template = template
+        self.missing = missing
+
+
+class TemplateTooLong(InputError):
+    """A template would expand past the cap on what one may make (the manifest reports it as a problem)."""
+
+    def __init__(self, template: Template, size: int) -> None:
+        super().__init__(template, size)
+        self.template = template
+        self.size = size
 
 
 @dataclass(frozen=True, slots=True)

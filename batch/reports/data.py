@@ -1,4 +1,5 @@
-"""Batch reports: one row per job, written as CSV, JSON or (``batch.report_html``) HTML.
+"""Batch reports: one row per job, as CSV or JSON (HTML in ``batch.reports.html``; ``batch.reports.writer``
+picks the format and writes the file).
 
 Every format is written atomically: to a temporary file beside the target, then ``os.replace``,
 so a reader never sees half a report. The API token never appears here: rows hold only what the
@@ -180,28 +181,3 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def render(data: ReportData, fmt: str) -> str:
-    """The report text in ``fmt`` (csv, json or html)."""
-    if fmt == "csv":
-        return render_csv(data)
-    if fmt == "json":
-        return render_json(data)
-    from batch.reports.html import render_html
-
-    return render_html(data)
-
-
-def write_report(sessions: sessionmaker[Session], batch_id: int, path: str | Path,
-                 fmt: str | None = None) -> Path:
-    """Write the report of ``batch_id`` to ``path`` (format from ``fmt`` or the extension); return it."""
-    target = Path(path).expanduser().absolute()
-    chosen = format_for(target, fmt)
-    if target.is_dir():
-        raise InputError(f"cannot write {target}: it is a directory")
-    if not target.parent.is_dir():
-        raise InputError(f"cannot write {target}: no directory {target.parent}")
-    data = load_report(sessions, batch_id)
-    write_atomic(target, render(data, chosen).encode("utf-8"))
-    return target

@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from batch.commands.batches import create_batch, default_output_dir
 from batch.config import load_settings
 from batch.errors import InputError, ManifestError
 from batch.manifest import Manifest, load_manifest
@@ -41,7 +42,6 @@ from batch.schedules.file import (
     slot_folder,
 )
 from batch.store import schedule_runs as runs
-from batch.store.batches import create_batch, default_output_dir
 from batch.store.models import ScheduleRun
 from batch.store.schedule_runs import RunState
 

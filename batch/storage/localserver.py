@@ -23,7 +23,7 @@ from types import TracebackType
 
 import requests
 
-from batch import children
+from batch.embedded import children
 
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",

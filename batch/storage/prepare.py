@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from batch.errors import InputChanged, ManifestError, StorageError
+from batch.errors import ManifestError, StorageError
 from batch.manifest.model import Manifest, Problem
 from batch.storage.config import StorageConfig
 from batch.storage.refs import ObjectRef, parse_ref
 from batch.storage.signing import bucket_for
-from batch.storage.uploads import UploadReport, upload_missing
+from batch.storage.uploads import InputChanged, UploadReport, upload_missing
 
 BAR_FROM_FILES = 20  # fewer uploads are over before a bar would tell anything
 ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None] | None]]

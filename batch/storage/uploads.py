@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batch.core.schema import MAX_INPUT_BYTES
-from batch.errors import InputChanged
+from batch.errors import StorageError
 from batch.storage.refs import parse_ref
 
 if TYPE_CHECKING:  # the manifest hashes files with this module; the client loads only to upload
@@ -107,6 +107,14 @@ class LocalInput:
     ref: str
     source: str = ""
     line: int = 0  # where the manifest first names it
+
+
+class InputChanged(StorageError):
+    """A local input (``item``) no longer holds the content it was hashed with: it was not uploaded."""
+
+    def __init__(self, item: LocalInput, message: str) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 @dataclass(frozen=True)

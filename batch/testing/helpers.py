@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from batch.commands.batches import create_batch
 from batch.config import Settings
 from batch.engine.runtime import Runtime, build_runtime
 from batch.manifest import load_manifest
-from batch.store.batches import create_batch
 
 SAMPLES = ["shoe.png", "mug.png", "lamp.png", "chair.png", "watch.png", "bag.png"]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from batch import redis as redis_server
-from batch.children import alive
-from batch.health import GRACE_SECONDS
+from batch.embedded import redis as redis_server
+from batch.embedded.children import alive
+from batch.embedded.health import GRACE_SECONDS
 from batch.simulator import spawn_simulator
 from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli_ops import status_of
@@ -142,7 +142,8 @@ def test_an_embedded_redis_whose_users_all_died_stops(tmp_path: Path) -> None:
     """A user killed outright never releases; the supervisor notices its pid is gone."""
     home = tmp_path / "home"
     user = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                             "from batch import redis; redis.ensure_redis(Path(sys.argv[1])); print('up', flush=True); "
+                             "from batch.embedded import redis; redis.ensure_redis(Path(sys.argv[1])); "
+                             "print('up', flush=True); "
                              "time.sleep(60)", str(home)], stdout=subprocess.PIPE, text=True)
     try:
         assert user.stdout is not None and user.stdout.readline().strip() == "up"

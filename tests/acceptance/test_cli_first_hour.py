@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batch import redis as redis_server
+from batch.embedded import redis as redis_server
 from batch.simulator import spawn_simulator
 from batch.testing.cluster import wait_until
 from tests.helpers import write_manifest

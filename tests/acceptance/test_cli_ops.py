@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from batch import redis as redis_server
+from batch.embedded import redis as redis_server
 from batch.simulator import spawn_simulator
 from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli import nanobatch

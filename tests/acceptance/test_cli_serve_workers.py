@@ -20,9 +20,9 @@ import requests
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from batch import redis as redis_server
-from batch.children import alive
 from batch.core.cost import PriceTable
+from batch.embedded import redis as redis_server
+from batch.embedded.children import alive
 from batch.engine.tick import drain
 from batch.simulator import SimulatorConfig, running_simulator, spawn_simulator
 from batch.store.models import Job, Output

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from batch import redis as redis_server
+from batch.embedded import redis as redis_server
 from batch.testing.cluster import wait_until
 
 SECRET = "sk-never-in-a-log-4242"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.children import alive
+from batch.embedded.children import alive
 from batch.simulator import spawn_simulator
 from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli_embedded_redis import RUN_TIMEOUT, children_of, run_env, started_run

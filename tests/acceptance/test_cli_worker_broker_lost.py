@@ -9,8 +9,8 @@ from pathlib import Path
 import redis
 from celery import Celery
 
-from batch import redis as redis_server
-from batch.redis import kombu_url
+from batch.embedded import redis as redis_server
+from batch.embedded.redis import kombu_url
 from batch.testing.cluster import wait_until
 from tests.acceptance.test_cli_embedded_redis import run_env, start_worker
 

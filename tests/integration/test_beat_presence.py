@@ -6,9 +6,9 @@ from pathlib import Path
 
 import redis
 
-from batch import redis as redis_server
 from batch.cli.local import beat_alive
 from batch.config import load_settings
+from batch.embedded import redis as redis_server
 from batch.engine import beat
 
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from batch.cli.local import LocalWorker
-from batch.redis import BEAT_LEASE_KEY, ensure_redis, stop_redis
+from batch.embedded.redis import BEAT_LEASE_KEY, ensure_redis, stop_redis
 from batch.store.db import dispose_engines, get_engine, migrate
 from tests.helpers import make_settings
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import func, select
 
+from batch.embedded.redis import PAUSE_KEY
 from batch.engine.tick import drain, tick
-from batch.redis import PAUSE_KEY
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store.models import Job
 from batch.upstream.limiter import Rates, RedisLimiter

@@ -10,11 +10,11 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import select, text
 
+from batch.commands.batches import create_batch
 from batch.core.states import JobState as S
 from batch.manifest import JobSpec, Limits, Manifest
 from batch.store import db, queries
 from batch.store import jobs as store
-from batch.store.batches import create_batch
 from batch.store.models import Batch, Job
 from tests.conftest import Backend
 

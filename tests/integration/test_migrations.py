@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from batch.commands.batches import create_batch
 from batch.manifest import JobSpec, Limits, Manifest
 from batch.store import db
-from batch.store.batches import create_batch
 from batch.store.models import Base
 from tests.conftest import Backend
 

@@ -9,6 +9,7 @@ from unittest.mock import patch
 from sqlalchemy import select
 
 from batch import errors
+from batch.commands.batches import SubmitOptions, create_batch
 from batch.commands.operations import cancel, resume, retry
 from batch.commands.plan import plan
 from batch.core.cost import PriceTable
@@ -17,7 +18,6 @@ from batch.engine.tick import drain, tick
 from batch.manifest import load_manifest
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store import jobs as store
-from batch.store.batches import SubmitOptions, create_batch
 from batch.store.db import transaction
 from batch.store.models import Job, JobEvent, Output
 from batch.store.queries import batch_status

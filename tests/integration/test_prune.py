@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.commands import prune as pruning
+from batch.commands.batches import create_batch
 from batch.core.states import JobState as S
 from batch.errors import InputError
 from batch.manifest import load_manifest
 from batch.store import db, notifications
 from batch.store import jobs as store
-from batch.store.batches import create_batch
 from batch.store.db import transaction
 from batch.store.models import Batch, Job, JobEvent, Notification, Output
 from tests.conftest import Backend

@@ -20,9 +20,10 @@ from sqlalchemy import select
 from batch.engine.runtime import Runtime
 from batch.engine.tick import drain
 from batch.errors import InputError
-from batch.reports.data import COLUMNS, format_for, load_report, render_csv, write_report
+from batch.reports.data import COLUMNS, format_for, load_report, render_csv
 from batch.reports.html import render_html
 from batch.reports.thumbs import make_thumb
+from batch.reports.writer import write_report
 from batch.simulator import SimulatorConfig, SimulatorHandle, running_simulator
 from batch.store import db
 from batch.store.models import Output

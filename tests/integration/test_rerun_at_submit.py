@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from batch.commands.batches import create_batch
 from batch.commands.cached import finish_cached
 from batch.engine.tick import drain
 from batch.manifest import load_manifest
 from batch.simulator import SimulatorConfig, running_simulator
-from batch.store.batches import create_batch
 from batch.store.models import Batch, Job, JobEvent, Output
 from batch.store.queries import batch_status
 from tests.conftest import Backend

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from batch.commands.batches import create_batch
 from batch.core.states import TERMINAL
 from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.simulator.journal import body_sha256
 from batch.store import db
-from batch.store.batches import create_batch
 from batch.store.models import Job, Output
 from batch.testing.cluster import cluster_env, running_cluster, wait_until
 from tests.conftest import Backend

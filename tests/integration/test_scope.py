@@ -7,12 +7,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from batch.commands.batches import create_batch
 from batch.engine.steps import advance_all
 from batch.engine.tick import tick
 from batch.manifest import load_manifest
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.simulator.journal import body_sha256
-from batch.store.batches import create_batch
 from batch.store.models import Job
 from batch.store.queries import batch_status
 from tests.conftest import Backend

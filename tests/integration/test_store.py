@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from batch.commands.batches import create_batch
 from batch.core.states import JobState
 from batch.engine.tick import tick
 from batch.manifest import JobSpec, Limits, Manifest
 from batch.store import db
 from batch.store import jobs as store
-from batch.store.batches import create_batch
 from batch.store.models import Batch, Job, JobEvent
 from tests.conftest import Backend
 from tests.helpers import make_runtime, make_settings

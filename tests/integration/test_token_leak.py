@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from batch.engine.tick import drain
-from batch.reports.data import write_report
+from batch.reports.writer import write_report
 from batch.simulator import SimulatorConfig, running_simulator
 from batch.store.db import dispose_engines
 from batch.store.models import Job

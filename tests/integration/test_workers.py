@@ -16,10 +16,10 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
+from batch.commands.batches import create_batch
 from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
-from batch.store.batches import create_batch
 from batch.store.models import Job, Output
 from batch.store.queries import batch_status
 from batch.testing.cluster import cluster_env, running_cluster, wait_until

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from batch.health import Reachability, Watch, safe_url
+from batch.embedded.health import Reachability, Watch, safe_url
 from batch.testing.clock import ManualClock
 
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from batch.config import Settings
+from batch.embedded.redis import CAP_KEY, PAUSE_KEY
 from batch.engine.runtime import Runtime
-from batch.redis import CAP_KEY, PAUSE_KEY
 from batch.store.models import Batch
 from batch.upstream.limiter import (
     UNLIMITED,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batch import redis as redis_server
+from batch.embedded import redis as redis_server
 from batch.errors import ConfigError
 
 NOBODY = 65534

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.redis_supervisor import FIRST_BACKOFF, MAX_BACKOFF, STEADY, Supervisor
+from batch.embedded.redis_supervisor import FIRST_BACKOFF, MAX_BACKOFF, STEADY, Supervisor
 from batch.testing.clock import ManualClock
 
 

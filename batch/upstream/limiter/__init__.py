@@ -31,7 +31,7 @@ rate limiters (small classes behind one ``acquire()``):
   and ``RedisLimiter``, the one the workers use;
 * ``memory``: the same operations in Python for one process (``MemoryLimiter``), for unit tests.
 
-Key names live in ``batch.redis`` with every other Redis key.
+Key names live in ``batch.embedded.redis`` with every other Redis key.
 """
 
 from batch.upstream.limiter.base import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from batch.redis import CAP_KEY, CURSOR_KEYS, LOG_KEYS, PAUSE_KEY, STREAK_KEY
+from batch.embedded.redis import CAP_KEY, CURSOR_KEYS, LOG_KEYS, PAUSE_KEY, STREAK_KEY
 from batch.upstream.limiter.base import Clock, LimiterPolicy
 from batch.upstream.limiter.strategy import PaceRequest, SharedLimiter, Window
 

@@ -5,8 +5,8 @@ key nanobatch itself reads or writes (Celery's and kombu's own keys are theirs).
 
 Bound to a unix socket in the data directory (no TCP port), with AOF on so that Celery
 messages survive a restart. One server per data directory, shared by every process using it:
-``ensure_redis`` registers the caller as a user (``batch.redis_users``) and starts the server
-with its supervisor (``batch.redis_supervisor``) unless one runs; the supervisor restarts a
+``ensure_redis`` registers the caller as a user (``batch.embedded.redis_users``) and starts the server
+with its supervisor (``batch.embedded.redis_supervisor``) unless one runs; the supervisor restarts a
 server that dies and stops it once no user process is alive.
 """
 
@@ -25,9 +25,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from batch import redis_users as users
-from batch.children import alive
 from batch.config import dir_problem, private_file, write_private
+from batch.embedded import redis_users as users
+from batch.embedded.children import alive
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -158,7 +158,7 @@ def _spawn_supervisor(home: Path, lock_fd: int) -> None:
     write_private(folder / "redis.conf", server_config(home))
     for name in ("redis.log", "redis.pid"):  # the server opens them itself, following links: make sure of them first
         private_file(folder / name)
-    cmd = [sys.executable, "-m", "batch.redis_supervisor", str(home), server_binary(), str(lock_fd),
+    cmd = [sys.executable, "-m", "batch.embedded.redis_supervisor", str(home), server_binary(), str(lock_fd),
            str(socket_for(home))]
     proc = subprocess.Popen(cmd, pass_fds=[lock_fd], start_new_session=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=users.folder(home))

@@ -16,8 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from batch.children import alive, start_time
 from batch.config import private_dir, private_file, write_private
+from batch.embedded.children import alive, start_time
 
 
 def folder(home: Path) -> Path:

@@ -91,7 +91,7 @@ def embedded_revival(home: Path, *, timeout: float = 5.0) -> Callable[[], None]:
     """
 
     def revive() -> None:
-        from batch import redis as redis_server
+        from batch.embedded import redis as redis_server
         from batch.errors import ConfigError
 
         with contextlib.suppress(ConfigError):  # still down: the outage goes on being reported

@@ -1,9 +1,9 @@
-"""The embedded server's supervisor: ``python -m batch.redis_supervisor HOME BINARY LOCK_FD SOCKET``.
+"""The embedded server's supervisor: ``python -m batch.embedded.redis_supervisor HOME BINARY LOCK_FD SOCKET``.
 
-One per data directory, started by ``batch.redis.ensure_redis``, which hands it the open
+One per data directory, started by ``batch.embedded.redis.ensure_redis``, which hands it the open
 ``supervisor.lock`` (held for as long as this process lives: that is how others know one runs).
 It runs the server as its child (which dies with it), restarts it when it dies, and once no user
-process is left (``batch.redis_users``) stops it cleanly and exits: a server never outlives
+process is left (``batch.embedded.redis_users``) stops it cleanly and exits: a server never outlives
 the processes that use it. It imports little (no redis-py): its start is part of every cold ``run``.
 """
 
@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from batch import redis_users as users
-from batch.children import preexec, stop_child
 from batch.config import PRIVATE_FILE_MODE, private_file, write_private
+from batch.embedded import redis_users as users
+from batch.embedded.children import preexec, stop_child
 
 INTERVAL = 0.2          # seconds between two looks at the server and the users
 FIRST_BACKOFF = 0.5     # seconds before restarting a server that died, doubled while it keeps dying

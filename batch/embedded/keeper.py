@@ -15,7 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from batch.children import stop_child
+from batch.embedded.children import stop_child
 
 FIRST_BACKOFF = 0.0   # the first restart is at once: a lost beat or worker is lost progress
 NEXT_BACKOFF = 1.0    # then 1 s, doubled while it keeps dying
