@@ -126,6 +126,8 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
     if not _budget_allows(rt, ctx) or not acquired(rt, ctx, "submit"):
         return STOP
     body, now = storage.sign(ctx.job, ctx.batch), rt.clock()  # signed before the write-ahead move
+    # read before the POST too: between its answer and the request id's write nothing may fail
+    first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
     if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
         return STOP
     ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
@@ -139,11 +141,11 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
         if isinstance(exc, errors.RetryableError):
             return retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
         return leave(rt, ctx, S.FAILED, error=str(exc))
+    leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
+          upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
     rt.limiter.succeeded()
     rt.breaker.succeeded()
-    first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
-    return leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
-                 upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
+    return STOP
 
 
 def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
