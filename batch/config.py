@@ -50,6 +50,7 @@ class Settings:
     submits_per_second: float | None = None
     max_in_flight: int = 50
     max_attempts: int = 8
+    max_read_errors: int = 20  # errors reading a request upstream has before giving up on it (>= max_attempts)
     http_timeout: float = 20.0
     tick_seconds: float = 1.0
     schedule_seconds: float = 15.0
@@ -260,6 +261,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         submits_per_second=_float(env, "NANOBATCH_SUBMITS_PER_SECOND", 1.0) if sps else None,
         max_in_flight=int(_float(env, "NANOBATCH_MAX_IN_FLIGHT", 50)),
         max_attempts=int(_float(env, "NANOBATCH_MAX_ATTEMPTS", 8)),
+        max_read_errors=int(_float(env, "NANOBATCH_MAX_READ_ERRORS", Settings.max_read_errors)),
         http_timeout=_float(env, "NANOBATCH_HTTP_TIMEOUT", 20.0),
         tick_seconds=_float(env, "NANOBATCH_TICK_SECONDS", 1.0),
         schedule_seconds=_float(env, "NANOBATCH_SCHEDULE_SECONDS", 15.0),

@@ -13,16 +13,28 @@ deployment sums them over its workers (``sum by (kind, answer)``).
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from typing import Any
 
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+_CREATING = threading.Lock()
+
+
+def counters() -> dict[str, Any]:
+    """The process's counters, created on first use (importing prometheus_client takes about 60 ms,
+    which a command that makes no API call should not pay).
+
+    Created once under a lock: the worker's threads make their first API calls together, and a
+    second registration of the same names raises (``DuplicateTimeseries``), after the call was made
+    (a submit's request id was lost with it, and its charge never recorded).
+    """
+    with _CREATING:
+        return _create()
 
 
 @cache
-def counters() -> dict[str, Any]:
-    """The process's counters, created on first use (importing prometheus_client takes about 60 ms,
-    which a command that makes no API call should not pay)."""
+def _create() -> dict[str, Any]:
     from prometheus_client import Counter, Histogram
 
     return {

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from batch.core.states import JobState
 from batch.engine.cancelling import CancelOutcome
 from batch.engine.moves import Ctx
+from batch.engine.reading import cancel_upstream
 from batch.engine.runtime import Runtime
-from batch.engine.steps import cancel_upstream
 from batch.errors import InputError
 from batch.store import batches, pilot, queries
 from batch.store import jobs as store

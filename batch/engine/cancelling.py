@@ -1,4 +1,4 @@
-"""What asking upstream to cancel a queued job did (``steps.cancel_upstream``), for true counts."""
+"""What asking upstream to cancel a queued job did (``reading.cancel_upstream``), for true counts."""
 
 from __future__ import annotations
 

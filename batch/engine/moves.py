@@ -7,6 +7,7 @@ the job's next step is due now (it still holds the lease) or the call is done wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -72,14 +73,24 @@ def wait(rt: Runtime, ctx: Ctx, delay: float, **values: Any) -> Next:
     return STOP
 
 
-def retry_or_fail(rt: Runtime, ctx: Ctx, exc: Exception, *, back_to: JobState | None = None) -> Next:
-    """A retryable failure: back off and try again (in ``back_to`` if given), or fail once the attempts are spent."""
+OnGiveUp = Callable[[str, int], Next]  # (the give-up message, the attempts counted) -> what the step does
+
+
+def retry_or_fail(rt: Runtime, ctx: Ctx, exc: Exception, *, back_to: JobState | None = None,
+                  max_attempts: int | None = None, give_up: OnGiveUp | None = None) -> Next:
+    """A retryable failure: back off and try again (in ``back_to`` if given), or fail once the attempts are spent.
+
+    ``max_attempts``: the bound, if not the settings' one; ``give_up``: what to do instead of
+    failing the job once they are spent.
+    """
     attempts = ctx.job.attempts + 1
     retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
     if isinstance(exc, errors.RateLimited):
         rt.limiter.rate_limited(retry_after)
-    decision = retry.decide(attempts, rt.settings.max_attempts, rt.rand, retry_after, error=str(exc))
+    decision = retry.decide(attempts, max_attempts or rt.settings.max_attempts, rt.rand, retry_after, error=str(exc))
     if isinstance(decision, retry.GiveUp):
+        if give_up is not None:
+            return give_up(decision.message, attempts)
         return leave(rt, ctx, S.FAILED, error=decision.message, attempts=attempts)
     if back_to is not None:
         return leave(rt, ctx, back_to, detail=str(exc), attempts=attempts, error=str(exc),

@@ -19,8 +19,8 @@ from batch.core.cost import within_budget
 from batch.core.states import JobState
 from batch.core.timing import next_poll_delay
 from batch.engine import breaker
-from batch.engine.cancelling import CancelOutcome
 from batch.engine.moves import CONTINUE, STOP, Ctx, Next, acquired, leave, move, retry_or_fail, wait, with_changes
+from batch.engine.reading import READING, cancel_upstream, read_failed
 from batch.engine.runtime import Runtime
 from batch.files.cache import find_reusable, reuse
 from batch.files.download import DownloadLimits, Renewal, SavedFile
@@ -96,13 +96,25 @@ def advance(rt: Runtime, job_id: int, owner: str, first: Ctx | None = None) -> N
             then = handler(rt, ctx)
         except Exception as exc:  # a bug or an unforeseen failure: count it, never loop on it silently
             log.exception("job %s: step %s failed", job_id, job.state)
-            retry_or_fail(rt, ctx, errors.NanobatchError(f"internal error in step {job.state}: {exc!r}"))
+            _unforeseen(rt, ctx, errors.NanobatchError(f"internal error in step {job.state}: {exc!r}"))
             return
         if then is STOP:
             return
         if rt.stopping.is_set():
             give_back(rt, [job_id], owner)
             return
+
+
+def _unforeseen(rt: Runtime, ctx: Ctx, exc: errors.NanobatchError) -> Next:
+    """A step that raised. The job's state (as the step last wrote it) says what may have happened
+    upstream: after the write-ahead move the POST may have been accepted (an uncertain submit); with
+    a request upstream, the job is charged whatever we do, so its result is read again."""
+    state = S(ctx.job.state)
+    if state is S.SUBMITTING:
+        return uncertain_submit(rt, ctx, str(exc))
+    if state in READING and ctx.job.request_id:
+        return read_failed(rt, ctx, exc)
+    return retry_or_fail(rt, ctx, exc)
 
 
 # -- submit -----------------------------------------------------------------------------------
@@ -114,6 +126,8 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
     if not _budget_allows(rt, ctx) or not acquired(rt, ctx, "submit"):
         return STOP
     body, now = storage.sign(ctx.job, ctx.batch), rt.clock()  # signed before the write-ahead move
+    # read before the POST too: between its answer and the request id's write nothing may fail
+    first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
     if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
         return STOP
     ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
@@ -127,11 +141,11 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
         if isinstance(exc, errors.RetryableError):
             return retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
         return leave(rt, ctx, S.FAILED, error=str(exc))
+    leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
+          upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
     rt.limiter.succeeded()
     rt.breaker.succeeded()
-    first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
-    return leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
-                 upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
+    return STOP
 
 
 def _reuse_cached(rt: Runtime, ctx: Ctx) -> bool:
@@ -255,29 +269,12 @@ def _api_step(rt: Runtime, ctx: Ctx, kind: str, call: Callable[[], T], then: Cal
     except errors.ApiError as exc:
         if breaker.tripped(rt, ctx, exc) is STOP:
             return STOP
-        if isinstance(exc, errors.RetryableError):
-            return retry_or_fail(rt, ctx, exc)
+        if isinstance(exc, errors.RetryableError):  # upstream has the request: read it again, no new attempt
+            return read_failed(rt, ctx, exc)
         return leave(rt, ctx, S.FAILED, error=str(exc))
     rt.limiter.succeeded()
     rt.breaker.succeeded()
     return then(answer)
-
-
-def cancel_upstream(rt: Runtime, ctx: Ctx) -> CancelOutcome:
-    """Ask upstream to cancel a queued job (true when the poll step is over, see ``CancelOutcome``)."""
-    if not acquired(rt, ctx, "cancel"):
-        return CancelOutcome.DEFERRED
-    try:
-        outcome = rt.client.cancel(ctx.job.request_id or "")
-    except errors.ApiError as exc:
-        log.warning("job %s: cancel failed: %s", ctx.job.id, exc)
-        if isinstance(exc, errors.RateLimited):
-            rt.limiter.rate_limited(exc.retry_after)
-        return CancelOutcome.FAILED
-    if outcome != "cancelled":
-        return CancelOutcome.RUNNING
-    move(rt, ctx, S.CANCELLED, upstream_status="cancelled", detail="cancelled upstream while queued")
-    return CancelOutcome.CANCELLED  # upstream cancelled it, even if the job had moved meanwhile
 
 
 def fetch(rt: Runtime, ctx: Ctx) -> Next:

@@ -12,6 +12,7 @@ from batch.simulator.errors import (
     BAD_MODEL,
     NO_BALANCE,
     OTHER_OWNER,
+    UNAVAILABLE,
     UNKNOWN_REQUEST,
     VALIDATION,
     ApiError,
@@ -111,6 +112,9 @@ async def result(request: web.Request) -> web.Response:
     """``GET /v1/requests/{id}/result[?include_cost=true]``."""
     state = request.app[STATE]
     job = owned_job(state, request)
+    reads = state.result_reads[job.request_id] = state.result_reads.get(job.request_id, 0) + 1
+    if reads <= state.config.result_errors:
+        raise ApiError(503, UNAVAILABLE, f"result read {reads} of this request failed (--result-errors)")
     body: dict[str, Any] = {"request_id": job.request_id, "status": job.state}
     if job.state == SUCCEEDED:
         base = state.base_for(request)

@@ -80,6 +80,8 @@ NON_NEGATIVE = click.FloatRange(min=0.0)
               help="Answer this JSON value as every succeeded job's cost (e.g. 1e30, -98.95, '\"free\"').")
 @click.option("--balance", type=NON_NEGATIVE, default=None, metavar="DOLLARS",
               help="The account's balance: once the charges reach it, submits answer 402 (code 400002).")
+@click.option("--result-errors", default=0, show_default=True, type=click.IntRange(min=0), metavar="N",
+              help="The first N /result reads of each request answer 503 (code 503001); the job runs on.")
 def simulate(**options: Any) -> None:
     """Run a local simulator of the RunComfy Nano Banana Pro edit API over real HTTP.
 

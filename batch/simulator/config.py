@@ -72,6 +72,7 @@ class SimulatorConfig:
     request_id_prefix: str = ""  # put before every request id: an odd upstream ("../../v1/x?y=")
     answer_cost: str | None = None  # JSON text /result gives as a succeeded job's cost ("1e30", "-98.95")
     balance: float | None = None  # dollars: once charges reach it, submits answer 402 (code 400002)
+    result_errors: int = 0  # the first N /result reads of each request answer 503 (code 503001)
 
     def __post_init__(self) -> None:
         for problem in self.problems():
@@ -107,6 +108,8 @@ class SimulatorConfig:
             found.append(f"result_shape: must be one of {', '.join(RESULT_SHAPES)}, got {self.result_shape!r}")
         if self.answer_cost is not None and not _is_json(self.answer_cost):
             found.append(f"answer_cost: must be JSON text (a number, a string, null), got {self.answer_cost!r}")
+        if self.result_errors < 0:
+            found.append(f"result_errors: must be >= 0, got {self.result_errors}")
         if any(not t for t in self.tokens):
             found.append("tokens: an accepted token must not be empty")
         return found

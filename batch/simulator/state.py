@@ -46,6 +46,7 @@ class SimState:
         self.base_url = f"http://{url_host(config.host)}:{config.port}"
         self._housekeeper: asyncio.Task[None] | None = None
         self.seen_bodies: set[str] = set()
+        self.result_reads: dict[str, int] = {}  # /result reads of each request, for --result-errors
 
     def client_session(self) -> aiohttp.ClientSession:
         """The HTTP client used to fetch job inputs (exists while the server runs)."""

@@ -64,3 +64,23 @@ def test_outputs_that_cannot_be_written_are_still_paid_recorded_and_downloaded_a
         assert cost == paid
     assert sorted(journal_submits(journal).values()) == [1] * len(jobs)
     assert all((tmp_path / "out" / spec.output_name).is_file() for spec in jobs)
+
+
+def test_a_result_that_cannot_be_read_for_a_while_is_read_again_recorded_and_not_paid_twice(tmp_path: Path) -> None:
+    """A request upstream has is charged whatever we read: errors reading it spend no attempt of the job.
+
+    Every request's first two ``/result`` reads answer 503 while the job runs on and is charged;
+    with one attempt per job, the jobs still end succeeded, each submitted once, paid to the cent.
+    """
+    journal = tmp_path / "journal.jsonl"
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "0.1-0.3", "--journal", str(journal), "--result-errors", "2"]) as sim:
+        env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t", "NANOBATCH_MAX_ATTEMPTS": "1"}
+        manifest = write_manifest(tmp_path, sim.base_url, items=1, styles=2)
+        done = nanobatch(["run", str(manifest)], home, tmp_path, **env)
+        cost, counts = recorded(home, tmp_path)
+        paid, submits = charged_upstream(sim.base_url)
+        assert (counts, submits) == ({"succeeded": 2}, 2), done.stdout + done.stderr
+        assert done.returncode == 0
+        assert paid > 0 and cost == paid
+    assert sorted(journal_submits(journal).values()) == [1, 1]

@@ -69,15 +69,16 @@ def test_unknown_status_is_polled_again_then_fails_clearly(tmp_path: Path, sqlit
 
     monkeypatch.setattr(api, "result", paused)
     with running_simulator(SimulatorConfig(latency=(0.0, 0.0))) as sim:
-        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url, max_attempts=3))
+        rt = make_runtime(make_settings(tmp_path, sqlite_url, sim.base_url, max_attempts=1, max_read_errors=3))
         batch_id = submit_manifest(rt, write_manifest(tmp_path, sim.base_url, items=1, styles=1), time.time())
         drain(rt, batch_id, timeout=30)
     with rt.sessions() as session:
         (job,) = session.scalars(select(Job).where(Job.batch_id == batch_id)).all()
-    assert (job.state, job.attempts, job.submits) == ("failed", 3, 1)
+    assert (job.state, job.attempts, job.submits) == ("failed", 3, 1)  # read 3 times, past the one attempt
     assert job.error == (f"gave up after 3 attempts: GET /v1/requests/{job.request_id}/result: upstream status "
                          "'paused' is not one nanobatch knows (succeeded, failed, in_queue, in_progress, "
-                         "cancelled); taken as not finished yet")
+                         "cancelled); taken as not finished yet (upstream may have charged for request "
+                         f"{job.request_id}: its cost is not recorded)")  # finished upstream: not cancellable
 
 
 def test_retry_reads_a_kept_answer_again_without_paying(

@@ -16,7 +16,7 @@ from batch.simulator.testing import SimClient
 
 FLAGS = ["--host", "--port", "--token", "--workers", "--latency", "--result-ttl", "--rate-limit",
          "--max-in-flight", "--fail-rate", "--error-rate", "--drop-rate", "--slow-rate", "--slow-seconds",
-         "--seed", "--journal", "--price-1k2k", "--price-4k"]
+         "--seed", "--journal", "--price-1k2k", "--price-4k", "--result-errors"]
 
 
 def test_help_documents_every_flag_and_a_curl_example() -> None:
@@ -36,7 +36,8 @@ def test_python_dash_m_runs_the_command() -> None:
 @pytest.mark.parametrize("args", [["--latency", "5-2"], ["--latency", "abc"], ["--latency", "-1"],
                                   ["--fail-rate", "2"], ["--error-rate", "-0.1"], ["--drop-rate", "x"],
                                   ["--workers", "0"], ["--port", "70000"], ["--rate-limit", "0"],
-                                  ["--max-in-flight", "0"], ["--slow-seconds", "-1"], ["--token", ""]])
+                                  ["--max-in-flight", "0"], ["--slow-seconds", "-1"], ["--token", ""],
+                                  ["--result-errors", "-1"]])
 def test_bad_flag_values_exit_2_with_one_line_error(args: list[str]) -> None:
     result = CliRunner().invoke(simulate, args)
     assert result.exit_code == 2, result.output

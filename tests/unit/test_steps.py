@@ -222,13 +222,59 @@ def test_a_permanent_error_fails_the_job(world: World, state: JobState, call: st
     assert world.api.names() == [call]
 
 
-def test_retryable_errors_stop_after_max_attempts(tmp_path: Path) -> None:
+def test_retryable_submit_errors_stop_after_max_attempts(tmp_path: Path) -> None:
     world = make_world(tmp_path, max_attempts=3)
-    world.add_job(S.QUEUED, request_id="req-1", submitted_at=world.clock(), attempts=2)
-    world.api.script("result", errors.ServerError("GET: HTTP 503", status=503))
+    world.add_job(attempts=2)
+    world.api.script("submit", errors.ServerError("POST: HTTP 503", status=503))
     world.step()
     job = world.job()
     assert job.state == "failed" and "gave up after 3 attempts" in (job.error or "")
+
+
+@pytest.mark.parametrize("error", [errors.ServerError("GET: HTTP 503", status=503),
+                                   errors.UncertainDelivery("GET: no answer (ReadTimeout)"),
+                                   RuntimeError("a bug in the step")])
+def test_errors_reading_a_request_spend_no_attempt_of_the_job(tmp_path: Path, error: Exception) -> None:
+    """Upstream charges for a request whatever we read: the job reads it again, past NANOBATCH_MAX_ATTEMPTS."""
+    world = make_world(tmp_path, max_attempts=1)
+    world.add_job(S.RUNNING, request_id="req-1", submitted_at=world.clock())
+    world.api.script("result", error)
+    steps.advance(world.rt, world.job_id, OWNER)
+    job = world.job()
+    assert (job.state, job.attempts, job.lease_owner, job.request_id) == ("running", 1, None, "req-1")
+    assert job.next_action_at > world.clock()
+    world.clock.advance(job.next_action_at - world.clock())
+    world.api.script("result", Result("succeeded", [f"{FILES}/out.png"], None, Decimal("0.15")))
+    world.take_lease(OWNER)
+    steps.advance(world.rt, world.job_id, OWNER)
+    job = world.job()
+    assert (job.state, job.cost, world.api.names()) == ("succeeded", Decimal("0.15"), ["result", "result"])
+
+
+@pytest.mark.parametrize(("outcome", "state"), [("cancelled", "cancelled"), ("not_cancellable", "failed")])
+def test_a_request_that_cannot_be_read_for_good_is_cancelled_upstream_or_said_unrecorded(
+        tmp_path: Path, outcome: str, state: str) -> None:
+    world = make_world(tmp_path, max_attempts=1, max_read_errors=3)
+    world.add_job(S.QUEUED, request_id="req-1", submitted_at=world.clock(), attempts=2)
+    world.api.script("result", errors.ServerError("GET: HTTP 503", status=503))
+    world.api.script("cancel", outcome)
+    world.step()
+    job = world.job()
+    assert (job.state, job.attempts, world.api.names()) == (state, 3, ["result", "cancel"])
+    assert "gave up after 3 attempts" in (job.error or "")
+    if state == "failed":
+        assert "upstream may have charged for request req-1: its cost is not recorded" in (job.error or "")
+
+
+def test_a_step_that_raises_after_the_write_ahead_move_is_an_uncertain_submit(tmp_path: Path) -> None:
+    """The POST may have been accepted (the request id was lost with the error): never a plain failure."""
+    world = make_world(tmp_path, max_attempts=1, uncertain_submit="hold")
+    world.add_job()
+    world.api.script("submit", RuntimeError("the counters could not be registered"))
+    steps.advance(world.rt, world.job_id, OWNER)
+    job = world.job()
+    assert (job.state, job.uncertain_submits) == ("held", 1)
+    assert "internal error in step submitting" in (job.error or "")
 
 
 # -- poll and fetch -------------------------------------------------------------------------------
