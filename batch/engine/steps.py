@@ -117,7 +117,10 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
     if rt.stopping.is_set():  # a stopping worker starts no POST it might not live to see answered
         give_back(rt, [ctx.job.id], ctx.owner)
         return STOP
-    if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
+    # the lease renewed with the write-ahead mark: a step that came late (a loaded worker) must not see its
+    # lease expire mid-POST, the job then recovered by another worker as an uncertain submit and sent again
+    if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now,
+                lease_until=now + rt.settings.lease_seconds):
         return STOP
     ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
     with rt.posting():  # until its answer is written: a stopping worker waits for it

@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from batch.core.states import JobState
 from batch.engine import steps
+from batch.store import jobs as store
+from batch.store.db import transaction
 from batch.store.models import JobEvent
 from tests.unit.test_steps import FILES, OWNER, make_world
 
@@ -103,3 +105,21 @@ def test_an_error_of_ours_after_the_post_is_an_uncertain_submit_named_as_such(
         detail = session.scalars(select(JobEvent.detail).where(JobEvent.job_id == world.job_id)
                                  .order_by(JobEvent.id.desc())).first()
     assert "internal error during submit: RuntimeError('counting the answer failed')" in (detail or "")
+
+
+def test_a_submit_that_comes_late_renews_its_lease_before_the_post(tmp_path: Path) -> None:
+    """A step run near the end of its lease (a loaded worker) still holds the job for the whole POST."""
+    world = make_world(tmp_path)
+    world.add_job(JobState.PENDING)
+    with transaction(world.rt.sessions) as session:
+        store.update_job(session, world.job_id, JobState.PENDING, OWNER, lease_until=world.clock() + 1.0)
+    held_until: list[float | None] = []
+
+    def post(inputs: dict[str, Any]) -> str:
+        held_until.append(world.job().lease_until)
+        return "req-1"
+
+    world.api.script("submit", post)
+    world.step()
+    assert held_until == [world.clock() + world.rt.settings.lease_seconds]
+    assert world.job().state == "queued"
