@@ -23,6 +23,7 @@ PRIVATE_DIR_MODE = 0o700  # the data directory and its subfolders: only their ow
 PRIVATE_FILE_MODE = 0o600  # the database, logs, Redis's AOF: job inputs, broker messages
 UNCERTAIN_POLICIES = ("resubmit", "hold")
 RUN_BATCHES_VAR = "NANOBATCH_RUN_BATCHES"  # set by ``run``/``resume`` for their embedded workers
+POST_SLACK_SECONDS = 2.0  # past the HTTP timeout, for a stopping worker's last submit answers to be written
 CREDENTIAL_VARS = frozenset({"RUNCOMFY_API_TOKEN", "RUNCOMFY_API_TOKEN_FILE", "AWS_ACCESS_KEY_ID",
                              "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 CREDENTIAL_SUFFIXES = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS")
@@ -69,6 +70,12 @@ class Settings:
     download_stall_seconds: float = 10.0
     download_slots: int = 4  # downloads at once per worker process: the other threads submit and poll
     stop_grace_seconds: float = 10.0  # a worker told to stop gives back what still runs after this long
+
+    @property
+    def post_wait_seconds(self) -> float:
+        """How long a stopping worker waits past its grace for the submits it is sending (the HTTP
+        timeout and a little more): a worker gone mid-POST leaves a submit maybe charged, unknown to us."""
+        return self.http_timeout + POST_SLACK_SECONDS
 
     @property
     def db_url(self) -> str:

@@ -12,29 +12,31 @@ deployment sums them over its workers (``sum by (kind, answer)``).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from functools import cache
 from typing import Any
 
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
-_CREATING = threading.Lock()
+log = logging.getLogger(__name__)
+_created: dict[str, Any] = {}
+_creating = threading.Lock()
 
 
 def counters() -> dict[str, Any]:
     """The process's counters, created on first use (importing prometheus_client takes about 60 ms,
     which a command that makes no API call should not pay).
 
-    Created once under a lock: the worker's threads make their first API calls together, and a
-    second registration of the same names raises (``DuplicateTimeseries``), after the call was made
-    (a submit's request id was lost with it, and its charge never recorded).
+    Created under a lock: a worker's threads make their first API calls together, and a second
+    registration of the same names raises (``functools.cache`` lets two first callers both build).
     """
-    with _CREATING:
-        return _create()
+    with _creating:
+        if not _created:
+            _created.update(_build())
+        return _created
 
 
-@cache
-def _create() -> dict[str, Any]:
+def _build() -> dict[str, Any]:
     from prometheus_client import Counter, Histogram
 
     return {
@@ -47,10 +49,17 @@ def _create() -> dict[str, Any]:
 
 
 def api_call(kind: str, answer: int | str) -> None:
-    """Count one API call of ``kind`` and its answer (an HTTP status, or a word when there was none)."""
-    counters()["calls"].labels(kind, str(answer)).inc()
-    if answer == 429:
-        counters()["429"].labels(kind).inc()
+    """Count one API call of ``kind`` and its answer (an HTTP status, or a word when there was none).
+
+    Never raises: it runs between upstream's answer and the step that records it (a submit's
+    request id), and a counter is not worth losing an answer for.
+    """
+    try:
+        counters()["calls"].labels(kind, str(answer)).inc()
+        if answer == 429:
+            counters()["429"].labels(kind).inc()
+    except Exception:
+        log.exception("counting a %s call (answer %s) failed", kind, answer)
 
 
 def no_answer(kind: str, error: BaseException) -> None:

@@ -5,9 +5,11 @@ beat process (``celery beat`` with ``workers.app:LeasedScheduler``): a beat that
 again within a look or two and the log says so; it sends the tick only while it holds its scope's
 lease, so a second worker's beat stands by. The beat receives SIGTERM if the worker dies.
 
-A worker told to stop (SIGTERM, Ctrl-C, or ``run`` gone) starts no new step, stops its beat (which
-gives up the lease), and lets the steps in progress finish for ``stop_grace_seconds``; then it gives
-their jobs back (leases dropped, due at once) and exits, however slow a download still is.
+A worker told to stop (SIGTERM, Ctrl-C, or ``run`` gone) starts no new step and no new POST, stops its
+beat (which gives up the lease), and lets the steps in progress finish for ``stop_grace_seconds``;
+then it waits for the submits it is still sending to be answered and written (at most the HTTP
+timeout: a worker gone mid-POST leaves an uncertain submit, maybe charged), gives the jobs back
+(leases dropped, due at once) and exits, however slow a download still is.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ def keep_beat() -> None:
 def _stop_within_grace(**_: Any) -> None:
     """Celery's warm shutdown waits for every running step, a slow download's deadline included: bound it."""
     tasks.stopping()
-    threading.Thread(target=_bounded_stop, args=(load_settings().stop_grace_seconds,), name="nanobatch-stop",
-                     daemon=True).start()
+    settings = load_settings()
+    threading.Thread(target=_bounded_stop, args=(settings.stop_grace_seconds, settings.post_wait_seconds),
+                     name="nanobatch-stop", daemon=True).start()
 
 
 @worker_shutdown.connect
@@ -91,11 +94,15 @@ def _beat_stopped_first(**_: Any) -> None:
         _keeping.stop()
 
 
-def _bounded_stop(grace: float) -> None:
+def _bounded_stop(grace: float, post_seconds: float) -> None:
     started = time.monotonic()
     if _keeping is not None:
         _keeping.stop()
     time.sleep(max(0.0, grace - (time.monotonic() - started)))
+    unanswered = tasks.wait_for_posts(post_seconds)  # a submit cut off mid-POST may be charged unknown to us
+    if unanswered:
+        _log.warning("stopping: %d submit(s) still unanswered after %g s more; their jobs are uncertain submits",
+                     unanswered, post_seconds)
     given = tasks.give_back_in_flight()
     _log.warning("stopping: steps still running after the %g s grace; %d job(s) given back to the queue",
                  grace, given)

@@ -90,6 +90,11 @@ def stopping() -> None:
     _stop.set()
 
 
+def wait_for_posts(timeout: float) -> int:
+    """Wait up to ``timeout`` seconds for the submits being sent to be answered and written; how many were not."""
+    return runtime().wait_for_posts(timeout) if _runtime is not None else 0
+
+
 def give_back_in_flight() -> int:
     """Give back the jobs of the steps tasks still running (a stop past its grace); how many were held."""
     held = list(_in_flight.values())

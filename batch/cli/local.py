@@ -83,7 +83,7 @@ class LocalWorker:
         self._read_from = self._log.tell()
         self._notices: list[str] = []
         self._on_start = on_start
-        self._grace = settings.stop_grace_seconds
+        self._grace = settings.stop_grace_seconds + settings.post_wait_seconds  # submits being sent finish
         tag = "" if batches is None else "-" + "-".join(str(b) for b in sorted(batches))  # one name per worker
 
         def start() -> subprocess.Popen[bytes]:

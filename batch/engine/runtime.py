@@ -44,6 +44,30 @@ class Runtime:
     _queues: dict[int, tuple[float, QueueModel | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _downloads: threading.BoundedSemaphore | None = None
+    _posts: int = 0  # submits sent and not yet answered
+    _posts_changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @contextlib.contextmanager
+    def posting(self) -> Iterator[None]:
+        """Around a submit's POST: a stopping worker waits for it (``wait_for_posts``) before it exits."""
+        with self._posts_changed:
+            self._posts += 1
+        try:
+            yield
+        finally:
+            with self._posts_changed:
+                self._posts -= 1
+                self._posts_changed.notify_all()
+
+    def wait_for_posts(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the submits being sent to be answered; how many still are not.
+
+        A worker that exits mid-POST loses the answer, and the job, found ``submitting``, is an
+        uncertain submit: upstream may have taken it (and charges it) without our knowing its id.
+        """
+        with self._posts_changed:
+            self._posts_changed.wait_for(lambda: self._posts == 0, timeout)
+            return self._posts
 
     @contextlib.contextmanager
     def download_slot(self) -> Iterator[bool]:

@@ -126,11 +126,23 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
     if not _budget_allows(rt, ctx) or not acquired(rt, ctx, "submit"):
         return STOP
     body, now = storage.sign(ctx.job, ctx.batch), rt.clock()  # signed before the write-ahead move
+    if rt.stopping.is_set():  # a stopping worker starts no POST it might not live to see answered
+        give_back(rt, [ctx.job.id], ctx.owner)
+        return STOP
     # read before the POST too: between its answer and the request id's write nothing may fail
     first = next_poll_delay(0.0, rt.estimate(ctx.batch.id), rt.rand)
-    if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now):
+    # the lease renewed with the write-ahead mark: a step that came late (a loaded worker) must not see its
+    # lease expire mid-POST, the job then recovered by another worker as an uncertain submit and sent again
+    if not move(rt, ctx, S.SUBMITTING, release=False, submits=ctx.job.submits + 1, submitted_at=now,
+                lease_until=now + rt.settings.lease_seconds):
         return STOP
     ctx = Ctx(with_changes(ctx.job, state=S.SUBMITTING.value), ctx.batch, ctx.owner)
+    with rt.posting():  # until its answer is written: a stopping worker waits for it
+        return _post(rt, ctx, body, first)
+
+
+def _post(rt: Runtime, ctx: Ctx, body: dict[str, Any], first: float) -> Next:
+    """The submit's POST, its answer written: ``queued`` with the request id, or why not."""
     try:
         request_id = rt.client.submit(body)
     except errors.ApiError as exc:
@@ -141,9 +153,12 @@ def submit(rt: Runtime, ctx: Ctx) -> Next:
         if isinstance(exc, errors.RetryableError):
             return retry_or_fail(rt, ctx, exc, back_to=S.PENDING)
         return leave(rt, ctx, S.FAILED, error=str(exc))
+    except Exception as exc:  # ours, not upstream's, and maybe after upstream took the job: never a plain retry
+        log.exception("job %s: submit failed after it was sent", ctx.job.id)
+        return uncertain_submit(rt, ctx, f"internal error during submit: {exc!r}")
     leave(rt, ctx, S.QUEUED, request_id=request_id, next_action_at=rt.clock() + first,
           upstream_status=None, queue_position=None, detail=f"request {request_id}")  # not polled yet
-    rt.limiter.succeeded()
+    rt.limiter.succeeded()  # after the request id is kept: a broker gone now must not lose it
     rt.breaker.succeeded()
     return STOP
 
