@@ -274,7 +274,7 @@ def test_a_step_that_raises_after_the_write_ahead_move_is_an_uncertain_submit(tm
     steps.advance(world.rt, world.job_id, OWNER)
     job = world.job()
     assert (job.state, job.uncertain_submits) == ("held", 1)
-    assert "internal error in step submitting" in (job.error or "")
+    assert "internal error during submit" in (job.error or "")
 
 
 # -- poll and fetch -------------------------------------------------------------------------------
