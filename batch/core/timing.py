@@ -148,11 +148,13 @@ def closing_gap(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) 
 
 def first_poll_age(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) -> float:
     """The age at which a job is first polled: ``first_share`` of the expected window past its low
-    end; one even gap past it while the high end is the prior's guess (a guess too high would
-    otherwise put every first poll late)."""
+    end, and never sooner than one even gap past it (in a narrow window the even gap is the
+    minimum gap); one even gap past it while the high end is the prior's guess (a guess too high
+    would otherwise put every first poll late)."""
+    gap = poll_gap(estimate, policy)
     if not estimate.high_learned:
-        return estimate.low + poll_gap(estimate, policy)
-    return estimate.low + (estimate.high - estimate.low) * policy.first_share
+        return estimate.low + gap
+    return estimate.low + max(gap, (estimate.high - estimate.low) * policy.first_share)
 
 
 def next_poll_delay(

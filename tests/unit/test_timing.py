@@ -89,6 +89,7 @@ def test_estimate_is_not_biased_low_by_early_finishers() -> None:
     [
         (RuntimeEstimate(5.0, 29.0, 50, True), 4.0, 1.68, 14.6),
         (RuntimeEstimate(2.0, 4.0, 50, True), 0.5, 0.5, 2.8),      # narrow window: the minimum gap
+        (RuntimeEstimate(1.0, 2.0, 50, True), 0.5, 0.5, 1.5),      # ... and no first poll sooner than it
         (RuntimeEstimate(10.0, 600.0, 50, True), 30.0, 30.0, 246.0),  # wide window: the maximum gap
         (RuntimeEstimate(5.0, 40.0, 5), 35 / 6, 35 * 0.07, 5.0 + 35 / 6),  # high from the prior: one even gap
         (PRIOR, 38 / 6, 38 * 0.07, 2.0 + 38 / 6),
