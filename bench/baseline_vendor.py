@@ -1,8 +1,9 @@
 """What a vendor's client does, as the baseline for the call-economy benchmark.
 
 One thread per job (as many as asked): submit, then poll ``/status`` every 2 s at a fixed
-interval until it says completed, then read ``/result`` once (and download nothing: only the
-API calls are compared). No rate limit, no shared budget, no learning.
+interval until it says completed, then read ``/result`` once and, when given a folder, download
+the output into it (streamed to a temp file, fsynced, renamed; the time it lands is kept per
+request). No rate limit, no shared budget, no learning, no checks of the image.
 
 Used by ``bench_economy.py``; runnable alone against a running simulator:
 ``.venv/bin/python bench/baseline_vendor.py http://127.0.0.1:8765 --jobs 20``
@@ -11,10 +12,12 @@ Used by ``bench_economy.py``; runnable alone against a running simulator:
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -25,11 +28,12 @@ POLL_SECONDS = 2.0
 
 @dataclass
 class VendorRun:
-    """What the baseline did: calls made, request ids, and its wall time."""
+    """What the baseline did: calls made, request ids, its wall time, and when each file landed."""
 
     calls: int
     request_ids: list[str]
     seconds: float
+    saved_at: dict[str, float] = field(default_factory=dict)  # request id -> time.time() of the rename
 
 
 def body(base_url: str, n: int) -> dict[str, Any]:
@@ -41,8 +45,11 @@ def body(base_url: str, n: int) -> dict[str, Any]:
 class VendorClient:
     """Submit, then fixed-interval polling; thread-safe call counting."""
 
-    def __init__(self, base_url: str, token: str = "bench", poll: float = POLL_SECONDS, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, token: str = "bench", poll: float = POLL_SECONDS, timeout: float = 60.0,
+                 out: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.out = out
+        self.saved_at: dict[str, float] = {}
         self.headers = {"Authorization": f"Bearer {token}"}
         self.poll = poll
         self.timeout = timeout
@@ -72,18 +79,35 @@ class VendorClient:
             time.sleep(self.poll)
             if self._call("GET", f"/v1/requests/{request_id}/status")["status"] in ("completed", "cancelled"):
                 break
-        self._call("GET", f"/v1/requests/{request_id}/result")
+        result = self._call("GET", f"/v1/requests/{request_id}/result")
+        if self.out is not None and result.get("status") == "succeeded":
+            self._download(request_id, str(result["output"]["images"][0]))
         return request_id
 
+    def _download(self, request_id: str, url: str) -> None:
+        assert self.out is not None
+        temp, final = self.out / f".{request_id}.part", self.out / f"{request_id}.out"
+        with self._http().get(url, stream=True, timeout=self.timeout) as response, open(temp, "wb") as handle:
+            response.raise_for_status()
+            for chunk in response.iter_content(256 * 1024):
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+        with self._lock:
+            self.saved_at[request_id] = time.time()
 
-def run_vendor(base_url: str, jobs: int, *, threads: int | None = None, timeout: float = 600.0) -> VendorRun:
-    """Run ``jobs`` jobs the vendor way; every thread gives up at ``timeout``."""
-    client = VendorClient(base_url)
+
+def run_vendor(base_url: str, jobs: int, *, threads: int | None = None, timeout: float = 600.0,
+               out: Path | None = None) -> VendorRun:
+    """Run ``jobs`` jobs the vendor way (``threads`` at a time, default all); every thread gives up
+    at ``timeout``. ``out``: download each output into this folder."""
+    client = VendorClient(base_url, out=out)
     started = time.monotonic()
     deadline = started + timeout
     with ThreadPoolExecutor(max_workers=threads or jobs) as pool:
         ids = list(pool.map(lambda n: client.run_one(n, deadline), range(jobs)))
-    return VendorRun(client.calls, ids, time.monotonic() - started)
+    return VendorRun(client.calls, ids, time.monotonic() - started, dict(client.saved_at))
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
 CPU is user + system time of the two worker process trees (the first also runs the beat; its
 children included), read from ``/proc`` right after a one-job warm-up and again when the batch is
 done, so start-up is not counted; the simulator's CPU is not counted either. Also prints jobs per
-second end to end (from storing the batch to every file verified on disk). Target: <= 5 ms of
-CPU per job. Outputs are 1K JPEGs, each downloaded, decoded and hashed. Two baselines, in the
+second end to end (from storing the batch to every file verified on disk). Target (issue 23): at
+most 1.5x the CPU per job of the required work alone, measured in the same run (below).
+Outputs are 1K JPEGs, each downloaded, decoded and hashed. Two baselines, in the
 same run: the HTTP calls of a job alone, made with a bare ``requests.Session`` (``http_floor``),
 and the work the design requires of every job done alone in one thread, on the same database and
 Redis (``baseline_floor.mandated_floor``: limiter grants, API calls, download checks, 3 commits).
@@ -41,7 +42,7 @@ from batch.simulator import SimulatorHandle, spawn_simulator
 from batch.store import db
 from batch.testing.cluster import wait_until
 
-TARGET_MS = 5.0
+FLOOR_RATIO = 1.5  # the target: CPU per job at most this many times the required work's, same run
 FLOOR_JOBS = 300
 
 
@@ -92,10 +93,11 @@ def main() -> None:
                                          body(sim.base_url, 0))
     calls = sum(stats[k] for k in ("submit_calls", "status_calls", "result_calls")) / (count + 1)
     per_job_ms = 1000 * cpu / count
-    ok = per_job_ms <= TARGET_MS and final.get("succeeded", 0) == count
+    ratio = per_job_ms / mandated_ms
+    ok = ratio <= FLOOR_RATIO and final.get("succeeded", 0) == count
     print(f"{count} jobs, latency 0, no limits: {elapsed:.1f} s end to end ({count / elapsed:.0f} jobs/s); "
-          f"workers' CPU {cpu:.1f} s = {per_job_ms:.1f} ms per job (target <= {TARGET_MS:g} ms, ratio "
-          f"{per_job_ms / TARGET_MS:.2f})  [{verdict(ok)}]")
+          f"workers' CPU {cpu:.1f} s = {per_job_ms:.1f} ms per job against {mandated_ms:.2f} ms for the required "
+          f"work alone: {ratio:.2f}x (target <= {FLOOR_RATIO:g}x)  [{verdict(ok)}]")
     print(f"states {final}; {calls:.2f} API calls per job (warm-up job included)")
     print(f"baseline, same run: the HTTP calls alone (3 per job: submit, one result read, the "
           f"download) with a bare requests.Session in one thread, no database, no queue: {floor_ms:.2f} ms CPU "
@@ -103,11 +105,12 @@ def main() -> None:
     print(f"baseline, same run: the work the design requires of each job (2 limiter grants, submit, one "
           f"result read, download with hash + decode + fsync, 3 commits) alone in one thread, same database "
           f"and Redis, no task messages, no tick: {mandated_ms:.2f} ms CPU per job; nanobatch spends "
-          f"{per_job_ms / mandated_ms:.1f}x that; the target is {TARGET_MS / mandated_ms:.2f}x it")
+          f"{ratio:.2f}x that")
     emit({"bench": "overhead", "jobs": count, "seconds": round(elapsed, 2),
           "jobs_per_second": round(count / elapsed, 1), "cpu_seconds": round(cpu, 2),
           "cpu_ms_per_job": round(per_job_ms, 2), "calls_per_job": round(calls, 2),
           "http_floor_ms_per_job": round(floor_ms, 2), "mandated_floor_ms_per_job": round(mandated_ms, 2),
+          "floor_ratio": round(ratio, 2),
           "states": final, "met": ok})
 
 

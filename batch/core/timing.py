@@ -5,14 +5,22 @@ float in [0, 1), so every schedule is reproducible in a table-driven test.
 
 The poll schedule in one picture (ages in seconds since the submit)::
 
-    0 ........ low ..... low+gap ..... +gap ..... +gap ... high ... growing gaps ... max_gap
-               ^ 5th percentile   ^ first poll                 ^ 95th percentile
+    0 ........ low ........... first .... gap .. gap . gap . high . growing gaps ... max_gap
+               ^ 5th percentile ^ low + 40 % of the window        ^ 95th percentile
 
-The gap spreads ``window_polls`` polls over the expected window [low, high]; past ``high`` each
-gap grows by half of the time overdue, up to ``max_gap``. A job still in the upstream queue is
-not asked again before its position can have moved. Before a batch's first jobs finish, the
-prior (2-40 s, the vendor's typical range) puts the first poll at about 8 s; the tick meanwhile
-sends a few scouts early (polled at doubling ages) so that a batch of quick jobs learns so fast.
+Once the batch's data tell the high quantile, polls close in on it: each gap is a fifth of the
+time left until a little past ``high``, never below the closing gap (7 % of the window). A job not
+done at age ``a`` is done somewhere in [a, high], so the later it gets the closer the next poll is
+worth making; even gaps would spend polls early, where few jobs finish per second of window, and
+lag late. Against uniform 5-30 s run times this takes about 3.3 reads of a job's result for a
+median lag of about 1.7 s (even gaps: 3.6 reads for 2.4 s), at the price of a later first poll:
+jobs done before it wait for it (a 95th percentile of about 9 s). Past ``high`` each gap grows by
+half of the time overdue, up to ``max_gap``. A job still in the upstream queue is not asked again
+before its position can have moved. While the high quantile is the prior's guess (2-40 s, the
+vendor's typical range, until 10 jobs finished and the median is known), polls are spread evenly,
+a sixth of the window apart, the first one gap past ``low`` (about 8 s for the prior); the tick
+meanwhile sends a few scouts early (polled at doubling ages) so that a batch of quick jobs learns
+so fast.
 """
 
 from __future__ import annotations
@@ -44,11 +52,16 @@ def pause_after_429(retry_after: float | None, episode: int, rand: Rand, *, base
 
 @dataclass(frozen=True)
 class RuntimeEstimate:
-    """How long upstream takes from submit to completion: a low and a high quantile (seconds)."""
+    """How long upstream takes from submit to completion: a low and a high quantile (seconds).
+
+    ``high_learned``: the high quantile comes from the batch's data (read off it or extrapolated
+    from its median), not from the prior.
+    """
 
     low: float
     high: float
     samples: int = 0
+    high_learned: bool = False
 
 
 # Before enough jobs of the batch finished: the vendor's typical "up to 40 s", checked early.
@@ -94,14 +107,15 @@ def estimate_runtime(durations: Sequence[float], running_ages: Sequence[float] =
         return prior
     q = survival_quantiles(finished, [a for a in running_ages if a >= 0], (LOW_Q, MEDIAN_Q, HIGH_Q))
     low = q.get(LOW_Q, prior.low)
+    learned = True
     if HIGH_Q in q and len(finished) >= MIN_SAMPLES_HIGH:
         high = q[HIGH_Q]
     elif MEDIAN_Q in q and len(finished) >= MIN_SAMPLES_MEDIAN:
         spread = (HIGH_Q - LOW_Q) / (MEDIAN_Q - LOW_Q)
         high = low + spread * (q[MEDIAN_Q] - low)
     else:
-        high = max(prior.high, low)
-    return RuntimeEstimate(low=low, high=max(high, low), samples=len(finished))
+        high, learned = max(prior.high, low), False
+    return RuntimeEstimate(low=low, high=max(high, low), samples=len(finished), high_learned=learned)
 
 
 @dataclass(frozen=True)
@@ -110,9 +124,11 @@ class PollPolicy:
 
     min_gap: float = 0.5
     max_gap: float = 30.0
-    window_polls: float = 6.0          # polls spread across the expected window [low, high]
-    first_lead: float = 1.0            # the first poll comes this many gaps after ``low``
-    overdue_growth: float = 0.5        # past ``high``: gap + this fraction of the time overdue
+    window_polls: float = 6.0          # behind an upstream queue: polls spread evenly across the window
+    first_share: float = 0.4           # the first poll comes at ``low`` + this share of the window
+    closing: float = 0.2               # inside the window: each gap is this share of the time left ...
+    closing_gap: float = 0.07          # ... never below this share of the window (the gap at ``high``)
+    overdue_growth: float = 0.5        # past ``high``: closing gap + this fraction of the time overdue
     seconds_per_queue_position: float = 2.0
     jitter: float = 0.1                # +-10 %, so polls of jobs submitted together spread out
 
@@ -121,13 +137,24 @@ DEFAULT_POLICY = PollPolicy()
 
 
 def poll_gap(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) -> float:
-    """The even gap between polls inside the expected window."""
+    """The even gap that spreads ``window_polls`` polls over the expected window (behind a queue)."""
     return _clamp((estimate.high - estimate.low) / policy.window_polls, policy.min_gap, policy.max_gap)
 
 
+def closing_gap(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) -> float:
+    """The shortest gap inside the window, the one at the high quantile."""
+    return _clamp((estimate.high - estimate.low) * policy.closing_gap, policy.min_gap, policy.max_gap)
+
+
 def first_poll_age(estimate: RuntimeEstimate, policy: PollPolicy = DEFAULT_POLICY) -> float:
-    """The age at which a job is first polled: one gap (times ``first_lead``) after the low quantile."""
-    return estimate.low + poll_gap(estimate, policy) * policy.first_lead
+    """The age at which a job is first polled: ``first_share`` of the expected window past its low
+    end, and never sooner than one even gap past it (in a narrow window the even gap is the
+    minimum gap); one even gap past it while the high end is the prior's guess (a guess too high
+    would otherwise put every first poll late)."""
+    gap = poll_gap(estimate, policy)
+    if not estimate.high_learned:
+        return estimate.low + gap
+    return estimate.low + max(gap, (estimate.high - estimate.low) * policy.first_share)
 
 
 def next_poll_delay(
@@ -142,25 +169,32 @@ def next_poll_delay(
 ) -> float:
     """Seconds from now until the next poll of a job submitted ``age`` seconds ago.
 
-    First poll one gap after the low quantile (so the quickest jobs wait at most about a gap),
-    then every gap until the high quantile, then gaps that grow with the time overdue, up to
-    ``max_gap``. While queued at ``queue_position``, not before the position can have moved:
-    ``seconds_per_position`` each (learned from the queue's pace), else the policy's.
-    A scout (a job the tick polled before its first-poll age, to learn a new batch's run time)
-    is polled again at double its age until the first-poll age. ``behind_queue``: the batch's
-    jobs wait in upstream's queue, so a job's age is mostly time spent queued, and being past
-    the high quantile says nothing of a slow run: the gap does not grow.
+    First poll at ``first_share`` of the window, then gaps that close in on the high quantile (a
+    share of the time left, never below the closing gap), then gaps that grow with the time overdue,
+    up to ``max_gap``. While the high quantile is the prior's, the first poll comes one even gap
+    (``poll_gap``) past the low quantile and the gaps inside the window are even. While queued at
+    ``queue_position``, not before the position can have moved: ``seconds_per_position`` each
+    (learned from the queue's pace), else the policy's. A scout (a job the tick polled before its
+    first-poll age, to learn a new batch's run time) is polled again at double its age until the
+    first-poll age. ``behind_queue``: the batch's jobs wait in upstream's queue, so a job's age is
+    mostly time spent queued, and being past the high quantile says nothing of a slow run: polls are
+    spread evenly (``poll_gap``).
     """
-    gap = poll_gap(estimate, policy)
+    # the gap at the high quantile: polls close in on it once it is learned, else come evenly
+    closing = closing_gap(estimate, policy) if estimate.high_learned else poll_gap(estimate, policy)
     first = first_poll_age(estimate, policy)
     if 0 < age < first:  # polled before its first-poll age: a scout, sent while the run time was unknown
         delay = min(first - age, max(policy.min_gap, age))
     elif age < first:
         delay = first - age
-    elif age <= estimate.high or behind_queue:
-        delay = gap
+    elif behind_queue:
+        delay = poll_gap(estimate, policy)
+    elif age <= estimate.high and estimate.high_learned:
+        delay = max(closing, (estimate.high + closing - age) * policy.closing)
+    elif age <= estimate.high:
+        delay = closing
     else:
-        delay = gap + (age - estimate.high) * policy.overdue_growth
+        delay = closing + (age - estimate.high) * policy.overdue_growth
     if queue_position:
         delay = max(delay, queue_position * (seconds_per_position or policy.seconds_per_queue_position))
     delay = _clamp(delay, policy.min_gap, policy.max_gap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -13,6 +14,7 @@ from batch.core.timing import (
     RuntimeEstimate,
     Sighting,
     backoff_delay,
+    closing_gap,
     estimate_runtime,
     first_poll_age,
     next_poll_delay,
@@ -63,8 +65,8 @@ def test_survival_quantiles_count_running_jobs_as_at_least_their_age() -> None:
     [
         ([], [], PRIOR),
         ([3.0, 4.0, 5.0, 6.0], [], PRIOR),  # fewer than five finished
-        ([float(i) for i in range(1, 21)], [], RuntimeEstimate(1.0, 19.0, 20)),  # read off the data
-        ([float(i) for i in range(5, 15)], [], RuntimeEstimate(5.0, 13.0, 10)),  # extrapolated from the median
+        ([float(i) for i in range(1, 21)], [], RuntimeEstimate(1.0, 19.0, 20, True)),  # read off the data
+        ([float(i) for i in range(5, 15)], [], RuntimeEstimate(5.0, 13.0, 10, True)),  # extrapolated from the median
         ([5.0, 5.5, 6.0, 6.5, 7.0], [8.0] * 95, RuntimeEstimate(7.0, 40.0, 5)),  # only the low end known
     ],
 )
@@ -83,37 +85,40 @@ def test_estimate_is_not_biased_low_by_early_finishers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("estimate", "gap", "first"),
+    ("estimate", "gap", "closing", "first"),
     [
-        (RuntimeEstimate(5.0, 29.0), 4.0, 9.0),
-        (RuntimeEstimate(2.0, 4.0), 0.5, 2.5),      # narrow window: the minimum gap
-        (RuntimeEstimate(10.0, 600.0), 30.0, 40.0),  # wide window: the maximum gap
-        (PRIOR, 38 / 6, 2.0 + 38 / 6),
+        (RuntimeEstimate(5.0, 29.0, 50, True), 4.0, 1.68, 14.6),
+        (RuntimeEstimate(2.0, 4.0, 50, True), 0.5, 0.5, 2.8),      # narrow window: the minimum gap
+        (RuntimeEstimate(1.0, 2.0, 50, True), 0.5, 0.5, 1.5),      # ... and no first poll sooner than it
+        (RuntimeEstimate(10.0, 600.0, 50, True), 30.0, 30.0, 246.0),  # wide window: the maximum gap
+        (RuntimeEstimate(5.0, 40.0, 5), 35 / 6, 35 * 0.07, 5.0 + 35 / 6),  # high from the prior: one even gap
+        (PRIOR, 38 / 6, 38 * 0.07, 2.0 + 38 / 6),
     ],
 )
-def test_gap_and_first_poll(estimate: RuntimeEstimate, gap: float, first: float) -> None:
+def test_gap_and_first_poll(estimate: RuntimeEstimate, gap: float, closing: float, first: float) -> None:
     assert poll_gap(estimate) == pytest.approx(gap)
+    assert closing_gap(estimate) == pytest.approx(closing)
     assert first_poll_age(estimate) == pytest.approx(first)
 
 
-EST = RuntimeEstimate(5.0, 29.0, 50)  # gap 4, first poll at 9
+EST = RuntimeEstimate(5.0, 29.0, 50, high_learned=True)  # closing gap 1.68, first poll at 14.6
 
 
 @pytest.mark.parametrize(
     ("age", "position", "expected"),
     [
-        (0.0, None, 9.0),     # at submit: wait for the first-poll age
-        (9.0, None, 4.0),     # inside the window: every gap
-        (20.0, None, 4.0),
-        (29.0, None, 4.0),
-        (33.0, None, 6.0),    # overdue by 4: gap + half of it
-        (61.0, None, 20.0),
+        (0.0, None, 14.6),    # at submit: wait for the first-poll age
+        (15.0, None, 3.136),  # inside the window: a fifth of the time left until high + the closing gap
+        (20.0, None, 2.136),
+        (29.0, None, 1.68),   # ... never below the closing gap
+        (33.0, None, 3.68),   # overdue by 4: closing gap + half of it
+        (61.0, None, 17.68),
         (200.0, None, 30.0),  # the ceiling
         (12.0, 5, 10.0),      # queued at position 5: not before it can have moved
         (12.0, 40, 30.0),
         (2.0, None, 2.0),     # a scout polled early: again at double its age
         (0.5, None, 0.5),     # ... never below the minimum gap
-        (6.0, None, 3.0),     # ... nor past the first-poll age
+        (13.0, None, 1.6),    # ... nor past the first-poll age
     ],
 )
 def test_next_poll_delay_table(age: float, position: int | None, expected: float) -> None:
@@ -123,14 +128,52 @@ def test_next_poll_delay_table(age: float, position: int | None, expected: float
 @pytest.mark.parametrize("rand", [0.0, 0.25, 0.999])
 def test_jitter_stays_within_ten_percent(rand: float) -> None:
     delay = next_poll_delay(20.0, EST, fixed(rand))
-    assert 3.6 <= delay <= 4.4
+    assert 2.136 * 0.9 - 1e-9 <= delay <= 2.136 * 1.1
 
 
 def test_policy_knobs_are_honoured() -> None:
-    policy = PollPolicy(min_gap=2.0, max_gap=10.0, window_polls=3.0, first_lead=0.0, jitter=0.0)
-    assert next_poll_delay(0.0, EST, fixed(0.9), policy=policy) == pytest.approx(5.0)
-    assert next_poll_delay(10.0, EST, fixed(0.9), policy=policy) == pytest.approx(8.0)
-    assert next_poll_delay(100.0, EST, fixed(0.9), policy=policy) == pytest.approx(10.0)
+    policy = PollPolicy(min_gap=2.0, max_gap=12.0, first_share=0.25, closing=0.5, closing_gap=0.1, jitter=0.0)
+    assert next_poll_delay(0.0, EST, fixed(0.9), policy=policy) == pytest.approx(11.0)
+    assert next_poll_delay(15.0, EST, fixed(0.9), policy=policy) == pytest.approx(8.2)
+    assert next_poll_delay(100.0, EST, fixed(0.9), policy=policy) == pytest.approx(12.0)
+
+
+def _economy(estimate: RuntimeEstimate, runs: list[float]) -> tuple[float, float]:
+    """Mean reads of the result per job and the median lag, polling each run time on the schedule."""
+    reads, lags = [], []
+    for run in runs:
+        age, count = next_poll_delay(0.0, estimate, fixed(0.5)), 1
+        while age < run:
+            age, count = age + next_poll_delay(age, estimate, fixed(0.5)), count + 1
+        reads.append(count)
+        lags.append(age - run)
+    return sum(reads) / len(reads), sorted(lags)[len(lags) // 2]
+
+
+def test_polls_closing_in_on_the_high_quantile_find_jobs_sooner_with_fewer_reads() -> None:
+    # run times spread evenly over 5-30 s (issue 23's benchmark), their quantiles learned
+    runs = [5.0 + 25.0 * i / 999 for i in range(1000)]
+    reads, median_lag = _economy(RuntimeEstimate(6.25, 28.75, 100, high_learned=True), runs)
+    assert reads <= 3.4  # even gaps of a sixth of the window: 3.6 reads
+    assert median_lag <= 1.5  # ... and a median lag of 2.1 s
+
+
+@pytest.mark.parametrize(("age", "expected"), [(0.0, 9.0), (9.0, 4.0), (28.0, 4.0), (33.0, 6.0)])
+def test_while_the_high_quantile_is_the_priors_polls_come_evenly(age: float, expected: float) -> None:
+    # a guessed high end (40 s for jobs that may take 1 s) must not put every first poll late
+    guessed = RuntimeEstimate(5.0, 29.0, 5, high_learned=False)
+    assert next_poll_delay(age, guessed, fixed(0.5)) == pytest.approx(expected)
+
+
+def test_gaps_shrink_towards_the_high_quantile_then_grow_past_it() -> None:
+    ages = [first_poll_age(EST)]
+    while ages[-1] < 40.0:
+        ages.append(ages[-1] + next_poll_delay(ages[-1], EST, fixed(0.5)))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ages)]
+    inside = [g for g, age in zip(gaps, ages, strict=False) if age <= EST.high]
+    past = [g for g, age in zip(gaps, ages, strict=False) if age > EST.high]
+    assert inside == sorted(inside, reverse=True) and inside[0] > 1.5 * inside[-1]  # closer as high nears
+    assert past == sorted(past) and past[0] > inside[-1]
 
 
 def test_behind_a_queue_the_gap_does_not_grow_with_the_time_overdue() -> None:
