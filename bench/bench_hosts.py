@@ -15,8 +15,13 @@ duplicate submits (goal 0), and the round trips per job to each service as the p
 them (a round trip: the client speaking after the server did).
 
 Root only (namespaces); skipped otherwise. Everything it makes is named ``nbh-...`` (namespaces,
-links) or ``nb_bench_hosts_...`` (schemas) and removed on exit, on SIGTERM/SIGINT, and at the next
-start after a SIGKILL. Only loopback and these namespaces carry traffic.
+links), ``nb_bench_hosts_...`` (schemas) or ``/tmp/nb-bench-hosts-...`` and removed on exit, on
+SIGTERM/SIGINT/SIGHUP, and at the next start after a SIGKILL (its processes die with it:
+``PR_SET_PDEATHSIG``). Only loopback and these namespaces carry traffic.
+
+The bench's Redis is database 4 of the system Redis (``NANOBATCH_BENCH_HOSTS_REDIS_DB``), flushed
+per run; PostgreSQL is ``NANOBATCH_TEST_DATABASE_URL`` (default postgres@127.0.0.1/test).
+``bench/trips.py`` breaks the database and Redis exchanges down per job step.
 
 Usage::
 
@@ -31,6 +36,7 @@ import collections
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,12 +47,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from common import max_in_window, states, terminal, verdict, write_manifest
+SKIP = "bench_hosts: needs root (network namespaces and veth pairs); skipped"
+if __name__ == "__main__" and os.geteuid() != 0:  # before importing what a plain user may not be set up for
+    print(SKIP)
+    sys.exit(0)
 
-from batch.children import preexec
+from common import max_in_window, states, terminal, verdict, write_manifest  # noqa: E402
+
+from batch.children import preexec  # noqa: E402
 
 PREFIX = "nbh-"  # namespaces and links of this benchmark
 SCHEMA_PREFIX = "nb_bench_hosts_"
+TEMP_PREFIX = "nb-bench-hosts-"  # the work folder (kept only with --keep)
 HOSTS = 3
 PG_PORT, REDIS_PORT = 5432, 6379
 PG_URL = os.environ.get("NANOBATCH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -95,6 +107,8 @@ def remove_leftovers() -> None:
         if len(parts) > 1 and parts[1].split("@")[0].startswith(PREFIX):
             ip("link", "del", parts[1].split("@")[0], check=False)
     _drop_schemas(only=None)
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _drop_schemas(only: str | None) -> None:
@@ -370,7 +384,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (journals, logs)")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("bench_hosts: needs root (network namespaces and veth pairs); skipped")
+        print(SKIP)
         return
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
@@ -379,13 +393,15 @@ def main() -> None:
     try:
         make_topology()
         with contextlib.ExitStack() as stack:
-            work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nb-bench-hosts-")))
+            work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=TEMP_PREFIX)))
             for label, delay in (("near", 0.0), ("far", args.delay_ms / 1000)):
                 results.append(one_run(label, delay, work / label, args))
                 print(json.dumps(results[-1]), flush=True)
     except Stopped as stop:
         print(f"bench_hosts: stopped by {stop}; cleaning up", file=sys.stderr)
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # a second signal: let the cleanup end
+            signal.signal(sig, signal.SIG_IGN)
         for run in RUNS:
             run.stop()
         remove_leftovers()
