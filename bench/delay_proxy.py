@@ -128,12 +128,17 @@ async def main(maps: list[tuple[tuple[str, int], tuple[str, int]]], delay: float
 
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter, target: tuple[str, int] = target,
                          counts: Counts = counts) -> None:
-            await _serve_one(r, w, target, delay, counts)
+            with contextlib.suppress(asyncio.CancelledError):  # cancelled at the stop: ends quietly
+                await _serve_one(r, w, target, delay, counts)
         servers.append(await asyncio.start_server(handle, *listen, reuse_address=True, backlog=512))
     print("READY", flush=True)
     await stop.wait()
     for server in servers:
         server.close()
+    connections = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in connections:
+        task.cancel()
+    await asyncio.gather(*connections, return_exceptions=True)
     print("STATS " + json.dumps({k: asdict(v) for k, v in stats.items()}), flush=True)
 
 
