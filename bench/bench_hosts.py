@@ -376,6 +376,7 @@ def one_run(label: str, delay: float, folder: Path, args: argparse.Namespace) ->
 
         db.dispose_engines()
         _drop_schemas(only=schema)
+        redis.Redis.from_url(f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}").flushdb()
     result = figures(label, wall, jobs + warm_jobs, entries, started_at, counts)
     result.update({"order": len(RUNS), "load": round(os.getloadavg()[0], 1), "delay_ms_each_way": delay * 1000,
                    "redis_ping_ms": rtt, "states": final,
