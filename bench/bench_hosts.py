@@ -56,7 +56,7 @@ if __name__ == "__main__" and os.geteuid() != 0:  # before importing what a plai
 
 from common import max_in_window, states, terminal, verdict, write_manifest  # noqa: E402
 
-from batch.children import preexec  # noqa: E402
+from batch.embedded.children import preexec  # noqa: E402
 
 PREFIX = "nbh-"  # namespaces and links of this benchmark
 SCHEMA_PREFIX = "nb_bench_hosts_"
@@ -274,7 +274,7 @@ class Grants(threading.Thread):
         super().__init__(daemon=True)
         import redis
 
-        from batch.redis import LOG_KEYS
+        from batch.embedded.redis import LOG_KEYS
 
         self.client, self.key = redis.Redis.from_url(redis_url), LOG_KEYS["api"]
         self.seen: dict[bytes, float] = {}

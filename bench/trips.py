@@ -31,13 +31,13 @@ import redis
 from common import write_manifest
 from sqlalchemy import event
 
+from batch.commands.batches import create_batch
 from batch.config import Settings
 from batch.engine import steps, tick
 from batch.engine.runtime import build_runtime
 from batch.manifest import load_manifest
 from batch.simulator import spawn_simulator
 from batch.store import db
-from batch.store.batches import create_batch
 from batch.store.db import fresh_pg_schema
 
 KINDS = ("checkout", "begin", "sql", "commit", "rollback", "redis")
