@@ -26,9 +26,9 @@ from batch.store.batches import create_batch
 from batch.store.models import Job
 from batch.testing.clock import ManualClock
 from batch.testing.fake_api import FakeApi
+from batch.testing.helpers import write_manifest
 from batch.upstream.limiter.memory import MemoryLimiter
 from tests.conftest import Backend
-from tests.helpers import write_manifest
 
 Message = tuple[list[int], str]
 
@@ -57,9 +57,10 @@ def lost_messages(rt: Runtime) -> list[Message]:
 
 
 def rows(rt: Runtime) -> list[tuple[str, int, str | None]]:
+    """(state, submits, lease owner) of every job."""
     with rt.sessions() as session:
-        return [tuple(row) for row in session.execute(select(Job.state, Job.submits, Job.lease_owner)
-                                                      .order_by(Job.id)).all()]  # type: ignore[misc]
+        found = session.execute(select(Job.state, Job.submits, Job.lease_owner).order_by(Job.id)).all()
+    return [(state, submits, owner) for state, submits, owner in found]
 
 
 def test_a_flushed_broker_hands_the_lost_messages_jobs_back_and_a_late_message_runs_nothing(
