@@ -10,7 +10,7 @@ message was on its way at the kill has moved on from that lease (``resumed``: th
 messages were lost are at work again), and when the run exits (``end``), against the lease length:
 without a way to hand back the leases whose messages the broker lost, those jobs wait out their
 lease (and a tick lock restored from the server's append-only file stopped every tick for its
-60 s). Prints one line per run, the medians, and a JSON line.
+60 s). Prints one line per run, the medians, and a RESULT line (JSON).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def main() -> None:
     medians = {key: statistics.median(r[key] for r in rows) for key in ("back", "first_call", "resumed", "end")}
     print(f"median after the kill: jobs at work again {medians['resumed']:.2f} s "
           f"({medians['resumed'] / args.lease:.2f} of the {args.lease:g} s lease), batch ended {medians['end']:.1f} s")
-    print(json.dumps({"bench": "broker_loss", "lease": args.lease, "runs": args.runs,
+    print("RESULT " + json.dumps({"bench": "broker_loss", "lease": args.lease, "runs": args.runs,
                       **{f"median_{k}": round(v, 2) for k, v in medians.items()}}))
 
 
