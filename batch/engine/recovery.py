@@ -31,6 +31,9 @@ from batch.store import scope
 from batch.store.db import transaction
 
 log = logging.getLogger(__name__)
+# the seen run is forgotten after a day (one key per scope, and a run's scope is its batches): a
+# scope's tick then hands back its unstarted leases once, which costs their messages a re-send only
+SEEN_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def recover(rt: Runtime, client: redis.Redis, batches: Collection[int] | None, r
         return 0
     with transaction(rt.sessions) as session:
         handed = store.hand_back_unstarted(session, now=rt.clock(), where=scope.within(batches))
-    client.set(broker_seen_key(scope.scope_name(batches)), run.run_id)
+    client.set(broker_seen_key(scope.scope_name(batches)), run.run_id, ex=SEEN_SECONDS)
     if handed:
         log.warning("the broker restarted or lost its data: %d leased job(s) whose task messages were lost "
                     "handed back at once", handed)
