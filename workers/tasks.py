@@ -11,7 +11,7 @@ from celery.signals import worker_process_init
 from sqlalchemy.orm import Session, sessionmaker
 
 from batch.config import load_settings
-from batch.engine import notify
+from batch.engine import notify, recovery
 from batch.engine.runtime import Runtime, build_runtime
 from batch.engine.steps import advance_all, give_back
 from batch.engine.tick import tick as run_tick
@@ -56,10 +56,14 @@ def tick() -> int:
     """Claim due jobs and queue step tasks (jobs due together share one); one tick at a time per scope."""
     rt = runtime()
     batches = rt.settings.run_batches  # the workers of ``run X`` serve batch X only
-    lock = _redis().lock(tick_lock_name(batches), timeout=60, blocking=False)
+    client = _redis()
+    run = recovery.server_run(client, batches)
+    # one lock per server run: one held at a kill is restored from the AOF, and would stop ticks for a minute
+    lock = client.lock(f"{tick_lock_name(batches)}:{run.run_id}", timeout=60, blocking=False)
     if not lock.acquire():
         return 0
     try:
+        recovery.recover(rt, client, batches, run)  # a broker that lost its messages: their jobs go out now
         # jobs due later in this tick, or paced to the API budget, go with a countdown
         return run_tick(rt, lambda job_ids, owner: steps.delay(job_ids, owner),
                         dispatch_later=lambda job_ids, owner, delay: steps.apply_async((job_ids, owner),

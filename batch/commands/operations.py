@@ -186,7 +186,7 @@ def cancel(rt: Runtime, batch_id: int) -> CancelReport:
 
 def _cancel_one(rt: Runtime, job_id: int) -> CancelOutcome | None:
     """Lease one queued job and ask upstream to cancel it; None when a worker holds it (nothing sent)."""
-    owner = f"cancel-{uuid.uuid4().hex[:12]}"
+    owner = store.started(f"cancel-{uuid.uuid4().hex[:12]}")  # runs here and now: never handed back early
     lease = store.Lease(owner, rt.clock() + rt.settings.lease_seconds)
     with transaction(rt.sessions) as session:
         claimed = store.claim_one(session, job_id, S.QUEUED, now=rt.clock(), lease=lease)

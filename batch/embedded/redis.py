@@ -38,6 +38,7 @@ TMP_ROOT = Path("/tmp")  # where a private socket directory goes when the data d
 KEY_PREFIX = "nanobatch:"
 TICK_LOCK_KEY = KEY_PREFIX + "tick"                   # one tick at a time across all workers (redis-py lock)
 BEAT_LEASE_KEY = KEY_PREFIX + "beat:lease"            # the one beat of a scope: its lease (see engine/beat)
+BROKER_SEEN_KEY = KEY_PREFIX + "broker:seen"          # the server run a scope's tick last saw (engine/recovery)
 LIMITER_PREFIX = KEY_PREFIX + "limiter:"
 PAUSE_KEY = LIMITER_PREFIX + "pause_until"            # a 429 anywhere: no call before this time
 CAP_KEY = LIMITER_PREFIX + "cap"                      # the AIMD cap after a 429 (a hash: its ramp)
@@ -54,6 +55,11 @@ def tick_lock_key(scope: str | None) -> str:
 def beat_lease_key(scope: str | None) -> str:
     """The lease of the one beat that sends the tick of a scope (None: the shared workers)."""
     return BEAT_LEASE_KEY if scope is None else f"{BEAT_LEASE_KEY}:{scope}"
+
+
+def broker_seen_key(scope: str | None) -> str:
+    """The run id of the server that a scope's tick last found (None: the shared workers)."""
+    return BROKER_SEEN_KEY if scope is None else f"{BROKER_SEEN_KEY}:{scope}"
 
 
 def socket_for(home: Path, *, create: bool = False) -> Path:

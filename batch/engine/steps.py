@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from batch import errors, metrics
 from batch.core.cost import within_budget
 from batch.core.states import JobState
@@ -43,19 +45,23 @@ Handler = Callable[[Runtime, Ctx], Next]
 def advance_all(rt: Runtime, job_ids: Iterable[int], owner: str) -> None:
     """``advance`` each job in turn; one job's unexpected failure does not hold up the others.
 
-    The jobs are read together (one query, and one for the fingerprints among them that a
-    finished job shares), not one by one: a task often carries several. Every write stays
-    conditional on the job's state and lease, so a row read a few steps earlier is safe.
+    First the leases are started (``store.start``), in the transaction that reads the jobs: only the
+    jobs whose lease is still the message's are stepped (a lease handed back after a broker loss, or
+    taken by a later tick, is not). The jobs are read together (one query, and one for the
+    fingerprints among them that a finished job shares), not one by one: a task often carries
+    several. Every write stays conditional on the job's state and lease, so a row read a few steps
+    earlier is safe.
     """
     ids = list(job_ids)
     if rt.stopping.is_set():  # this worker is stopping: another one takes them at once
         give_back(rt, ids, owner)
         return
     try:
-        first = _read_all(rt, ids, owner)
-    except Exception:  # the database gone for a moment: each job reads for itself below
-        log.exception("jobs %s: reading them failed", ids)
-        first = {}
+        ids, first = _start(rt, ids, owner)
+    except Exception:  # the database gone for a moment: the leases run out, the jobs are claimed again
+        log.exception("jobs %s: starting them failed", ids)
+        return
+    owner = store.started(owner)
     for index, job_id in enumerate(ids):
         if rt.stopping.is_set():
             give_back(rt, ids[index:], owner)
@@ -72,10 +78,23 @@ def give_back(rt: Runtime, job_ids: Iterable[int], owner: str) -> int:
         return store.release_leases(session, job_ids, owner, now=rt.clock())
 
 
+def _start(rt: Runtime, job_ids: list[int], owner: str) -> tuple[list[int], dict[int, Ctx]]:
+    """Start ``owner``'s leases on the jobs and read those started, in one transaction."""
+    with transaction(rt.sessions) as session:
+        ids = store.start(session, job_ids, owner)
+        return ids, _read(session, ids, store.started(owner))
+
+
 def _read_all(rt: Runtime, job_ids: list[int], owner: str) -> dict[int, Ctx]:
     with rt.sessions() as session:
-        rows = queries.jobs_with_batches(session, job_ids)
-        shared = queries.finished_prints(session, [job.fingerprint for job, _ in rows if job.state == S.PENDING.value])
+        return _read(session, job_ids, owner)
+
+
+def _read(session: Session, job_ids: list[int], owner: str) -> dict[int, Ctx]:
+    if not job_ids:
+        return {}
+    rows = queries.jobs_with_batches(session, job_ids)
+    shared = queries.finished_prints(session, [job.fingerprint for job, _ in rows if job.state == S.PENDING.value])
     return {job.id: Ctx(job, batch, owner, maybe_cached=job.fingerprint in shared) for job, batch in rows}
 
 

@@ -4,6 +4,12 @@ Every state change is ``transition``: a conditional UPDATE (``WHERE id = :id AND
 :from [AND lease_owner = :owner]``) plus an event row, in the caller's transaction. Zero rows
 changed means someone else moved the job (or took its lease): the caller must stop.
 Claims hand out leases; an expired lease is simply claimed again.
+
+A lease is handed out with its task message and *started* by the worker that runs it (``start``:
+the owner token gains ``STARTED``, one conditional UPDATE). A lease not started yet is only a
+message on its way: when the broker lost its messages, ``hand_back_unstarted`` drops such leases at
+once, and the worker that might still get the message finds its token gone and runs nothing. A
+started lease is never handed back early: its step may be running.
 """
 
 from __future__ import annotations
@@ -27,6 +33,39 @@ class Lease:
 
     owner: str
     until: float
+
+
+STARTED = "+started"  # appended to a lease's owner token once a worker runs its steps (``start``)
+
+
+def started(owner: str) -> str:
+    """The token of ``owner``'s lease once a worker has started it."""
+    return owner if owner.endswith(STARTED) else owner + STARTED
+
+
+def start(session: Session, job_ids: Sequence[int], owner: str) -> list[int]:
+    """Mark ``owner``'s leases on these jobs started (their owner becomes ``started(owner)``); the ids
+    marked, in the order given. The others were handed back or taken meanwhile (or were started by an
+    earlier delivery of the same message): the caller must not step them."""
+    if not job_ids or owner.endswith(STARTED):
+        return []
+    stmt = (update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner)
+            .values(lease_owner=started(owner)).returning(Job.id))
+    marked = set(session.scalars(stmt))
+    return [job_id for job_id in job_ids if job_id in marked]
+
+
+def hand_back_unstarted(session: Session, *, now: float, where: Any = None) -> int:
+    """Drop every lease (of the jobs ``where`` selects) whose task message no worker has started: the
+    broker lost the messages, so their jobs are due again now rather than a lease later. Started leases
+    stay (their steps may be running); a message that does arrive later finds its token gone. How many."""
+    stmt = update(Job).where(Job.lease_owner.is_not(None), Job.lease_until >= now,
+                             Job.lease_owner.not_like("%" + STARTED))
+    if where is not None:
+        stmt = stmt.where(where)
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        stmt.values(lease_owner=None, lease_until=None), execution_options={"synchronize_session": False})
+    return int(result.rowcount)
 
 
 
@@ -327,8 +366,10 @@ def renew_lease(session: Session, job_id: int, owner: str, until: float) -> bool
 
 
 def release_leases(session: Session, job_ids: Iterable[int], owner: str, *, now: float) -> int:
-    """Give back ``owner``'s leases on these jobs, due at once (a worker that stops); how many it held."""
-    stmt = (update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner)
+    """Give back ``owner``'s leases on these jobs, started or not, due at once (a worker that stops);
+    how many it held."""
+    base = owner.removesuffix(STARTED)
+    stmt = (update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner.in_([base, started(base)]))
             .values(lease_owner=None, lease_until=None, next_action_at=now))
     result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
     return int(result.rowcount)
