@@ -108,8 +108,10 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     interrupt = _interruptible()
     try:
-        with broker(cfg) as redis:  # the last user of the embedded server waits for it to stop
-            status = _run_workers(batch_id, cfg, redis, concurrency=concurrency, refresh=refresh, view=view)
+        status = _settled_already(batch_id, view)
+        if status is None:
+            with broker(cfg) as redis:  # the last user of the embedded server waits for it to stop
+                status = _run_workers(batch_id, cfg, redis, concurrency=concurrency, refresh=refresh, view=view)
     except (KeyboardInterrupt, Terminated) as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
         _errors.print(f"\n{why}: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
@@ -119,6 +121,23 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
         signal.signal(signal.SIGINT, interrupt)
     if view != QUIET:
         print_status(status)
+    return status
+
+
+def _settled_already(batch_id: int, view: str) -> BatchStatus | None:
+    """The batch's status when nothing of it can move (every job cached at submit, or waiting for a
+    person), after the notification pass; None when it needs workers.
+
+    Then no broker and no worker are started: they would only start, find nothing due and stop.
+    """
+    if not service.status(batch_id).settled:
+        return None
+    _notify(view)  # the batch's end; a pilot's gate, if one were due, would release jobs here
+    status = service.status(batch_id)
+    if not status.settled:
+        return None
+    if view != QUIET:
+        _console.print(f"batch [bold]{batch_id}[/bold]: nothing to run (no job is due); no workers started")
     return status
 
 
