@@ -5,6 +5,8 @@ beat process (``celery beat`` with ``workers.app:LeasedScheduler``): a beat that
 again within a look or two and the log says so; it sends the tick only while it holds its scope's
 lease, so a second worker's beat stands by. The beat receives SIGTERM if the worker dies.
 
+A worker that keeps a beat sends one tick itself as soon as it is ready (its beat ticks from then on).
+
 A worker told to stop (SIGTERM, Ctrl-C, or ``run`` gone) starts no new step, stops its beat (which
 gives up the lease), and lets the steps in progress finish for ``stop_grace_seconds``; then it gives
 their jobs back (leases dropped, due at once) and exits, however slow a download still is.
@@ -21,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from celery.signals import worker_shutdown, worker_shutting_down
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from batch.children import preexec
 from batch.config import load_settings
@@ -74,6 +76,18 @@ def keep_beat() -> None:
     if _keeping is None:
         _keeping = BeatKeeping(load_settings().tick_seconds)
         _keeping.start()
+
+
+@worker_ready.connect
+def _first_tick(**_: Any) -> None:
+    """A worker that keeps a beat sends one tick as soon as it takes messages.
+
+    Its beat starts in a process of its own and sends its first tick one period after that: a
+    ``run`` of a few jobs spent most of its time waiting for it. An extra tick is harmless: ticks
+    of a scope run one at a time under its lock and claim only what is due.
+    """
+    if _keeping is not None:
+        tasks.tick.delay()
 
 
 @worker_shutting_down.connect
