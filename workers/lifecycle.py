@@ -9,7 +9,8 @@ A worker that keeps a beat sends one tick itself as soon as it is ready (its bea
 
 A worker told to stop (SIGTERM, Ctrl-C, or ``run`` gone) starts no new step, stops its beat (which
 gives up the lease), and lets the steps in progress finish for ``stop_grace_seconds``; then it gives
-their jobs back (leases dropped, due at once) and exits, however slow a download still is.
+their jobs back (leases dropped, due at once) and exits, however slow a download still is. With no
+task running or waiting, it exits as soon as its beat has.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from workers import tasks
 _log = logging.getLogger("nanobatch.worker")
 MIN_LOOK_SECONDS = 0.1
 BEAT_STOP_SECONDS = 5.0
+STOP_LOOK_SECONDS = 0.02  # how often a stopping worker looks whether a task still runs
 
 
 def kept_beat_command() -> list[str]:
@@ -105,13 +107,26 @@ def _beat_stopped_first(**_: Any) -> None:
         _keeping.stop()
 
 
+def _busy() -> bool:
+    """True while a task of this worker runs or waits in its pool (a countdown not yet due does not count:
+    Celery's own warm shutdown drops those too, and the lease brings their jobs back)."""
+    from celery.worker import state
+
+    return bool(state.active_requests or state.reserved_requests or tasks.running())
+
+
 def _bounded_stop(grace: float) -> None:
+    """Exit once the beat has stopped and no task runs or waits, at the latest after ``grace`` seconds,
+    when the jobs still in progress are given back: an idle worker does not wait out Celery's own
+    shutdown (its connections and pool, about a second)."""
     started = time.monotonic()
     if _keeping is not None:
         _keeping.stop()
-    time.sleep(max(0.0, grace - (time.monotonic() - started)))
-    given = tasks.give_back_in_flight()
-    _log.warning("stopping: steps still running after the %g s grace; %d job(s) given back to the queue",
-                 grace, given)
+    while _busy() and time.monotonic() - started < grace:
+        time.sleep(STOP_LOOK_SECONDS)
+    if _busy():
+        given = tasks.give_back_in_flight()
+        _log.warning("stopping: steps still running after the %g s grace; %d job(s) given back to the queue",
+                     grace, given)
     logging.shutdown()
     os._exit(0)

@@ -90,6 +90,11 @@ def stopping() -> None:
     _stop.set()
 
 
+def running() -> bool:
+    """True while a steps task of this worker is advancing its jobs."""
+    return bool(_in_flight)
+
+
 def give_back_in_flight() -> int:
     """Give back the jobs of the steps tasks still running (a stop past its grace); how many were held."""
     held = list(_in_flight.values())
