@@ -29,6 +29,7 @@ from batch import redis_users as users
 from batch.children import alive
 from batch.config import dir_problem, private_file, write_private
 from batch.errors import ConfigError
+from batch.redis_supervisor import WAKE
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
 STOP_WAIT_SECONDS = 15.0  # how long the last user waits for the supervisor to stop the server and exit
@@ -145,6 +146,8 @@ def release(home: Path, *, wait: float = 0.0) -> None:
         last = not users.live_users(home)
     supervisor = _read_pid(users.folder(home) / "supervisor.pid") if last and wait > 0 else None
     if supervisor is not None:
+        with contextlib.suppress(ProcessLookupError):  # look now rather than at its next look
+            os.kill(supervisor, WAKE)
         _wait_gone(supervisor, wait)
 
 
