@@ -99,6 +99,11 @@ def wait_for_posts(timeout: float) -> int:
     return runtime().wait_for_posts(timeout) if _runtime is not None else 0
 
 
+def running() -> bool:
+    """True while a steps task of this worker is advancing its jobs."""
+    return bool(_in_flight)
+
+
 def give_back_in_flight() -> int:
     """Give back the jobs of the steps tasks still running (a stop past its grace); how many were held."""
     held = list(_in_flight.values())

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the worker, embedded-Redis and progress-bar code load only 
     from rich.progress import Progress, TaskID
 
     from batch.cli.local import Broker, LocalWorker
+    from batch.cli.prestart import Prestarted
     from batch.config import Settings
     from batch.embedded.health import Reachability
 
@@ -96,11 +97,13 @@ def view_for(quiet: bool, no_progress: bool) -> str:
     return BAR if _console.is_terminal else LINES
 
 
-def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5, view: str = BAR) -> BatchStatus:
+def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0.5, view: str = BAR,
+                      prestarted: Prestarted | None = None) -> BatchStatus:
     """Start embedded workers, show progress (``view``) until the batch is done, stop them, summarise.
 
     Ctrl-C exits 130 and SIGTERM 143, both after stopping the workers. With the embedded Redis,
-    this process and its worker are registered as its users for as long as they run.
+    this process and its worker are registered as its users for as long as they run. ``prestarted``:
+    a process already importing what the worker needs (``batch.cli.prestart``), used as the worker.
     """
     from batch.cli.local import broker
 
@@ -108,8 +111,13 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     interrupt = _interruptible()
     try:
-        with broker(cfg) as redis:  # the last user of the embedded server waits for it to stop
-            status = _run_workers(batch_id, cfg, redis, concurrency=concurrency, refresh=refresh, view=view)
+        status = _settled_already(batch_id, view)
+        if status is not None and prestarted is not None:
+            prestarted.cancel()  # no worker needed: it stops importing
+        if status is None:
+            with broker(cfg) as redis:  # the last user of the embedded server waits for it to stop
+                status = _run_workers(batch_id, cfg, redis, concurrency=concurrency, refresh=refresh, view=view,
+                                      prestarted=prestarted)
     except (KeyboardInterrupt, Terminated) as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
         _errors.print(f"\n{why}: nothing is lost; continue with [bold]nanobatch resume {batch_id}[/bold]")
@@ -122,12 +130,29 @@ def run_with_progress(batch_id: int, *, concurrency: int = 8, refresh: float = 0
     return status
 
 
-def _run_workers(batch_id: int, cfg: Settings, redis: Broker, *,
-                 concurrency: int, refresh: float, view: str) -> BatchStatus:
+def _settled_already(batch_id: int, view: str) -> BatchStatus | None:
+    """The batch's status when nothing of it can move (every job cached at submit, or waiting for a
+    person), after the notification pass; None when it needs workers.
+
+    Then no broker and no worker are started: they would only start, find nothing due and stop.
+    """
+    if not service.status(batch_id).settled:
+        return None
+    _notify(view)  # the batch's end; a pilot's gate, if one were due, would release jobs here
+    status = service.status(batch_id)
+    if not status.settled:
+        return None
+    if view != QUIET:
+        _console.print(f"batch [bold]{batch_id}[/bold]: nothing to run (no job is due); no workers started")
+    return status
+
+
+def _run_workers(batch_id: int, cfg: Settings, redis: Broker, *, concurrency: int, refresh: float, view: str,
+                 prestarted: Prestarted | None) -> BatchStatus:
     """The worker and the broker watch around the progress display; both stopped however it ends."""
     from batch.embedded.health import Reachability, Watch, broker_check, embedded_revival, safe_url
 
-    worker = redis.worker(cfg, {batch_id}, concurrency=concurrency)
+    worker = redis.worker(cfg, {batch_id}, concurrency=concurrency, prestarted=prestarted)
     reach = Reachability()
     broker = f"broker ({safe_url(redis.url)})"
     watch = Watch({broker: broker_check(redis.url)}, reach,

@@ -12,11 +12,15 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch.config import RUN_BATCHES_VAR, Settings, private_dir, private_file
 from batch.embedded.children import preexec
 from batch.embedded.keeper import KEEPER_WORDS, Keeper
 from batch.logjson import celery_options
+
+if TYPE_CHECKING:
+    from batch.cli.prestart import Prestarted
 
 STOP_SLACK = 10.0  # seconds past the worker's own grace before it is killed
 
@@ -67,12 +71,14 @@ class LocalWorker:
     in a row; ``on_start`` is called with each new worker's pid.
 
     ``batches``: the only batches it advances (``run X`` / ``resume X``); None: every batch.
+    ``prestarted``: a process already importing (``batch.cli.prestart``) that becomes the first worker.
     """
 
     MAX_RESTARTS = 3
 
     def __init__(self, settings: Settings, redis_url: str, *, concurrency: int = 8,
-                 batches: Collection[int] | None = None, on_start: Callable[[int], None] | None = None) -> None:
+                 batches: Collection[int] | None = None, on_start: Callable[[int], None] | None = None,
+                 prestarted: Prestarted | None = None) -> None:
         self.log_path = settings.home / "worker.log"
         env = {**os.environ, "NANOBATCH_REDIS_URL": redis_url, "NANOBATCH_HOME": str(settings.home)}
         env.pop(RUN_BATCHES_VAR, None)
@@ -87,11 +93,13 @@ class LocalWorker:
         tag = "" if batches is None else "-" + "-".join(str(b) for b in sorted(batches))  # one name per worker
 
         def start() -> subprocess.Popen[bytes]:
-            proc = subprocess.Popen(
-                worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}{tag}@%h"),
-                env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
-                preexec_fn=preexec(signal.SIGTERM),
-            )
+            nonlocal prestarted
+            cmd = worker_command(concurrency=concurrency, beat=True, name=f"nanobatch-run-{os.getpid()}{tag}@%h")
+            proc = prestarted.go(cmd, env) if prestarted is not None else None
+            prestarted = None  # the first start only: a worker started again is started afresh
+            if proc is None:
+                proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
+                                        preexec_fn=preexec(signal.SIGTERM))
             if self._on_start is not None:
                 self._on_start(proc.pid)
             return proc
@@ -140,9 +148,11 @@ class Broker:
     url: str
     home: Path | None
 
-    def worker(self, settings: Settings, batches: Collection[int], *, concurrency: int = 8) -> LocalWorker:
+    def worker(self, settings: Settings, batches: Collection[int], *, concurrency: int = 8,
+               prestarted: Prestarted | None = None) -> LocalWorker:
         """A worker serving only ``batches``; with the embedded server, each of its processes is one of its users."""
-        return LocalWorker(settings, self.url, concurrency=concurrency, batches=batches, on_start=self._registered)
+        return LocalWorker(settings, self.url, concurrency=concurrency, batches=batches, on_start=self._registered,
+                           prestarted=prestarted)
 
     def _registered(self, pid: int) -> None:
         from batch.embedded import redis as redis_server

@@ -16,10 +16,11 @@ from batch.cli.friendly import F, friendly_errors
 from batch.cli.jsonout import echo_or_emit, emit, json_option
 from batch.commands import service
 from batch.core.cost import MAX_BUDGET_USD
-from batch.errors import InputError
+from batch.errors import InputError, NanobatchError
 from batch.store.db import dispose_engines
 
 if TYPE_CHECKING:
+    from batch.cli.prestart import Prestarted
     from batch.store.queries import BatchStatus
 
 
@@ -175,10 +176,31 @@ def run(manifest: str, name: str | None, force: bool, check_inputs: bool, budget
     if dry_run:
         _print_dry_run(manifest, force=force, check_inputs=check_inputs, budget=budget, as_json=False, pilot=pilot)
         return
-    batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget,
-                          pilot=pilot)
-    _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency,
-                                              view=console.view_for(quiet, no_progress)))
+    worker = _prestart()  # its imports overlap the submit; it becomes the worker, or exits unused
+    try:
+        batch_id, _ = _store(manifest, name=name, force=force, check_inputs=check_inputs, budget=budget,
+                              pilot=pilot)
+        _exit_after_run(console.run_with_progress(batch_id, concurrency=concurrency,
+                                                  view=console.view_for(quiet, no_progress), prestarted=worker))
+    finally:
+        if worker is not None:
+            worker.cancel()
+
+
+def _prestart() -> Prestarted | None:
+    """A worker process importing what it needs while ``run`` stores the batch (``batch.cli.prestart``);
+    None where the home is not usable yet (the submit says why) or no process can be started."""
+    from pathlib import Path
+
+    from batch.cli.prestart import Prestarted
+    from batch.config import private_dir, private_file
+
+    try:
+        home = service.settings().home
+        private_dir(home)
+        return Prestarted(private_file(home / "worker.log"), Path.cwd())
+    except (NanobatchError, OSError):
+        return None
 
 
 def _store(manifest: str, *, name: str | None, force: bool, check_inputs: bool,

@@ -28,6 +28,7 @@ from redis.retry import Retry
 from batch.config import dir_problem, private_file, write_private
 from batch.embedded import redis_users as users
 from batch.embedded.children import alive
+from batch.embedded.redis_supervisor import WAKE
 from batch.errors import ConfigError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -151,6 +152,8 @@ def release(home: Path, *, wait: float = 0.0) -> None:
         last = not users.live_users(home)
     supervisor = _read_pid(users.folder(home) / "supervisor.pid") if last and wait > 0 else None
     if supervisor is not None:
+        with contextlib.suppress(ProcessLookupError):  # look now rather than at its next look
+            os.kill(supervisor, WAKE)
         _wait_gone(supervisor, wait)
 
 

@@ -29,6 +29,7 @@ FIRST_BACKOFF = 0.5     # seconds before restarting a server that died, doubled 
 MAX_BACKOFF = 10.0
 STEADY = 30.0           # a server that ran this long resets the backoff
 STOP_TIMEOUT = 10.0
+WAKE = signal.SIGUSR1   # "look now": the last user leaving (``batch.redis.release``) need not wait out INTERVAL
 
 
 class Supervisor:
@@ -133,12 +134,18 @@ def _command(sock: Path, command: bytes) -> bytes | None:
         return None
 
 
+def _nap(seconds: float) -> None:
+    """Sleep ``seconds``, or less when woken (``WAKE``, blocked so that it is only ever waited for)."""
+    signal.sigtimedwait({WAKE}, seconds)
+
+
 def main(argv: list[str]) -> None:
     """Detach (the caller reaps our first process at once), then supervise."""
     home, binary, lock_fd, sock = Path(argv[0]), argv[1], int(argv[2]), Path(argv[3])
     if os.fork() > 0:
         os._exit(0)
-    Supervisor(home, binary, lock_fd, sock).run()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {WAKE})  # before supervisor.pid names us to whoever would wake us
+    Supervisor(home, binary, lock_fd, sock, sleep=_nap).run()
 
 
 if __name__ == "__main__":

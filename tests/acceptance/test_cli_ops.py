@@ -44,6 +44,24 @@ def test_dry_run_prices_then_reports_everything_cached(tmp_path: Path) -> None:
         assert sim.stats()["submits"] == 4
 
 
+def test_a_rerun_all_cached_starts_neither_worker_nor_broker(tmp_path: Path) -> None:
+    """Nothing is due after a rerun's submit: ``run`` used to start the embedded broker and a worker
+    (seconds of start-up and stop) only for them to find nothing to do."""
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "0"]) as sim:
+        env = {"RUNCOMFY_API_BASE": sim.base_url, "RUNCOMFY_API_TOKEN": "t"}
+        manifest = str(write_manifest(tmp_path, sim.base_url, items=1, styles=2))
+        assert nanobatch(["run", manifest], home, tmp_path, **env).returncode == 0
+        worker_log, redis_log = (home / "worker.log").stat().st_size, (home / "redis" / "supervisor.log").read_text()
+        submits = sim.stats()["submits"]
+        again = nanobatch(["run", manifest], home, tmp_path, **env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "cached" in again.stdout and "no workers started" in again.stdout, again.stdout
+        assert (home / "worker.log").stat().st_size == worker_log  # no worker wrote its banner
+        assert (home / "redis" / "supervisor.log").read_text() == redis_log  # no server started nor stopped
+        assert sim.stats()["submits"] == submits
+
+
 def test_killed_run_is_resumed(tmp_path: Path) -> None:
     home = tmp_path / "home"
     try:

@@ -137,3 +137,13 @@ def test_files_that_trickle_do_not_hold_up_the_other_jobs(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     assert trickled >= 1
     assert status_of(home, work, 1)["counts"] == {"succeeded": 8}
+
+
+def test_the_first_step_does_not_wait_for_the_beat(tmp_path: Path) -> None:
+    """A run's first tick came from its worker's beat: a process started after the worker, which sends
+    its first tick one period after its own start (here 120 s). The worker now sends one when ready."""
+    home = tmp_path / "home"
+    with spawn_simulator(["--latency", "0"]) as sim, \
+            started_run(tmp_path / "work", home, sim.base_url, items=1, styles=1, name="first-tick",
+                        NANOBATCH_TICK_SECONDS="120"):
+        assert wait_until(lambda: sim.stats()["submits"] >= 1, timeout=60), sim.stats()
