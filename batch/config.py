@@ -49,6 +49,7 @@ class Settings:
     uncertain_submit: str = "resubmit"
     requests_per_second: float = 10.0
     submits_per_second: float | None = None
+    rate_guard_seconds: float = 0.1  # the limiter's windows are this much longer than 1 s (jitter on the way upstream)
     max_in_flight: int = 50
     max_attempts: int = 8
     max_read_errors: int = 20  # errors reading a request upstream has before giving up on it (>= max_attempts)
@@ -266,6 +267,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         uncertain_submit=policy,
         requests_per_second=_float(env, "NANOBATCH_REQUESTS_PER_SECOND", 10.0),
         submits_per_second=_float(env, "NANOBATCH_SUBMITS_PER_SECOND", 1.0) if sps else None,
+        rate_guard_seconds=_float(env, "NANOBATCH_RATE_GUARD_SECONDS", Settings.rate_guard_seconds),
         max_in_flight=int(_float(env, "NANOBATCH_MAX_IN_FLIGHT", 50)),
         max_attempts=int(_float(env, "NANOBATCH_MAX_ATTEMPTS", 8)),
         max_read_errors=int(_float(env, "NANOBATCH_MAX_READ_ERRORS", Settings.max_read_errors)),

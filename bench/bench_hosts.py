@@ -235,13 +235,16 @@ def url_for_host(n: int | None, schema: str) -> tuple[str, str]:
     return pg.render_as_string(hide_password=False), f"redis://{host}:{REDIS_PORT}/{REDIS_DB}"
 
 
-def base_env(home: Path, db_url: str, redis_url: str, api_base: str, rate: float) -> dict[str, str]:
+def base_env(home: Path, db_url: str, redis_url: str, api_base: str, rate: float,
+             guard: float | None = None) -> dict[str, str]:
     """The environment of one host's nanobatch processes (``home`` made private)."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NANOBATCH_", "RUNCOMFY_"))}
     env.update({"NANOBATCH_HOME": str(home), "NANOBATCH_DATABASE_URL": db_url, "NANOBATCH_REDIS_URL": redis_url,
                 "RUNCOMFY_API_BASE": api_base, "RUNCOMFY_API_TOKEN": "bench",
                 "NANOBATCH_REQUESTS_PER_SECOND": str(rate), "NANOBATCH_MAX_IN_FLIGHT": "200"})
+    if guard is not None:
+        env["NANOBATCH_RATE_GUARD_SECONDS"] = str(guard)
     return env
 
 
@@ -349,11 +352,11 @@ def one_run(label: str, delay: float, folder: Path, args: argparse.Namespace) ->
         base, proxies = start_infra(run, delay, folder, args)
         rtt = [round(redis_rtt_ms(n), 1) for n in range(1, HOSTS + 1)]
         local_db, local_redis = url_for_host(None, schema)
-        host_env = base_env(folder / "home0", local_db, local_redis, base, args.rate)
+        host_env = base_env(folder / "home0", local_db, local_redis, base, args.rate, args.guard)
         warm_id, warm_jobs = submit(host_env, write_manifest(folder / "warm", base, 3, name=f"warm-{label}", styles=3))
         for n in range(1, HOSTS + 1):
             db_url, redis_url = url_for_host(n, schema)
-            env = base_env(folder / f"home{n}", db_url, redis_url, base, args.rate)
+            env = base_env(folder / f"home{n}", db_url, redis_url, base, args.rate, args.guard)
             cmd = ["ip", "netns", "exec", ns_name(n), NANOBATCH, "worker", "--concurrency", str(args.concurrency),
                    "--beat" if n == 1 else "--no-beat", "--hostname", f"host{n}@%h"]
             run.workers.start(f"worker{n}", cmd, env=env)
@@ -414,6 +417,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0, help="NANOBATCH_REQUESTS_PER_SECOND")
+    parser.add_argument("--guard", type=float, help="NANOBATCH_RATE_GUARD_SECONDS (default: the product's)")
     parser.add_argument("--latency", default="2-4", help="simulator --latency (seconds)")
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
     parser.add_argument("--delay-ms", type=float, default=5.0, help="added each way (round trip: twice)")

@@ -20,7 +20,7 @@ from batch.store import db, samples
 from batch.store.models import Batch
 from batch.upstream.client import Api, ApiClient
 from batch.upstream.http import HttpSession
-from batch.upstream.limiter import Limiter, NullLimiter, Rates, RedisLimiter
+from batch.upstream.limiter import Limiter, LimiterPolicy, NullLimiter, Rates, RedisLimiter
 
 ESTIMATE_TTL = 5.0
 QUEUE_TTL = 0.5  # the queue model is read again after this many seconds (the tick asks every tick)
@@ -127,11 +127,16 @@ class Runtime:
         return model
 
 
+def limiter_policy(settings: Settings) -> LimiterPolicy:
+    """The shared limiter's knobs from the settings: its windows lengthened by the rate guard."""
+    return LimiterPolicy(guard=settings.rate_guard_seconds)
+
+
 def build_runtime(settings: Settings, *, redis_url: str | None) -> Runtime:
     """A Runtime wired to the configured database, the API and the shared limiter."""
     http = HttpSession()
     client = ApiClient(settings.api_base, settings.check_api(), http=http, timeout=settings.http_timeout)
-    limiter: Limiter = RedisLimiter(redis_url) if redis_url else NullLimiter()
+    limiter: Limiter = RedisLimiter(redis_url, policy=limiter_policy(settings)) if redis_url else NullLimiter()
     return Runtime(
         settings=settings,
         sessions=db.session_factory(settings.db_url),

@@ -50,6 +50,11 @@ class SharedLimiter:
         self._rand = rand
         self.policy = policy or LimiterPolicy()
 
+    @property
+    def _pace(self) -> float:
+        # planned calls never go faster than the guarded windows let them through
+        return min(self.policy.pace, 1.0 / (1.0 + self.policy.guard))
+
     def _now(self) -> float | None:
         return None if self._clock is None else self._clock()
 
@@ -72,7 +77,7 @@ class SharedLimiter:
 
     def capacity(self, rates: Rates, horizon: float) -> Capacity:
         """Paced slots left in the next ``horizon`` seconds, for all calls and for submits."""
-        calls, submits = self.backend.room(self._now(), horizon, self.policy.pace, rates.requests_per_second,
+        calls, submits = self.backend.room(self._now(), horizon, self._pace, rates.requests_per_second,
                                            rates.submits_per_second or 0)
         return Capacity(calls, submits)
 
@@ -82,7 +87,7 @@ class SharedLimiter:
             return []
         asks = [(c.kind == "submit", c.due_in, c.rates.requests_per_second, c.rates.submits_per_second or 0)
                 for c in calls]
-        return self.backend.reserve(self._now(), self.policy.pace, asks)
+        return self.backend.reserve(self._now(), self._pace, asks)
 
     def state(self) -> dict[str, float | None]:
         """The pause left and the current cap (for reports and tests)."""
