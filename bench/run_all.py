@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["rate", "walltime", "economy", "overhead", "ingest", "rerun", "history", "small"]
+BENCHES = ["rate", "walltime", "economy", "overhead", "ingest", "rerun", "history", "small", "broker_loss"]
 DEADLINE = {"rate": 900, "walltime": 600, "economy": 900, "overhead": 900, "ingest": 600, "rerun": 1500,
-            "history": 1800, "small": 600}
+            "history": 1800, "small": 600, "broker_loss": 600}
+NO_PG = ("ingest", "broker_loss")  # benchmarks of the embedded defaults only
 
 
 def _rate(r: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -78,9 +79,14 @@ def _small(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
              f"{r['dry_run_seconds']} s)", "<= dry run + 1 s", r["cached_met"])]
 
 
+def _broker_loss(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [("work after a lost broker's return", f"{r['median_resumed']} s after the kill (lease {r['lease']:g} s; "
+             f"batch ended {r['median_end']} s after)", "<= 5 s")]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], Sequence[tuple[Any, ...]]]] = {  # (what, got, target[, met])
     "rate": _rate, "walltime": _walltime, "economy": _economy, "overhead": _overhead, "ingest": _ingest,
-    "rerun": _rerun, "history": _history, "small": _small,
+    "rerun": _rerun, "history": _history, "small": _small, "broker_loss": _broker_loss,
 }
 
 
@@ -111,7 +117,8 @@ def main() -> None:
     table: list[tuple[str, str, str, str]] = []
     crashed = False
     for name in args.only.split(","):
-        extra = (["--quick"] if args.quick else []) + (["--pg"] if args.pg and name != "ingest" else [])
+        pg = args.pg and name not in NO_PG
+        extra = (["--quick"] if args.quick else []) + (["--pg"] if pg else [])
         print(f"== {name} {' '.join(extra)}", flush=True)
         result, seconds, err = run_one(name, extra)
         if result is None:
